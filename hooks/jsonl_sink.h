@@ -1,0 +1,39 @@
+// A StepHook that appends one JSON object per record to a file.
+#pragma once
+
+#include <string>
+
+#include "hemingway/hooks/step_hook.h"
+
+namespace hemingway::hooks {
+
+// Appends JSON Lines to `path` (created if missing, never truncated, so ranks
+// of one run and successive runs can share a file; `run` tells them apart).
+// Each record is one write(2) of a whole line with O_APPEND: lines of
+// concurrent ranks never interleave and a crash loses at most the line being
+// written. Schema: hooks/README.md.
+class JsonlSink : public StepHook {
+ public:
+  explicit JsonlSink(const std::string& path);
+  ~JsonlSink() override;
+  JsonlSink(const JsonlSink&) = delete;
+  JsonlSink& operator=(const JsonlSink&) = delete;
+
+  void onStep(const StepRecord& record) override;
+  void onRunStart(const RunInfo& info) override;
+
+  // Appends an already-serialized JSON object (one line, no newline).
+  void writeLine(const std::string& json);
+
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
+// Serializers shared by the sink and by readers' tests.
+std::string toJson(const StepRecord& record);
+std::string toJson(const RunInfo& info);
+
+}  // namespace hemingway::hooks

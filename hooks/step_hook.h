@@ -1,0 +1,18 @@
+// The extension point users implement to observe training.
+#pragma once
+
+#include "hemingway/hooks/step_record.h"
+
+namespace hemingway::hooks {
+
+// Receives every step of every rank it is registered on; never sampled.
+// Called on the training thread right after the step ends, so keep it cheap.
+class StepHook {
+ public:
+  virtual ~StepHook() = default;
+  virtual void onStep(const StepRecord& record) = 0;
+  // Called once per rank with the run's configuration before the first step.
+  virtual void onRunStart(const RunInfo& /*info*/) {}
+};
+
+}  // namespace hemingway::hooks

@@ -1,0 +1,43 @@
+// The records Hemingway writes: one per step per rank, one run_start per rank.
+// Field names map one-to-one to the JSON Lines schema in hooks/README.md.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace hemingway::hooks {
+
+// One training step on one rank. Times are wall-clock milliseconds measured
+// with a monotonic clock; `time` is the unix time (seconds) at the step's end.
+struct StepRecord {
+  std::string run;
+  int rank = 0;
+  int worldSize = 1;
+  std::int64_t step = 0;
+  double stepMs = 0;         // whole step, start of scope to its end
+  double computeMs = 0;      // stepMs - exposedCommMs
+  double commMs = 0;         // wall time with at least one allreduce in flight
+  double exposedCommMs = 0;  // time the rank was blocked waiting on communication
+  std::optional<double> loss;
+  std::int64_t samples = 0;
+  double time = 0;
+};
+
+// The configuration of a run, written once per rank before the first step.
+struct RunInfo {
+  std::string run;
+  int rank = 0;
+  int worldSize = 1;
+  std::string algorithm;
+  std::int64_t parameterCount = 0;
+  std::int64_t parameterBytes = 0;
+  std::int64_t datasetSize = 0;
+  std::string host;
+  double time = 0;
+  // Free-form extra configuration (flags of the program), written as strings.
+  std::map<std::string, std::string> extra;
+};
+
+}  // namespace hemingway::hooks

@@ -1,0 +1,102 @@
+#include "hemingway/hooks/step_recorder.h"
+
+#include <cmath>
+#include <utility>
+
+#include "hemingway/hooks/error.h"
+#include "hemingway/hooks/log.h"
+
+namespace hemingway::hooks {
+
+double unixSeconds() {
+  using namespace std::chrono;
+  return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+StepRecorder::StepRecorder(RecorderOptions options) : options_(std::move(options)) {
+  HEMINGWAY_CHECK_AS(ConfigError, options_.worldSize >= 1, "world size must be >= 1, got {}",
+                     options_.worldSize);
+  HEMINGWAY_CHECK_AS(ConfigError, options_.rank >= 0 && options_.rank < options_.worldSize,
+                     "rank {} is outside [0, {})", options_.rank, options_.worldSize);
+}
+
+void StepRecorder::addHook(std::shared_ptr<StepHook> hook) {
+  HEMINGWAY_CHECK(hook != nullptr, "addHook needs a hook, got null");
+  hooks_.push_back(std::move(hook));
+}
+
+void StepRecorder::setMembership(int rank, int worldSize) {
+  options_.rank = rank;
+  options_.worldSize = worldSize;
+}
+
+void StepRecorder::runStart(RunInfo info) {
+  info.run = options_.run;
+  info.rank = options_.rank;
+  info.worldSize = options_.worldSize;
+  info.time = unixSeconds();
+  for (auto& hook : hooks_) hook->onRunStart(info);
+}
+
+StepRecorder::Step StepRecorder::step(std::int64_t samples) {
+  if (deferredError_) {
+    auto error = std::exchange(deferredError_, nullptr);
+    std::rethrow_exception(error);
+  }
+  pendingCommMs_ = 0;
+  pendingExposedMs_ = 0;
+  return Step(this, samples);
+}
+
+void StepRecorder::addCommunication(double commMs, double exposedCommMs) {
+  pendingCommMs_ += commMs;
+  pendingExposedMs_ += exposedCommMs;
+}
+
+void StepRecorder::finish(const Step& step) noexcept {
+  const auto end = Clock::now();
+  const std::int64_t index = nextStep_++;
+  if (!options_.enabled) return;
+  try {
+    StepRecord record;
+    record.run = options_.run;
+    record.rank = options_.rank;
+    record.worldSize = options_.worldSize;
+    record.step = index;
+    record.stepMs = elapsedMs(step.start_, end);
+    record.exposedCommMs = std::min(pendingExposedMs_, record.stepMs);
+    record.commMs = pendingCommMs_;
+    record.computeMs = record.stepMs - record.exposedCommMs;
+    record.loss = step.loss_;
+    record.samples = step.samples_;
+    record.time = unixSeconds();
+    for (auto& hook : hooks_) hook->onStep(record);
+  } catch (...) {
+    deferredError_ = std::current_exception();
+  }
+}
+
+StepRecorder::Step::Step(StepRecorder* recorder, std::int64_t samples)
+    : recorder_(recorder), samples_(samples), start_(Clock::now()) {}
+
+StepRecorder::Step::Step(Step&& other) noexcept
+    : recorder_(std::exchange(other.recorder_, nullptr)),
+      samples_(other.samples_),
+      loss_(other.loss_),
+      start_(other.start_) {}
+
+StepRecorder::Step::~Step() {
+  if (recorder_ != nullptr) recorder_->finish(*this);
+}
+
+void StepRecorder::Step::setLoss(double loss) {
+  if (!std::isfinite(loss)) {
+    const auto step = recorder_ ? recorder_->nextStep_ : -1;
+    const auto rank = recorder_ ? recorder_->options_.rank : -1;
+    HEMINGWAY_FAIL("loss is {} at step {} on rank {}: training diverged (lower the learning rate)",
+                   loss, step, rank);
+  }
+  loss_ = loss;
+}
+
+}  // namespace hemingway::hooks

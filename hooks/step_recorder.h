@@ -1,0 +1,93 @@
+// Records every training step: wall, compute and communication time, loss and
+// samples, and hands the record to the registered StepHooks.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hemingway/hooks/step_hook.h"
+
+namespace hemingway::hooks {
+
+struct RecorderOptions {
+  std::string run;  // run id shared by all ranks of one run
+  int rank = 0;
+  int worldSize = 1;
+  bool enabled = true;  // when false, steps are not timed and hooks are not called
+};
+
+// Usage, once per iteration:
+//   auto step = recorder.step(batchSize);
+//   ... forward, backward (the data-parallel wrapper reports its communication) ...
+//   step.setLoss(loss.item<double>());
+// The record is emitted when `step` goes out of scope.
+class StepRecorder {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  explicit StepRecorder(RecorderOptions options);
+
+  void addHook(std::shared_ptr<StepHook> hook);
+  // Fills run, rank and world size, stamps the time and calls every hook.
+  void runStart(RunInfo info);
+
+  class Step {
+   public:
+    Step(Step&& other) noexcept;
+    Step(const Step&) = delete;
+    Step& operator=(const Step&) = delete;
+    Step& operator=(Step&&) = delete;
+    ~Step();
+
+    // Throws hemingway::Error on NaN or Inf: training that diverged must stop.
+    void setLoss(double loss);
+    void setSamples(std::int64_t samples) { samples_ = samples; }
+
+   private:
+    friend class StepRecorder;
+    Step(StepRecorder* recorder, std::int64_t samples);
+    StepRecorder* recorder_;
+    std::int64_t samples_;
+    std::optional<double> loss_;
+    Clock::time_point start_;
+  };
+
+  // Opens the scope of one step. Rethrows an error a hook raised in the
+  // previous step (a destructor cannot throw it).
+  Step step(std::int64_t samples = 0);
+
+  // Called by the communication layer for the step in progress.
+  void addCommunication(double commMs, double exposedCommMs);
+
+  void setEnabled(bool enabled) { options_.enabled = enabled; }
+  bool enabled() const { return options_.enabled; }
+  std::int64_t stepsRecorded() const { return nextStep_; }
+  const RecorderOptions& options() const { return options_; }
+  // Keeps run id, rank and world size in step with a regrouped process group.
+  void setMembership(int rank, int worldSize);
+
+ private:
+  void finish(const Step& step) noexcept;
+
+  RecorderOptions options_;
+  std::vector<std::shared_ptr<StepHook>> hooks_;
+  std::int64_t nextStep_ = 0;
+  double pendingCommMs_ = 0;
+  double pendingExposedMs_ = 0;
+  std::exception_ptr deferredError_;
+};
+
+// Milliseconds between two steady-clock time points.
+inline double elapsedMs(StepRecorder::Clock::time_point from, StepRecorder::Clock::time_point to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
+// Unix time in seconds, with sub-second precision.
+double unixSeconds();
+
+}  // namespace hemingway::hooks

@@ -1,0 +1,64 @@
+// Readers for real data: Fashion-MNIST's gzip IDX files as Debian ships them,
+// and LIBSVM text files (sparse or dense rows). No torch here: plain buffers
+// that training code wraps without copying. Every error names the file.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace hemingway::data {
+
+// Debian's dataset-fashion-mnist location.
+inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
+
+enum class Split { kTrain, kTest };
+
+// Images as row-major uint8 pixels, `count` images of rows x cols.
+struct ImageSet {
+  std::int64_t count = 0;
+  int rows = 0;
+  int cols = 0;
+  std::vector<std::uint8_t> pixels;  // count * rows * cols
+  std::vector<std::uint8_t> labels;  // count
+  std::int64_t features() const { return static_cast<std::int64_t>(rows) * cols; }
+};
+
+// Half-open range [begin, end) of examples owned by `rank`: contiguous, sizes
+// differ by at most one, and the ranks together cover [0, n) exactly once.
+struct ShardRange {
+  std::int64_t begin = 0;
+  std::int64_t end = 0;
+  std::int64_t size() const { return end - begin; }
+};
+ShardRange shardRange(std::int64_t n, int rank, int worldSize);
+
+// Reads an IDX image file and its label file (gzip or plain). Throws
+// hemingway::Error naming the file for a missing, corrupt or truncated file
+// or for a count mismatch.
+ImageSet readIdx(const std::string& imagesPath, const std::string& labelsPath);
+
+// Fashion-MNIST from `dir` (train: 60,000 images, test: 10,000).
+ImageSet loadFashionMnist(Split split, const std::string& dir = kFashionMnistDir);
+
+// Keeps only the examples of shardRange(count, rank, worldSize).
+ImageSet shard(const ImageSet& set, int rank, int worldSize);
+
+// A LIBSVM data set in compressed sparse rows, 0-based feature indices.
+struct SparseSet {
+  std::int64_t features = 0;
+  std::vector<double> labels;
+  std::vector<std::int64_t> rowStart;  // size rows()+1
+  std::vector<std::int32_t> index;
+  std::vector<float> value;
+  std::int64_t rows() const { return static_cast<std::int64_t>(labels.size()); }
+  // Row-major dense copy (rows() x features).
+  std::vector<float> toDense() const;
+};
+
+// Reads "label idx:value idx:value ..." lines (1-based, increasing indices;
+// a dense file lists every index). Gzip is read transparently. `features` > 0
+// fixes the width (indices beyond it are an error); 0 takes the largest index.
+SparseSet readLibsvm(const std::string& path, std::int64_t features = 0);
+
+}  // namespace hemingway::data

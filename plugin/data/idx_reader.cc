@@ -1,0 +1,116 @@
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "hemingway/hooks/error.h"
+#include "hemingway/plugin/data/datasets.h"
+
+namespace hemingway::data {
+namespace {
+
+struct GzCloser {
+  void operator()(gzFile f) const { gzclose(f); }
+};
+using GzFile = std::unique_ptr<gzFile_s, GzCloser>;
+
+GzFile openGz(const std::string& path) {
+  gzFile f = gzopen(path.c_str(), "rb");
+  HEMINGWAY_CHECK(f != nullptr, "cannot open '{}': {}", path, std::strerror(errno));
+  gzbuffer(f, 1 << 17);
+  return GzFile(f);
+}
+
+// Reads exactly n bytes or throws naming the file and what was being read.
+void readExact(gzFile f, const std::string& path, void* out, std::size_t n, const char* what) {
+  auto* p = static_cast<unsigned char*>(out);
+  std::size_t got = 0;
+  while (got < n) {
+    const unsigned chunk = static_cast<unsigned>(std::min<std::size_t>(n - got, 1u << 30));
+    const int r = gzread(f, p + got, chunk);
+    if (r < 0) {
+      int code = 0;
+      const char* msg = gzerror(f, &code);
+      HEMINGWAY_FAIL("'{}' is corrupt (reading {}): {}", path, what, msg);
+    }
+    if (r == 0) {
+      int code = 0;
+      const char* msg = gzerror(f, &code);
+      HEMINGWAY_FAIL("'{}' is truncated: {} needs {} bytes, the file ends after {}{}", path, what,
+                     n, got, code != Z_OK && code != Z_STREAM_END ? fmt::format(" ({})", msg) : "");
+    }
+    got += static_cast<std::size_t>(r);
+  }
+}
+
+std::uint32_t readBigEndian32(gzFile f, const std::string& path, const char* what) {
+  unsigned char b[4];
+  readExact(f, path, b, 4, what);
+  return (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) |
+         std::uint32_t{b[3]};
+}
+
+}  // namespace
+
+ShardRange shardRange(std::int64_t n, int rank, int worldSize) {
+  HEMINGWAY_CHECK(worldSize >= 1 && rank >= 0 && rank < worldSize,
+                  "shard: rank {} is out of range for world size {}", rank, worldSize);
+  const std::int64_t base = n / worldSize, extra = n % worldSize;
+  const std::int64_t begin = rank * base + std::min<std::int64_t>(rank, extra);
+  return {begin, begin + base + (rank < extra ? 1 : 0)};
+}
+
+ImageSet readIdx(const std::string& imagesPath, const std::string& labelsPath) {
+  ImageSet set;
+  {
+    auto f = openGz(imagesPath);
+    const auto magic = readBigEndian32(f.get(), imagesPath, "the header");
+    HEMINGWAY_CHECK(magic == 0x00000803,
+                    "'{}' is not an IDX image file: magic number 0x{:08x}, expected 0x00000803",
+                    imagesPath, magic);
+    const auto count = readBigEndian32(f.get(), imagesPath, "the header");
+    const auto rows = readBigEndian32(f.get(), imagesPath, "the header");
+    const auto cols = readBigEndian32(f.get(), imagesPath, "the header");
+    HEMINGWAY_CHECK(rows > 0 && rows <= 4096 && cols > 0 && cols <= 4096 && count <= (1u << 26),
+                    "'{}' has an implausible shape {} x {} x {}", imagesPath, count, rows, cols);
+    set.count = count;
+    set.rows = static_cast<int>(rows);
+    set.cols = static_cast<int>(cols);
+    set.pixels.resize(static_cast<std::size_t>(count) * rows * cols);
+    readExact(f.get(), imagesPath, set.pixels.data(), set.pixels.size(), "the pixels");
+  }
+  {
+    auto f = openGz(labelsPath);
+    const auto magic = readBigEndian32(f.get(), labelsPath, "the header");
+    HEMINGWAY_CHECK(magic == 0x00000801,
+                    "'{}' is not an IDX label file: magic number 0x{:08x}, expected 0x00000801",
+                    labelsPath, magic);
+    const auto count = readBigEndian32(f.get(), labelsPath, "the header");
+    HEMINGWAY_CHECK(count == set.count, "'{}' has {} labels but '{}' has {} images", labelsPath,
+                    count, imagesPath, set.count);
+    set.labels.resize(count);
+    readExact(f.get(), labelsPath, set.labels.data(), set.labels.size(), "the labels");
+  }
+  return set;
+}
+
+ImageSet loadFashionMnist(Split split, const std::string& dir) {
+  const std::string prefix = split == Split::kTrain ? "train" : "t10k";
+  return readIdx(dir + "/" + prefix + "-images-idx3-ubyte.gz",
+                 dir + "/" + prefix + "-labels-idx1-ubyte.gz");
+}
+
+ImageSet shard(const ImageSet& set, int rank, int worldSize) {
+  const auto r = shardRange(set.count, rank, worldSize);
+  ImageSet out;
+  out.count = r.size();
+  out.rows = set.rows;
+  out.cols = set.cols;
+  const auto f = set.features();
+  out.pixels.assign(set.pixels.begin() + r.begin * f, set.pixels.begin() + r.end * f);
+  out.labels.assign(set.labels.begin() + r.begin, set.labels.begin() + r.end);
+  return out;
+}
+
+}  // namespace hemingway::data

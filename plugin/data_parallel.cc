@@ -1,0 +1,373 @@
+#include "hemingway/plugin/data_parallel.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <utility>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/engine.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/autograd/grad_mode.h>
+#include <torch/csrc/autograd/variable.h>
+#include <torch/nn/module.h>
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+
+#include "hemingway/hooks/error.h"
+#include "hemingway/hooks/step_recorder.h"
+#include "hemingway/plugin/process_group.h"
+
+namespace hemingway::plugin {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::int64_t nowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+struct Bucket {
+  std::vector<std::size_t> params;  // indices into Impl::params
+  at::Tensor buffer;
+  std::size_t pending = 0;  // parameters whose gradient has not arrived this backward
+  c10::intrusive_ptr<c10d::Work> work;
+  std::int64_t launchNs = 0;
+  std::shared_ptr<std::atomic<std::int64_t>> doneNs =
+      std::make_shared<std::atomic<std::int64_t>>(0);
+};
+
+// Union length of [launch, done] intervals given in launch order.
+double unionMs(const std::vector<std::pair<std::int64_t, std::int64_t>>& intervals) {
+  std::int64_t total = 0, curStart = 0, curEnd = -1;
+  for (const auto& [start, end] : intervals) {
+    if (start > curEnd) {
+      if (curEnd >= curStart) total += curEnd - curStart;
+      curStart = start;
+      curEnd = end;
+    } else {
+      curEnd = std::max(curEnd, end);
+    }
+  }
+  if (curEnd >= curStart) total += curEnd - curStart;
+  return total / 1e6;
+}
+
+}  // namespace
+
+struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
+  ProcessGroup& group;
+  std::shared_ptr<torch::nn::Module> module;
+  DataParallelOptions options;
+  hooks::StepRecorder* recorder;
+
+  std::vector<at::Tensor> params;
+  std::vector<std::size_t> bucketOf;
+  std::vector<std::int64_t> offsetOf;  // element offset of each parameter in its bucket
+  std::vector<at::Tensor> aliases;     // gradient tensors viewing the bucket buffers
+  std::vector<char> ready;
+  std::vector<Bucket> buckets;
+  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;
+  std::vector<std::uintptr_t> hookKeys;
+
+  bool syncEnabled = true;
+  bool inBackward = false;
+  std::size_t nextLaunch = 0;
+  std::int64_t hookNs = 0;  // time spent in hooks packing and launching buckets
+
+  Impl(ProcessGroup& g, std::shared_ptr<torch::nn::Module> m, DataParallelOptions o,
+       hooks::StepRecorder* r)
+      : group(g), module(std::move(m)), options(o), recorder(r) {}
+
+  void buildBuckets() {
+    for (auto& p : module->parameters(/*recurse=*/true)) {
+      if (p.requires_grad()) params.push_back(p);
+    }
+    bucketOf.assign(params.size(), 0);
+    offsetOf.assign(params.size(), 0);
+    ready.assign(params.size(), 0);
+    std::size_t bytes = 0;
+    std::int64_t elements = 0;
+    bool closed = true;
+    // Reverse registration order: backward produces the last layers' gradients
+    // first. As in PyTorch DDP, a bucket closes once it reaches its cap.
+    for (std::size_t k = params.size(); k-- > 0;) {
+      const auto& p = params[k];
+      const bool typeChanged =
+          !closed && params[buckets.back().params.front()].scalar_type() != p.scalar_type();
+      if (closed || typeChanged) {
+        if (!buckets.empty()) allocateBucket(buckets.back(), elements);
+        buckets.emplace_back();
+        bytes = 0;
+        elements = 0;
+      }
+      buckets.back().params.push_back(k);
+      bucketOf[k] = buckets.size() - 1;
+      offsetOf[k] = elements;
+      bytes += p.numel() * p.element_size();
+      elements += p.numel();
+      const std::size_t cap =
+          buckets.size() == 1 ? options.firstBucketCapBytes : options.bucketCapBytes;
+      closed = bytes >= cap;
+    }
+    if (!buckets.empty()) allocateBucket(buckets.back(), elements);
+  }
+
+  // Allocates the flat buffer and makes each parameter's gradient an alias of
+  // its slice, so that autograd accumulates straight into the bucket.
+  void allocateBucket(Bucket& b, std::int64_t elements) {
+    at::NoGradGuard noGrad;
+    const auto& first = params[b.params.front()];
+    b.buffer = at::zeros({elements}, first.options().requires_grad(false));
+    b.pending = b.params.size();
+    aliases.resize(params.size());
+    for (std::size_t k : b.params) {
+      auto& p = params[k];
+      auto alias = at::empty({0}, b.buffer.options());
+      alias.set_(b.buffer.storage(), offsetOf[k], p.sizes());
+      aliases[k] = alias;
+    }
+  }
+
+  bool gradIsAlias(std::size_t k) const {
+    const auto& g = params[k].grad();
+    return g.defined() && g.data_ptr() == aliases[k].data_ptr() &&
+           g.sizes() == aliases[k].sizes() && g.is_contiguous();
+  }
+
+  // Called by the first bucket of a step and at construction.
+  void installHooks();
+
+  void onGradReady(std::size_t index) {
+    if (!syncEnabled || ready[index]) return;
+    const auto t0 = nowNs();
+    if (!inBackward) {
+      inBackward = true;
+      std::weak_ptr<Impl> weak = weak_from_this();
+      torch::autograd::Engine::get_default_engine().queue_callback([weak] {
+        if (auto self = weak.lock()) self->finishSync();
+      });
+    }
+    ready[index] = 1;
+    auto& b = buckets[bucketOf[index]];
+    if (--b.pending == 0) launchReadyBuckets();
+    hookNs += nowNs() - t0;
+  }
+
+  void launchReadyBuckets() {
+    while (nextLaunch < buckets.size() && buckets[nextLaunch].pending == 0) {
+      launch(buckets[nextLaunch++]);
+    }
+  }
+
+  void launch(Bucket& b) {
+    at::NoGradGuard noGrad;
+    const double world = group.worldSize();
+    for (std::size_t k : b.params) {
+      const auto& grad = params[k].grad();
+      if (gradIsAlias(k)) {
+        aliases[k].div_(world);
+      } else if (grad.defined()) {
+        at::div_out(aliases[k], grad, world);  // copy and scale in one pass
+      } else {
+        aliases[k].zero_();
+      }
+    }
+    std::vector<at::Tensor> tensors{b.buffer};
+    b.doneNs->store(0);
+    b.launchNs = nowNs();
+    b.work = group.backend().allreduce(tensors);
+    auto done = b.doneNs;
+    b.work->getFuture()->addCallback([done](c10::ivalue::Future&) { done->store(nowNs()); });
+  }
+
+  void waitFor(Bucket& b, std::size_t index) {
+    try {
+      b.work->wait(group.timeout());
+    } catch (const std::exception& e) {
+      HEMINGWAY_FAIL_AS(PeerLostError,
+                        "gradient allreduce of bucket {} failed on rank {} of {} (timeout {} ms); "
+                        "a peer died, hung or diverged in its number of backward calls: {}",
+                        index, group.rank(), group.worldSize(), group.timeout().count(), e.what());
+    }
+  }
+
+  // Launches the buckets still waiting (parameters without a gradient count as
+  // zeros), waits for all of them and writes the averages into param.grad().
+  void finishSync() {
+    const auto t0 = nowNs();
+    struct Reset {
+      Impl* impl;
+      ~Reset() { impl->resetStep(); }
+    } reset{this};
+    while (nextLaunch < buckets.size()) launch(buckets[nextLaunch++]);
+    std::vector<std::pair<std::int64_t, std::int64_t>> intervals;
+    at::NoGradGuard noGrad;
+    for (std::size_t i = 0; i < buckets.size(); ++i) {
+      auto& b = buckets[i];
+      waitFor(b, i);
+      const auto waited = nowNs();
+      const auto done = b.doneNs->load();
+      intervals.emplace_back(b.launchNs, done > 0 ? std::min(done, waited) : waited);
+      for (std::size_t k : b.params) {
+        if (!gradIsAlias(k)) params[k].mutable_grad() = aliases[k];
+      }
+      b.work.reset();
+    }
+    if (recorder != nullptr) {
+      const double exposedMs = (nowNs() - t0 + hookNs) / 1e6;
+      recorder->addCommunication(unionMs(intervals), exposedMs);
+    }
+  }
+
+  void resetStep() {
+    inBackward = false;
+    nextLaunch = 0;
+    hookNs = 0;
+    std::fill(ready.begin(), ready.end(), 0);
+    for (auto& b : buckets) {
+      b.pending = b.params.size();
+      b.work.reset();
+    }
+  }
+
+  void broadcast(std::vector<at::Tensor> tensors) {
+    if (group.worldSize() == 1 || tensors.empty()) return;
+    at::NoGradGuard noGrad;
+    // One flat tensor per dtype: few, large messages.
+    std::vector<at::ScalarType> types;
+    for (auto& t : tensors) {
+      if (std::find(types.begin(), types.end(), t.scalar_type()) == types.end()) {
+        types.push_back(t.scalar_type());
+      }
+    }
+    for (auto type : types) {
+      std::vector<at::Tensor> same;
+      for (auto& t : tensors) {
+        if (t.scalar_type() == type) same.push_back(t.reshape(-1));
+      }
+      std::vector<at::Tensor> flat{at::cat(same)};
+      c10d::BroadcastOptions opts;
+      opts.rootRank = 0;
+      auto work = group.backend().broadcast(flat, opts);
+      try {
+        work->wait(group.timeout());
+      } catch (const std::exception& e) {
+        HEMINGWAY_FAIL_AS(PeerLostError, "broadcast of the model state from rank 0 failed: {}",
+                          e.what());
+      }
+      std::int64_t offset = 0;
+      for (auto& t : tensors) {
+        if (t.scalar_type() != type) continue;
+        t.copy_(flat[0].narrow(0, offset, t.numel()).view(t.sizes()));
+        offset += t.numel();
+      }
+    }
+  }
+};
+
+void DataParallel::Impl::installHooks() {
+  struct GradReadyHook : torch::autograd::FunctionPostHook {
+    GradReadyHook(std::weak_ptr<Impl> i, std::size_t k) : impl(std::move(i)), index(k) {}
+    torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs,
+                                              const torch::autograd::variable_list&) override {
+      if (auto self = impl.lock()) self->onGradReady(index);
+      return outputs;
+    }
+    std::weak_ptr<Impl> impl;
+    std::size_t index;
+  };
+  for (std::size_t k = 0; k < params.size(); ++k) {
+    auto acc = torch::autograd::impl::grad_accumulator(params[k]);
+    HEMINGWAY_CHECK(acc != nullptr, "parameter {} has no gradient accumulator", k);
+    hookKeys.push_back(acc->add_post_hook(std::make_unique<GradReadyHook>(weak_from_this(), k)));
+    accumulators.push_back(std::move(acc));
+  }
+}
+
+DataParallel::DataParallel(ProcessGroup& group, std::shared_ptr<torch::nn::Module> module,
+                           DataParallelOptions options, hooks::StepRecorder* recorder) {
+  HEMINGWAY_CHECK_AS(ConfigError, module != nullptr, "DataParallel needs a module, got null");
+  HEMINGWAY_CHECK_AS(ConfigError, options.bucketCapBytes > 0 && options.firstBucketCapBytes > 0,
+                     "bucket caps must be > 0 bytes");
+  impl_ = std::make_shared<Impl>(group, std::move(module), options, recorder);
+  impl_->buildBuckets();
+  broadcastState();
+  if (group.worldSize() > 1) impl_->installHooks();
+}
+
+DataParallel::~DataParallel() {
+  for (std::size_t k = 0; k < impl_->accumulators.size(); ++k) {
+    impl_->accumulators[k]->del_post_hook(impl_->hookKeys[k]);
+  }
+}
+
+torch::nn::Module& DataParallel::module() { return *impl_->module; }
+std::shared_ptr<torch::nn::Module> DataParallel::modulePtr() { return impl_->module; }
+
+DataParallel::NoSync::NoSync(DataParallel& owner)
+    : owner_(owner), previous_(owner.impl_->syncEnabled) {
+  owner_.impl_->syncEnabled = false;
+}
+
+DataParallel::NoSync::~NoSync() { owner_.impl_->syncEnabled = previous_; }
+
+void DataParallel::syncGradients() {
+  if (impl_->group.worldSize() == 1) return;
+  HEMINGWAY_CHECK(!impl_->inBackward, "syncGradients() called during backward");
+  impl_->finishSync();
+}
+
+void DataParallel::broadcastState() {
+  std::vector<at::Tensor> state;
+  for (auto& p : impl_->module->parameters(true)) state.push_back(p);
+  for (auto& b : impl_->module->buffers(true)) state.push_back(b);
+  impl_->broadcast(std::move(state));
+}
+
+void DataParallel::syncBuffers() {
+  std::vector<at::Tensor> state;
+  for (auto& b : impl_->module->buffers(true)) state.push_back(b);
+  impl_->broadcast(std::move(state));
+}
+
+std::int64_t DataParallel::parameterCount() const {
+  std::int64_t n = 0;
+  for (auto& p : impl_->params) n += p.numel();
+  return n;
+}
+
+std::int64_t DataParallel::parameterBytes() const {
+  std::int64_t n = 0;
+  for (auto& p : impl_->params) n += p.numel() * static_cast<std::int64_t>(p.element_size());
+  return n;
+}
+
+std::size_t DataParallel::bucketCount() const { return impl_->buckets.size(); }
+
+std::size_t DataParallel::bucketSize(std::size_t bucket) const {
+  HEMINGWAY_CHECK(bucket < impl_->buckets.size(), "bucket {} out of range ({} buckets)", bucket,
+                  impl_->buckets.size());
+  return impl_->buckets[bucket].params.size();
+}
+
+hooks::RunInfo describeRun(const ProcessGroup& group, const DataParallel& model,
+                           std::string algorithm, std::int64_t datasetSize) {
+  hooks::RunInfo info;
+  info.run = group.runId();
+  info.rank = group.rank();
+  info.worldSize = group.worldSize();
+  info.algorithm = std::move(algorithm);
+  info.parameterCount = model.parameterCount();
+  info.parameterBytes = model.parameterBytes();
+  info.datasetSize = datasetSize;
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) == 0) info.host = host;
+  return info;
+}
+
+}  // namespace hemingway::plugin

@@ -1,0 +1,82 @@
+// A Gloo process group formed from torchrun-style env or explicit options,
+// with a generation counter so membership can change at a step boundary.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <c10/util/intrusive_ptr.h>
+
+namespace c10d {
+class ProcessGroup;
+class Store;
+}  // namespace c10d
+
+namespace hemingway::plugin {
+
+struct GroupOptions {
+  std::string masterAddr = "127.0.0.1";
+  int masterPort = 29500;
+  int rank = 0;
+  int worldSize = 1;
+  int localRank = 0;
+  // Bounds every rendezvous and collective; Gloo's PyTorch default is 30 min.
+  std::chrono::milliseconds timeout{30000};
+  // True: rank 0 hosts the TCPStore. False: an agent (hemingway-run) hosts it
+  // and every rank connects as a client, so a worker's death keeps the store.
+  bool rank0HostsStore = true;
+  // Run id shared by all ranks; empty means HEMINGWAY_RUN_ID or one agreed
+  // through the store.
+  std::string runId;
+  int glooThreads = 2;
+  // Network interface for Gloo traffic (GLOO_SOCKET_IFNAME); empty: derived
+  // from masterAddr (loopback stays on loopback).
+  std::string interface;
+
+  // Reads MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK (torchrun's
+  // names), HEMINGWAY_TIMEOUT_SECONDS, HEMINGWAY_AGENT_STORE, HEMINGWAY_RUN_ID
+  // and GLOO_SOCKET_IFNAME. With none of RANK, WORLD_SIZE, MASTER_ADDR,
+  // MASTER_PORT set, it describes a single process. A missing, malformed or
+  // out-of-range value throws ConfigError naming the variable.
+  static GroupOptions fromEnv();
+};
+
+// Owns the store connection and the current generation's ProcessGroupGloo.
+class ProcessGroup {
+ public:
+  explicit ProcessGroup(GroupOptions options);
+  ~ProcessGroup();
+  ProcessGroup(const ProcessGroup&) = delete;
+  ProcessGroup& operator=(const ProcessGroup&) = delete;
+
+  int rank() const;
+  int worldSize() const;
+  int localRank() const;
+  // 0 for the first group, +1 for each regroup().
+  int generation() const;
+  const std::string& runId() const;
+  std::chrono::milliseconds timeout() const;
+  const GroupOptions& options() const;
+
+  // The current generation's c10d group (valid until the next regroup()).
+  c10d::ProcessGroup& backend();
+  c10::intrusive_ptr<c10d::ProcessGroup> backendPtr();
+  // The store shared by all generations (un-prefixed).
+  c10d::Store& store();
+
+  // Blocks until every rank arrives; throws TimeoutError after timeout().
+  void barrier();
+
+  // Destroys the current Gloo group and forms the next generation with a new
+  // membership. Every member of the new group must call it with the same
+  // newWorldSize at a step boundary; keys of generation g live under the
+  // store prefix "hemingway/gen/g".
+  void regroup(int newRank, int newWorldSize);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hemingway::plugin

@@ -1,0 +1,149 @@
+#include "hemingway/hooks/step_recorder.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "hemingway/hooks/error.h"
+#include "hemingway/hooks/jsonl_sink.h"
+#include "support/ranks.h"
+
+namespace hemingway::hooks {
+namespace {
+
+std::vector<nlohmann::json> readJsonl(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<nlohmann::json> out;
+  std::string line;
+  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+TEST(StepRecorderTest, WritesTheDocumentedSchema) {
+  testing::TempDir dir;
+  const auto path = dir.file("log.jsonl");
+  StepRecorder recorder({"run-1", 1, 2, true});
+  recorder.addHook(std::make_shared<JsonlSink>(path));
+  RunInfo info;
+  info.algorithm = "sgd";
+  info.parameterCount = 10;
+  info.parameterBytes = 40;
+  info.datasetSize = 100;
+  info.host = "h";
+  recorder.runStart(info);
+  for (int i = 0; i < 3; ++i) {
+    auto step = recorder.step(64);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    recorder.addCommunication(1.5, 0.5);
+    step.setLoss(0.25 * (i + 1));
+  }
+  const auto lines = readJsonl(path);
+  ASSERT_EQ(lines.size(), 4u);
+  const auto& start = lines[0];
+  EXPECT_EQ(start["event"], "run_start");
+  EXPECT_EQ(start["run"], "run-1");
+  EXPECT_EQ(start["parameter_count"], 10);
+  EXPECT_EQ(start["parameter_bytes"], 40);
+  EXPECT_EQ(start["dataset_size"], 100);
+  EXPECT_EQ(start["algorithm"], "sgd");
+  EXPECT_EQ(start["world_size"], 2);
+  EXPECT_EQ(start["host"], "h");
+  for (int i = 0; i < 3; ++i) {
+    const auto& s = lines[i + 1];
+    for (const char* key : {"event", "run", "rank", "world_size", "step", "step_ms", "compute_ms",
+                            "comm_ms", "exposed_comm_ms", "loss", "samples", "time"}) {
+      EXPECT_TRUE(s.contains(key)) << "missing " << key;
+    }
+    EXPECT_EQ(s["event"], "step");
+    EXPECT_EQ(s["rank"], 1);
+    EXPECT_EQ(s["world_size"], 2);
+    EXPECT_EQ(s["step"], i);
+    EXPECT_EQ(s["samples"], 64);
+    EXPECT_DOUBLE_EQ(s["loss"].get<double>(), 0.25 * (i + 1));
+    EXPECT_DOUBLE_EQ(s["comm_ms"].get<double>(), 1.5);
+    EXPECT_DOUBLE_EQ(s["exposed_comm_ms"].get<double>(), 0.5);
+    EXPECT_GE(s["step_ms"].get<double>(), 2.0);
+    EXPECT_NEAR(s["compute_ms"].get<double>() + 0.5, s["step_ms"].get<double>(), 1e-9);
+    EXPECT_GT(s["time"].get<double>(), 1.6e9);  // unix seconds, not a monotonic clock
+  }
+}
+
+TEST(StepRecorderTest, StepWithoutLossWritesNull) {
+  testing::TempDir dir;
+  StepRecorder recorder({"r", 0, 1, true});
+  recorder.addHook(std::make_shared<JsonlSink>(dir.file("l.jsonl")));
+  { auto step = recorder.step(1); }
+  const auto lines = readJsonl(dir.file("l.jsonl"));
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_TRUE(lines[0]["loss"].is_null());
+}
+
+TEST(StepRecorderTest, EveryStepIsRecordedAndFlushedAtOnce) {
+  testing::TempDir dir;
+  const auto path = dir.file("l.jsonl");
+  StepRecorder recorder({"r", 0, 1, true});
+  recorder.addHook(std::make_shared<JsonlSink>(path));
+  for (int i = 0; i < 100; ++i) {
+    { auto step = recorder.step(1); }
+    // Visible to a reader as soon as the step ends, with no buffering.
+    ASSERT_EQ(readJsonl(path).size(), static_cast<size_t>(i + 1));
+  }
+}
+
+TEST(StepRecorderTest, NanLossIsAClearError) {
+  StepRecorder recorder({"r", 0, 1, true});
+  auto step = recorder.step(1);
+  try {
+    step.setLoss(std::numeric_limits<double>::quiet_NaN());
+    FAIL() << "NaN loss must throw";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("loss is nan at step 0"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(step.setLoss(std::numeric_limits<double>::infinity()), Error);
+}
+
+TEST(StepRecorderTest, DisabledRecorderCallsNoHook) {
+  struct Count : StepHook {
+    int n = 0;
+    void onStep(const StepRecord&) override { ++n; }
+  };
+  auto count = std::make_shared<Count>();
+  StepRecorder recorder({"r", 0, 1, false});
+  recorder.addHook(count);
+  { auto s = recorder.step(1); }
+  EXPECT_EQ(count->n, 0);
+  recorder.setEnabled(true);
+  { auto s = recorder.step(1); }
+  EXPECT_EQ(count->n, 1);
+}
+
+TEST(StepRecorderTest, HookErrorSurfacesAtTheNextStep) {
+  struct Fails : StepHook {
+    void onStep(const StepRecord&) override { throw Error("disk full"); }
+  };
+  StepRecorder recorder({"r", 0, 1, true});
+  recorder.addHook(std::make_shared<Fails>());
+  { auto s = recorder.step(1); }
+  EXPECT_THROW(recorder.step(1), Error);
+}
+
+TEST(JsonlSinkTest, UnwritablePathIsNamed) {
+  try {
+    JsonlSink sink("/nonexistent-dir/log.jsonl");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent-dir/log.jsonl"), std::string::npos);
+  }
+}
+
+TEST(StepRecorderTest, BadMembershipIsRejected) {
+  EXPECT_THROW(StepRecorder({"r", 2, 2, true}), ConfigError);
+  EXPECT_THROW(StepRecorder({"r", 0, 0, true}), ConfigError);
+}
+
+}  // namespace
+}  // namespace hemingway::hooks

@@ -1,0 +1,22 @@
+# Finds Hemingway's dependencies (Debian packages, see third_party/packages.txt)
+# and says which package to install when one is missing.
+
+function(hemingway_require_package name debian)
+  find_package(${name} ${ARGN} QUIET)
+  if(NOT ${name}_FOUND)
+    message(FATAL_ERROR
+      "Hemingway: missing ${name}. Install it with: sudo apt-get install ${debian}"
+      " (or run third_party/install.sh, which installs every dependency).")
+  endif()
+endfunction()
+
+hemingway_require_package(Torch libtorch-dev)
+hemingway_require_package(fmt libfmt-dev)
+hemingway_require_package(Eigen3 libeigen3-dev)
+hemingway_require_package(nlohmann_json nlohmann-json3-dev)
+hemingway_require_package(CLI11 libcli11-dev)
+hemingway_require_package(ZLIB zlib1g-dev)
+hemingway_require_package(Gloo libgloo-dev)
+if(HEMINGWAY_BUILD_TESTS)
+  hemingway_require_package(GTest libgtest-dev)
+endif()
