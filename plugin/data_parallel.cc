@@ -34,8 +34,8 @@ std::int64_t nowNs() {
 struct Bucket {
   std::vector<std::size_t> params;  // indices into Impl::params
   at::Tensor buffer;
-  std::size_t pending = 0;  // parameters whose gradient has not arrived this backward
-  c10::intrusive_ptr<c10d::Work> work;
+  std::size_t pending = 0;              // parameters whose gradient has not arrived this backward
+  c10::intrusive_ptr<c10d::Work> work;  // the allreduce in flight, if any
   std::int64_t launchNs = 0;
   std::shared_ptr<std::atomic<std::int64_t>> doneNs =
       std::make_shared<std::atomic<std::int64_t>>(0);
@@ -166,13 +166,11 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
 
   void launch(Bucket& b) {
     at::NoGradGuard noGrad;
-    const double world = group.worldSize();
     for (std::size_t k : b.params) {
       const auto& grad = params[k].grad();
-      if (gradIsAlias(k)) {
-        aliases[k].div_(world);
-      } else if (grad.defined()) {
-        at::div_out(aliases[k], grad, world);  // copy and scale in one pass
+      if (gradIsAlias(k)) continue;
+      if (grad.defined()) {
+        aliases[k].copy_(grad);
       } else {
         aliases[k].zero_();
       }
@@ -207,12 +205,14 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
     while (nextLaunch < buckets.size()) launch(buckets[nextLaunch++]);
     std::vector<std::pair<std::int64_t, std::int64_t>> intervals;
     at::NoGradGuard noGrad;
+    const double scale = 1.0 / group.worldSize();
     for (std::size_t i = 0; i < buckets.size(); ++i) {
       auto& b = buckets[i];
       waitFor(b, i);
       const auto waited = nowNs();
       const auto done = b.doneNs->load();
       intervals.emplace_back(b.launchNs, done > 0 ? std::min(done, waited) : waited);
+      b.buffer.mul_(scale);  // sum -> mean; exact for powers of two
       for (std::size_t k : b.params) {
         if (!gradIsAlias(k)) params[k].mutable_grad() = aliases[k];
       }

@@ -120,6 +120,10 @@ pid_t spawn(const LaunchOptions& o, int localRank, int worldSize, int port,
   ::setenv("LOCAL_WORLD_SIZE", std::to_string(o.nprocPerNode).c_str(), 1);
   ::setenv("GROUP_RANK", std::to_string(o.nodeRank).c_str(), 1);
   ::setenv("HEMINGWAY_AGENT_STORE", "1", 1);
+  // PyTorch workers (init_process_group with env://) connect to the agent's
+  // store as clients under these torchrun variables, as under torchrun.
+  ::setenv("TORCHELASTIC_USE_AGENT_STORE", "True", 1);
+  ::setenv("TORCHELASTIC_RESTART_COUNT", "0", 1);
   ::setenv("HEMINGWAY_TIMEOUT_SECONDS", fmt::format("{}", o.timeout.count() / 1000.0).c_str(), 1);
   if (!runId.empty()) ::setenv("HEMINGWAY_RUN_ID", runId.c_str(), 1);
   // As torchrun: one intra-op thread per worker unless the user says otherwise.

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs Hemingway's benchmarks and prints their ratios, each measured side by
+# side in one run with interleaved repetitions (A B A B ...) and medians.
+#
+# Usage: tests/bench/run_benchmarks.sh [BUILD_DIR] [REPS]
+#   BUILD_DIR  a build of this repository (default: build)
+#   REPS       repetitions of the PyTorch DDP comparison per world size (default: 5)
+# Needs the bench peers: third_party/install.sh build data bench
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+build=${1:-$root/build}
+reps=${2:-5}
+run="$build/plugin/hemingway-run"
+python=/usr/bin/python3  # Debian's python3 with python3-torch (same libtorch 1.13)
+
+for f in "$run" "$build/tests/bench/bench_training" "$build/tests/bench/bench_grad_sync"; do
+  [ -x "$f" ] || { echo "run_benchmarks.sh: $f is missing; build first" >&2; exit 1; }
+done
+"$python" -c 'import torch.distributed' 2>/dev/null || {
+  echo "run_benchmarks.sh: $python cannot import torch; run third_party/install.sh build data bench" >&2
+  exit 1
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+step_ms() { grep -o 'median_step_ms [0-9.]*' | awk '{print $2}'; }
+
+echo "== Hook overhead (reference workload, 2 workers, 1 thread each) =="
+log=$(mktemp --suffix=.jsonl)
+"$run" --nproc-per-node 2 -- "$build/tests/bench/bench_training" --mode recording --steps 3000 --log "$log" \
+  | sed -n 's/^\[rank 0\] //p'
+rm -f "$log"
+
+echo "== Gradient sync: DataParallel vs raw ProcessGroupGloo allreduce (2 workers) =="
+"$run" --nproc-per-node 2 -- "$build/tests/bench/bench_grad_sync" | sed -n 's/^\[rank 0\] //p'
+
+echo "== Against PyTorch DDP (python3-torch 1.13, Gloo, 1 thread per worker) =="
+echo "Both run under hemingway-run with the same env; $reps interleaved repetitions per world size."
+for world in 1 2 4; do
+  ours=() theirs=()
+  for ((r = 0; r < reps; r++)); do
+    ours+=("$("$run" --nproc-per-node "$world" -- "$build/tests/bench/bench_training" --mode steps | step_ms)")
+    theirs+=("$("$run" --nproc-per-node "$world" -- "$python" "$root/tests/bench/ddp_reference.py" | step_ms)")
+  done
+  a=$(printf '%s\n' "${ours[@]}" | median)
+  b=$(printf '%s\n' "${theirs[@]}" | median)
+  echo "world $world: Hemingway ${ours[*]} ms | PyTorch DDP ${theirs[*]} ms"
+  awk -v a="$a" -v b="$b" -v w="$world" \
+    'BEGIN {printf "RATIO ddp_world%d hemingway/pytorch median step = %.4f (%.3f / %.3f ms; goal <= 0.95)\n", w, a/b, a, b}'
+done
