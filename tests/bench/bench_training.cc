@@ -24,9 +24,10 @@ double timedStepMs(hw::bench::ReferenceWorkload& w) {
 }
 
 // Median over ranks-agnostic local step times; every rank runs the same count.
-int runSteps(hw::plugin::ProcessGroup& group, int warmup, int steps) {
+int runSteps(hw::plugin::ProcessGroup& group, int warmup, int steps,
+             const hw::plugin::DataParallelOptions& options) {
   hw::bench::ReferenceWorkload w(group.rank());
-  hw::plugin::DataParallel dp(group, w.model.ptr());
+  hw::plugin::DataParallel dp(group, w.model.ptr(), options);
   w.makeOptimizer();
   for (int i = 0; i < warmup; ++i) w.step();
   std::vector<double> ms;
@@ -87,12 +88,15 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", warmup);
   app.add_option("--steps", steps);
   app.add_option("--log", log);
+  hw::plugin::DataParallelOptions options;
+  app.add_option("--bucket-cap-bytes", options.bucketCapBytes);
+  app.add_option("--first-bucket-cap-bytes", options.firstBucketCapBytes);
   CLI11_PARSE(app, argc, argv);
   torch::set_num_threads(1);
   try {
     hw::plugin::ProcessGroup group(hw::plugin::GroupOptions::fromEnv());
     const int rc =
-        mode == "steps" ? runSteps(group, warmup, steps) : runRecording(group, steps, log);
+        mode == "steps" ? runSteps(group, warmup, steps, options) : runRecording(group, steps, log);
     group.barrier();
     return rc;
   } catch (const std::exception& e) {

@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <atomic>
+#include <chrono>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "hemingway/hooks/step_recorder.h"
 #include "hemingway/plugin/process_group.h"
@@ -298,6 +301,35 @@ TEST(DataParallelTest, DeadPeerGivesAnErrorNotAHang) {
                    },
                    std::chrono::seconds(2)),
                std::exception);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+}
+
+TEST(DataParallelTest, HungPeerTimesOutWithPeerLostError) {
+  const auto start = std::chrono::steady_clock::now();
+  std::atomic<bool> rank0Failed{false};
+  EXPECT_THROW(
+      runRanks(
+          2,
+          [&](ProcessGroup& group) {
+            auto model = makeMlp(7);
+            DataParallel dp(group, model.ptr());
+            if (group.rank() == 1) {  // alive but never joins the allreduce
+              std::this_thread::sleep_for(std::chrono::seconds(4));
+              return;
+            }
+            auto batch = localBatch(globalBatch(2), 0);
+            try {
+              torch::mse_loss(model->forward(batch.x), batch.y).backward();
+            } catch (const std::exception& e) {
+              rank0Failed = true;
+              EXPECT_NE(std::string(e.what()).find("gradient allreduce"), std::string::npos)
+                  << e.what();
+              throw;
+            }
+          },
+          std::chrono::seconds(1)),
+      std::exception);
+  EXPECT_TRUE(rank0Failed.load());
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
 }
 
