@@ -33,7 +33,10 @@ std::int64_t nowNs() {
 
 struct Bucket {
   std::vector<std::size_t> params;  // indices into Impl::params
-  at::Tensor buffer;
+  std::size_t flat = 0;             // index of the flat buffer holding this bucket
+  std::int64_t start = 0;           // first element of the bucket in that buffer
+  std::int64_t elements = 0;
+  at::Tensor buffer;                // view of [start, start + elements)
   std::size_t pending = 0;              // parameters whose gradient has not arrived this backward
   c10::intrusive_ptr<c10d::Work> work;  // the allreduce in flight, if any
   std::int64_t launchNs = 0;
@@ -69,6 +72,7 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
   std::vector<std::size_t> bucketOf;
   std::vector<std::int64_t> offsetOf;  // element offset of each parameter in its bucket
   std::vector<at::Tensor> aliases;     // gradient tensors viewing the bucket buffers
+  std::vector<at::Tensor> flats;       // one flat buffer per dtype
   std::vector<char> ready;
   std::vector<Bucket> buckets;
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;
@@ -91,7 +95,6 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
     offsetOf.assign(params.size(), 0);
     ready.assign(params.size(), 0);
     std::size_t bytes = 0;
-    std::int64_t elements = 0;
     bool closed = true;
     // Reverse registration order: backward produces the last layers' gradients
     // first. As in PyTorch DDP, a bucket closes once it reaches its cap.
@@ -100,36 +103,54 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
       const bool typeChanged =
           !closed && params[buckets.back().params.front()].scalar_type() != p.scalar_type();
       if (closed || typeChanged) {
-        if (!buckets.empty()) allocateBucket(buckets.back(), elements);
         buckets.emplace_back();
         bytes = 0;
-        elements = 0;
       }
-      buckets.back().params.push_back(k);
+      auto& b = buckets.back();
+      b.params.push_back(k);
       bucketOf[k] = buckets.size() - 1;
-      offsetOf[k] = elements;
+      offsetOf[k] = b.elements;
       bytes += p.numel() * p.element_size();
-      elements += p.numel();
+      b.elements += p.numel();
       const std::size_t cap =
           buckets.size() == 1 ? options.firstBucketCapBytes : options.bucketCapBytes;
       closed = bytes >= cap;
     }
-    if (!buckets.empty()) allocateBucket(buckets.back(), elements);
+    allocateBuffers();
   }
 
-  // Allocates the flat buffer and makes each parameter's gradient an alias of
-  // its slice, so that autograd accumulates straight into the bucket.
-  void allocateBucket(Bucket& b, std::int64_t elements) {
+  // One flat buffer per dtype holds its buckets back to back in launch order,
+  // so that buckets still waiting at the end of backward go out as a single
+  // allreduce. Each parameter's gradient is made an alias of its slice, so
+  // autograd accumulates straight into the memory that is sent.
+  void allocateBuffers() {
     at::NoGradGuard noGrad;
-    const auto& first = params[b.params.front()];
-    b.buffer = at::zeros({elements}, first.options().requires_grad(false));
-    b.pending = b.params.size();
+    std::vector<at::ScalarType> types;
+    std::vector<std::int64_t> sizes;
+    for (auto& b : buckets) {
+      const auto type = params[b.params.front()].scalar_type();
+      auto it = std::find(types.begin(), types.end(), type);
+      if (it == types.end()) {
+        types.push_back(type);
+        sizes.push_back(0);
+        it = types.end() - 1;
+      }
+      b.flat = static_cast<std::size_t>(it - types.begin());
+      b.start = sizes[b.flat];
+      sizes[b.flat] += b.elements;
+    }
+    for (std::size_t f = 0; f < types.size(); ++f) {
+      flats.push_back(at::zeros({sizes[f]}, at::TensorOptions().dtype(types[f])));
+    }
     aliases.resize(params.size());
-    for (std::size_t k : b.params) {
-      auto& p = params[k];
-      auto alias = at::empty({0}, b.buffer.options());
-      alias.set_(b.buffer.storage(), offsetOf[k], p.sizes());
-      aliases[k] = alias;
+    for (auto& b : buckets) {
+      b.buffer = flats[b.flat].narrow(0, b.start, b.elements);
+      b.pending = b.params.size();
+      for (std::size_t k : b.params) {
+        auto alias = at::empty({0}, b.buffer.options());
+        alias.set_(flats[b.flat].storage(), b.start + offsetOf[k], params[k].sizes());
+        aliases[k] = alias;
+      }
     }
   }
 
@@ -149,7 +170,7 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
       inBackward = true;
       std::weak_ptr<Impl> weak = weak_from_this();
       torch::autograd::Engine::get_default_engine().queue_callback([weak] {
-        if (auto self = weak.lock()) self->finishSync();
+        if (auto self = weak.lock()) self->finishSync(/*merge=*/false);
       });
     }
     ready[index] = 1;
@@ -164,7 +185,8 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
-  void launch(Bucket& b) {
+  // Copies gradients that are not (or no longer) aliases into the bucket.
+  void pack(Bucket& b) {
     at::NoGradGuard noGrad;
     for (std::size_t k : b.params) {
       const auto& grad = params[k].grad();
@@ -175,12 +197,49 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
         aliases[k].zero_();
       }
     }
-    std::vector<at::Tensor> tensors{b.buffer};
-    b.doneNs->store(0);
-    b.launchNs = nowNs();
-    b.work = group.backend().allreduce(tensors);
-    auto done = b.doneNs;
-    b.work->getFuture()->addCallback([done](c10::ivalue::Future&) { done->store(nowNs()); });
+  }
+
+  void launch(Bucket& b) {
+    pack(b);
+    startAllreduce(b.buffer, &b, &b + 1);
+  }
+
+  // Starts one allreduce of `tensor`, which covers buckets [first, last).
+  void startAllreduce(const at::Tensor& tensor, Bucket* first, Bucket* last) {
+    std::vector<at::Tensor> tensors{tensor};
+    auto done = std::make_shared<std::atomic<std::int64_t>>(0);
+    const auto launchNs = nowNs();
+    auto work = group.backend().allreduce(tensors);
+    work->getFuture()->addCallback([done](c10::ivalue::Future&) { done->store(nowNs()); });
+    for (Bucket* b = first; b != last; ++b) {
+      b->work = work;
+      b->launchNs = launchNs;
+      b->doneNs = done;
+    }
+  }
+
+  // Launches the buckets that did not fill during backward, one allreduce
+  // each: every rank issues the same collectives whichever buckets its hooks
+  // launched. Outside backward (`merge`), no rank has launched any, so runs of
+  // buckets adjacent in one flat buffer go out as a single allreduce.
+  void launchRemaining(bool merge) {
+    if (!merge) {
+      while (nextLaunch < buckets.size()) launch(buckets[nextLaunch++]);
+      return;
+    }
+    while (nextLaunch < buckets.size()) {
+      std::size_t end = nextLaunch;
+      std::int64_t elements = 0;
+      while (end < buckets.size() && buckets[end].flat == buckets[nextLaunch].flat) {
+        pack(buckets[end]);
+        elements += buckets[end].elements;
+        ++end;
+      }
+      auto& first = buckets[nextLaunch];
+      startAllreduce(flats[first.flat].narrow(0, first.start, elements), &first,
+                     buckets.data() + end);
+      nextLaunch = end;
+    }
   }
 
   void waitFor(Bucket& b, std::size_t index) {
@@ -196,13 +255,13 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
 
   // Launches the buckets still waiting (parameters without a gradient count as
   // zeros), waits for all of them and writes the averages into param.grad().
-  void finishSync() {
+  void finishSync(bool merge) {
     const auto t0 = nowNs();
     struct Reset {
       Impl* impl;
       ~Reset() { impl->resetStep(); }
     } reset{this};
-    while (nextLaunch < buckets.size()) launch(buckets[nextLaunch++]);
+    launchRemaining(merge);
     std::vector<std::pair<std::int64_t, std::int64_t>> intervals;
     at::NoGradGuard noGrad;
     const double scale = 1.0 / group.worldSize();
@@ -211,7 +270,9 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
       waitFor(b, i);
       const auto waited = nowNs();
       const auto done = b.doneNs->load();
-      intervals.emplace_back(b.launchNs, done > 0 ? std::min(done, waited) : waited);
+      if (intervals.empty() || intervals.back().first != b.launchNs) {
+        intervals.emplace_back(b.launchNs, done > 0 ? std::min(done, waited) : waited);
+      }
       b.buffer.mul_(scale);  // sum -> mean; exact for powers of two
       for (std::size_t k : b.params) {
         if (!gradIsAlias(k)) params[k].mutable_grad() = aliases[k];
@@ -319,7 +380,7 @@ DataParallel::NoSync::~NoSync() { owner_.impl_->syncEnabled = previous_; }
 void DataParallel::syncGradients() {
   if (impl_->group.worldSize() == 1) return;
   HEMINGWAY_CHECK(!impl_->inBackward, "syncGradients() called during backward");
-  impl_->finishSync();
+  impl_->finishSync(/*merge=*/true);
 }
 
 void DataParallel::broadcastState() {

@@ -26,12 +26,26 @@ step_ms() { grep -o 'median_step_ms [0-9.]*' | awk '{print $2}'; }
 
 echo "== Hook overhead (reference workload, 2 workers, 1 thread each) =="
 log=$(mktemp --suffix=.jsonl)
-"$run" --nproc-per-node 2 -- "$build/tests/bench/bench_training" --mode recording --steps 3000 --log "$log" \
-  | sed -n 's/^\[rank 0\] //p'
-rm -f "$log"
+out=$(mktemp)
+for ((r = 0; r < 3; r++)); do
+  "$run" --nproc-per-node 2 -- "$build/tests/bench/bench_training" --mode recording --steps 3000 \
+    --log "$log" | sed -n 's/^\[rank 0\] //p' | tee -a "$out"
+done
+m=$(grep "^RATIO hook_overhead on/off" "$out" | awk '{print $5}' | median)
+echo "RATIO hook_overhead on/off = $m (median over 3 launches; goal <= 1.01)"
+rm -f "$log" "$out"
 
 echo "== Gradient sync: DataParallel vs raw ProcessGroupGloo allreduce (2 workers) =="
-"$run" --nproc-per-node 2 -- "$build/tests/bench/bench_grad_sync" | sed -n 's/^\[rank 0\] //p'
+# Thread placement differs from launch to launch: several launches, median of their ratios.
+out=$(mktemp)
+for ((r = 0; r < 5; r++)); do
+  "$run" --nproc-per-node 2 -- "$build/tests/bench/bench_grad_sync" | sed -n 's/^\[rank 0\] //p' | tee -a "$out"
+done
+for size in 1 25; do
+  m=$(grep "^RATIO grad_sync_${size}MiB" "$out" | awk '{print $5}' | median)
+  echo "RATIO grad_sync_${size}MiB wrapper/raw = $m (median over 5 launches; goal <= 1.05)"
+done
+rm -f "$out"
 
 echo "== Against PyTorch DDP (python3-torch 1.13, Gloo, 1 thread per worker) =="
 echo "Both run under hemingway-run with the same env; $reps interleaved repetitions per world size."

@@ -304,6 +304,26 @@ TEST(DataParallelTest, DeadPeerGivesAnErrorNotAHang) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
 }
 
+TEST(DataParallelTest, SyncGradientsAveragesExplicitGradients) {
+  const int world = 3;
+  std::mutex mutex;
+  std::map<int, std::vector<torch::Tensor>> got;
+  runRanks(world, [&](ProcessGroup& group) {
+    auto model = makeMlp(7);
+    DataParallelOptions options;
+    options.bucketCapBytes = 100;  // several buckets, merged into one allreduce
+    options.firstBucketCapBytes = 100;
+    DataParallel dp(group, model.ptr(), options);
+    for (auto& p : model->parameters()) p.mutable_grad() = torch::full_like(p, group.rank() + 1.0);
+    dp.syncGradients();
+    std::lock_guard<std::mutex> lock(mutex);
+    got[group.rank()] = gradsOf(*model);
+  });
+  for (auto& [rank, grads] : got) {
+    for (auto& g : grads) EXPECT_TRUE(torch::allclose(g, torch::full_like(g, 2.0))) << rank;
+  }
+}
+
 TEST(DataParallelTest, HungPeerTimesOutWithPeerLostError) {
   const auto start = std::chrono::steady_clock::now();
   std::atomic<bool> rank0Failed{false};
