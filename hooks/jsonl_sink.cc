@@ -41,6 +41,32 @@ void JsonlSink::onStep(const StepRecord& record) { writeLine(toJson(record)); }
 
 void JsonlSink::onRunStart(const RunInfo& info) { writeLine(toJson(info)); }
 
+void JsonlSink::onIteration(const IterationRecord& record) { writeLine(toJson(record)); }
+
+namespace {
+nlohmann::json orNull(const std::optional<double>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+}  // namespace
+
+std::string toJson(const IterationRecord& r) {
+  nlohmann::json j = {{"event", "iteration"},
+                      {"run", r.run},
+                      {"rank", r.rank},
+                      {"world_size", r.worldSize},
+                      {"iteration", r.iteration},
+                      {"algorithm", r.algorithm},
+                      {"primal", r.primal},
+                      {"dual", orNull(r.dual)},
+                      {"gap", orNull(r.gap)},
+                      {"iter_ms", orNull(r.iterMs)},
+                      {"compute_ms", orNull(r.computeMs)},
+                      {"comm_ms", orNull(r.commMs)},
+                      {"virtual", r.isVirtual},
+                      {"time", r.time}};
+  return j.dump();
+}
+
 // A step record is written every step: formatted directly (a few
 // microseconds) rather than through a JSON object. Numbers are finite (the
 // recorder rejects NaN losses) and fmt prints them in shortest round-trip form.

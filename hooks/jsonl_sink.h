@@ -21,6 +21,7 @@ class JsonlSink : public StepHook {
 
   void onStep(const StepRecord& record) override;
   void onRunStart(const RunInfo& info) override;
+  void onIteration(const IterationRecord& record) override;
 
   // Appends an already-serialized JSON object (one line, no newline).
   void writeLine(const std::string& json);
@@ -35,5 +36,6 @@ class JsonlSink : public StepHook {
 // Serializers shared by the sink and by readers' tests.
 std::string toJson(const StepRecord& record);
 std::string toJson(const RunInfo& info);
+std::string toJson(const IterationRecord& record);
 
 }  // namespace hemingway::hooks

@@ -13,6 +13,8 @@ class StepHook {
   virtual void onStep(const StepRecord& record) = 0;
   // Called once per rank with the run's configuration before the first step.
   virtual void onRunStart(const RunInfo& /*info*/) {}
+  // Called once per outer iteration by the distributed optimization algorithms.
+  virtual void onIteration(const IterationRecord& /*record*/) {}
 };
 
 }  // namespace hemingway::hooks

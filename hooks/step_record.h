@@ -40,4 +40,23 @@ struct RunInfo {
   std::map<std::string, std::string> extra;
 };
 
+// One outer iteration of a distributed optimization algorithm (written once
+// per iteration by rank 0). In a virtual run the times are not measurements
+// and stay empty.
+struct IterationRecord {
+  std::string run;
+  int rank = 0;
+  int worldSize = 1;  // machines m (logical workers in a virtual run)
+  std::int64_t iteration = 0;
+  std::string algorithm;
+  double primal = 0;
+  std::optional<double> dual;  // dual methods only
+  std::optional<double> gap;   // primal - dual, dual methods only
+  std::optional<double> iterMs;
+  std::optional<double> computeMs;
+  std::optional<double> commMs;
+  bool isVirtual = false;
+  double time = 0;
+};
+
 }  // namespace hemingway::hooks

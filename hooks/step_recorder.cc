@@ -38,6 +38,13 @@ void StepRecorder::runStart(RunInfo info) {
   for (auto& hook : hooks_) hook->onRunStart(info);
 }
 
+void StepRecorder::iteration(IterationRecord record) {
+  record.run = options_.run;
+  record.rank = options_.rank;
+  record.time = unixSeconds();
+  for (auto& hook : hooks_) hook->onIteration(record);
+}
+
 StepRecorder::Step StepRecorder::step(std::int64_t samples) {
   if (deferredError_) {
     auto error = std::exchange(deferredError_, nullptr);

@@ -57,6 +57,9 @@ class StepRecorder {
     Clock::time_point start_;
   };
 
+  // Fills run, rank and time and hands an algorithm's iteration to every hook.
+  void iteration(IterationRecord record);
+
   // Opens the scope of one step. Rethrows an error a hook raised in the
   // previous step (a destructor cannot throw it).
   Step step(std::int64_t samples = 0);

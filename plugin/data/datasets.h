@@ -61,4 +61,10 @@ struct SparseSet {
 // fixes the width (indices beyond it are an error); 0 takes the largest index.
 SparseSet readLibsvm(const std::string& path, std::int64_t features = 0);
 
+// The binary task "class `positive` vs rest" of an image set: labels +1/-1,
+// pixels scaled to [0, 1] (kScale) or rows scaled to unit L2 norm (kUnitNorm),
+// zero pixels left out of the sparse rows.
+enum class Normalize { kScale, kUnitNorm };
+SparseSet oneVsRest(const ImageSet& images, int positive, Normalize normalize);
+
 }  // namespace hemingway::data

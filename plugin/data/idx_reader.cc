@@ -1,6 +1,7 @@
 #include <zlib.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <memory>
 
@@ -111,6 +112,30 @@ ImageSet shard(const ImageSet& set, int rank, int worldSize) {
   out.pixels.assign(set.pixels.begin() + r.begin * f, set.pixels.begin() + r.end * f);
   out.labels.assign(set.labels.begin() + r.begin, set.labels.begin() + r.end);
   return out;
+}
+
+SparseSet oneVsRest(const ImageSet& images, int positive, Normalize normalize) {
+  HEMINGWAY_CHECK(positive >= 0 && positive <= 255, "class {} is not a label value", positive);
+  SparseSet set;
+  set.features = images.features();
+  set.rowStart.push_back(0);
+  const auto f = images.features();
+  for (std::int64_t r = 0; r < images.count; ++r) {
+    const std::uint8_t* row = images.pixels.data() + r * f;
+    double norm2 = 0;
+    for (std::int64_t j = 0; j < f; ++j) norm2 += double(row[j]) * row[j];
+    const double scale = normalize == Normalize::kUnitNorm
+                             ? (norm2 > 0 ? 1.0 / std::sqrt(norm2) : 0.0)
+                             : 1.0 / 255.0;
+    for (std::int64_t j = 0; j < f; ++j) {
+      if (row[j] == 0) continue;
+      set.index.push_back(static_cast<std::int32_t>(j));
+      set.value.push_back(static_cast<float>(row[j] * scale));
+    }
+    set.rowStart.push_back(static_cast<std::int64_t>(set.index.size()));
+    set.labels.push_back(images.labels[r] == positive ? 1.0 : -1.0);
+  }
+  return set;
 }
 
 }  // namespace hemingway::data

@@ -14,25 +14,10 @@
 namespace {
 
 using hemingway::testing::TempDir;
+namespace testing = hemingway::testing;
 
-struct Result {
-  int exitCode = -1;
-  std::string output;
-  double seconds = 0;
-};
-
-Result runLauncher(const std::string& args) {
-  const auto start = std::chrono::steady_clock::now();
-  const std::string cmd = std::string(HEMINGWAY_RUN_BIN) + " " + args + " 2>&1";
-  Result r;
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  if (pipe == nullptr) throw std::runtime_error("popen failed");
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, pipe) != nullptr) r.output += buf;
-  const int status = ::pclose(pipe);
-  r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return r;
+testing::CommandResult runLauncher(const std::string& args) {
+  return testing::runCommand(std::string(HEMINGWAY_RUN_BIN) + " " + args);
 }
 
 bool alive(pid_t pid) { return ::kill(pid, 0) == 0; }

@@ -1,6 +1,9 @@
 #include "support/ranks.h"
 
 #include <stdlib.h>
+#include <sys/wait.h>
+
+#include <cstdio>
 
 #include <exception>
 #include <filesystem>
@@ -45,6 +48,19 @@ void runRanks(int worldSize, const std::function<void(plugin::ProcessGroup&)>& f
   }
   for (auto& t : threads) t.join();
   if (firstError) std::rethrow_exception(firstError);
+}
+
+CommandResult runCommand(const std::string& command) {
+  const auto start = std::chrono::steady_clock::now();
+  CommandResult r;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) throw std::runtime_error("popen failed: " + command);
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, pipe) != nullptr) r.output += buf;
+  const int status = ::pclose(pipe);
+  r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return r;
 }
 
 TempDir::TempDir() {

@@ -15,6 +15,14 @@ namespace hemingway::testing {
 void runRanks(int worldSize, const std::function<void(plugin::ProcessGroup&)>& fn,
               std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
+// Runs a shell command, capturing stdout and stderr together.
+struct CommandResult {
+  int exitCode = -1;
+  std::string output;
+  double seconds = 0;
+};
+CommandResult runCommand(const std::string& command);
+
 // A fresh empty directory under the system temp dir, removed on destruction.
 class TempDir {
  public:

@@ -1,0 +1,88 @@
+// Distributed optimization algorithms for linear models (linear_problem.h):
+// full gradient descent, synchronous minibatch SGD, local SGD, CoCoA and
+// CoCoA+, over real Gloo workers or virtual ones (workers.h). Bulk-synchronous:
+// the iterates depend only on the arithmetic, so a virtual run at M workers
+// reproduces a real one at M processes to floating-point tolerance.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hemingway/plugin/algorithms/linear_problem.h"
+#include "hemingway/plugin/algorithms/workers.h"
+
+namespace hemingway::plugin {
+
+enum class Algorithm { kGd, kSgd, kLocalSgd, kCocoa, kCocoaPlus };
+
+Algorithm parseAlgorithm(const std::string& name);  // gd, sgd, local-sgd, cocoa, cocoa+
+std::string algorithmName(Algorithm algorithm);
+bool isDual(Algorithm algorithm);
+
+struct AlgorithmOptions {
+  Algorithm algorithm = Algorithm::kCocoaPlus;
+  // H: local SDCA coordinate steps (CoCoA/CoCoA+; 0 means one pass over the
+  // worker's partition) or local SGD steps between averagings (0 means 1).
+  std::int64_t localIters = 0;
+  int batchSize = 1;  // examples per worker per SGD step
+  double lr = 0.1;    // GD: constant step; SGD family: lr / sqrt(1 + t), t = steps taken
+  // CoCoA aggregation: w += gamma * sum_k dw_k with local subproblems scaled
+  // by sigma'. Defaults: CoCoA gamma = 1/K, sigma' = 1; CoCoA+ gamma = 1, sigma' = K.
+  std::optional<double> gamma;
+  std::optional<double> sigma;
+  std::uint64_t seed = 1;
+};
+
+struct Evaluation {
+  double primal = 0;
+  std::optional<double> dual;
+  std::optional<double> gap;
+};
+
+struct IterationTiming {
+  double computeMs = 0;  // local work of this process's workers
+  double commMs = 0;     // the allreduce of the iteration
+};
+
+class LinearTrainer {
+ public:
+  LinearTrainer(const LinearProblem& problem, WorkerSet& workers, AlgorithmOptions options);
+
+  // One outer iteration (collective: every process calls it).
+  IterationTiming iterate();
+  // P(w), and D(alpha) and the gap for dual methods (collective).
+  Evaluation evaluate();
+
+  const std::vector<double>& weights() const { return w_; }
+  std::int64_t iteration() const { return iteration_; }
+  const AlgorithmOptions& options() const { return options_; }
+
+ private:
+  struct Local {
+    int worker = 0;
+    std::int64_t begin = 0, end = 0;
+    std::vector<double> alpha;   // dual variables of the partition
+    std::vector<double> dAlpha;  // this iteration's local change
+  };
+  void iterateCocoa(std::vector<double>& contribution);
+  void iterateGd(std::vector<double>& contribution);
+  void iterateSgd(std::vector<double>& contribution);
+  void iterateLocalSgd(std::vector<double>& contribution);
+  void addBatchGradient(const Local& local, const double* w, std::int64_t t,
+                        std::vector<double>& g) const;
+
+  const LinearProblem& problem_;
+  WorkerSet& workers_;
+  AlgorithmOptions options_;
+  std::vector<double> w_;
+  std::vector<Local> locals_;
+  std::int64_t iteration_ = 0;
+};
+
+// The seed of worker `worker`'s random numbers in iteration `iteration`: the
+// same in virtual and real runs.
+std::uint64_t workerSeed(std::uint64_t seed, int worker, std::int64_t iteration);
+
+}  // namespace hemingway::plugin

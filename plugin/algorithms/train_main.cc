@@ -1,0 +1,169 @@
+// hemingway-train: distributed optimization of linear models.
+//   hemingway-train --algorithm cocoa+ --dataset fashion-mnist:class=5 --virtual-workers 16
+//   hemingway-run --nproc-per-node 2 -- hemingway-train --algorithm cocoa --log run.jsonl
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+#include "hemingway/hooks/error.h"
+#include "hemingway/hooks/jsonl_sink.h"
+#include "hemingway/hooks/step_recorder.h"
+#include "hemingway/plugin/algorithms/linear_trainer.h"
+#include "hemingway/plugin/env.h"
+#include "hemingway/plugin/process_group.h"
+
+namespace hw = hemingway;
+using hw::plugin::Algorithm;
+
+namespace {
+
+struct Flags {
+  std::string algorithm = "cocoa+", loss = "hinge", dataset = "fashion-mnist:class=5";
+  std::string normalize = "unit", log;
+  double lambda = 1e-4, lr = 0.1, targetGap = 0;
+  int virtualWorkers = 0, iterations = 100, batchSize = 1;
+  long long localIters = 0;
+  unsigned long long seed = 1;
+};
+
+// "fashion-mnist:class=K" or "libsvm:PATH".
+hw::data::SparseSet loadDataset(const std::string& spec, const std::string& normalize) {
+  HEMINGWAY_CHECK_AS(hw::ConfigError, normalize == "none" || normalize == "unit",
+                     "--normalize must be none or unit, got '{}'", normalize);
+  const std::string fm = "fashion-mnist:class=";
+  if (spec.rfind(fm, 0) == 0) {
+    const int cls =
+        static_cast<int>(hw::plugin::parseInt("--dataset class", spec.substr(fm.size()), 0, 9));
+    auto images = hw::data::loadFashionMnist(hw::data::Split::kTrain);
+    return hw::data::oneVsRest(
+        images, cls,
+        normalize == "unit" ? hw::data::Normalize::kUnitNorm : hw::data::Normalize::kScale);
+  }
+  if (spec.rfind("libsvm:", 0) == 0) {
+    auto set = hw::data::readLibsvm(spec.substr(7));
+    if (normalize == "unit") {
+      for (std::int64_t r = 0; r < set.rows(); ++r) {
+        double s = 0;
+        for (auto k = set.rowStart[r]; k < set.rowStart[r + 1]; ++k)
+          s += double(set.value[k]) * set.value[k];
+        if (s == 0) continue;
+        for (auto k = set.rowStart[r]; k < set.rowStart[r + 1]; ++k) set.value[k] /= std::sqrt(s);
+      }
+    }
+    return set;
+  }
+  HEMINGWAY_FAIL_AS(hw::ConfigError, "--dataset '{}' is not fashion-mnist:class=K or libsvm:PATH",
+                    spec);
+}
+
+int train(const Flags& f) {
+  auto groupOptions = hw::plugin::GroupOptions::fromEnv();
+  hw::plugin::AlgorithmOptions options;
+  options.algorithm = hw::plugin::parseAlgorithm(f.algorithm);
+  options.localIters = f.localIters;
+  options.batchSize = f.batchSize;
+  options.lr = f.lr;
+  options.seed = f.seed;
+  const auto loss = hw::plugin::parseLoss(f.loss);
+  HEMINGWAY_CHECK_AS(hw::ConfigError, f.virtualWorkers == 0 || groupOptions.worldSize == 1,
+                     "--virtual-workers runs every worker in one process; do not launch it with "
+                     "{} processes",
+                     groupOptions.worldSize);
+  HEMINGWAY_CHECK_AS(hw::ConfigError, f.targetGap == 0 || hw::plugin::isDual(options.algorithm),
+                     "--target-gap needs a dual method (cocoa or cocoa+), not {}", f.algorithm);
+  hw::plugin::LinearProblem problem(loadDataset(f.dataset, f.normalize), loss, f.lambda);
+
+  hw::plugin::ProcessGroup group(groupOptions);
+  auto workers = f.virtualWorkers > 0 ? hw::plugin::WorkerSet::virtualWorkers(f.virtualWorkers)
+                                      : hw::plugin::WorkerSet::real(group);
+  hw::plugin::LinearTrainer trainer(problem, workers, options);
+  hw::hooks::StepRecorder recorder({group.runId(), group.rank(), group.worldSize()});
+  if (!f.log.empty() && workers.reports()) {
+    recorder.addHook(std::make_shared<hw::hooks::JsonlSink>(f.log));
+  }
+  hw::hooks::RunInfo info;
+  info.algorithm = f.algorithm;
+  info.parameterCount = problem.features();
+  info.parameterBytes = problem.features() * 8;
+  info.datasetSize = problem.examples();
+  info.extra = {{"loss", f.loss},
+                {"lambda", fmt::format("{}", f.lambda)},
+                {"dataset", f.dataset},
+                {"normalize", f.normalize},
+                {"virtual_workers", std::to_string(f.virtualWorkers)},
+                {"local_iters", std::to_string(f.localIters)}};
+  if (workers.reports()) recorder.runStart(info);
+
+  hw::plugin::Evaluation e;
+  for (int it = 0; it < f.iterations; ++it) {
+    const auto timing = trainer.iterate();
+    e = trainer.evaluate();
+    HEMINGWAY_CHECK(std::isfinite(e.primal),
+                    "the objective is {} at iteration {}: {} diverged (lower --lr)", e.primal, it,
+                    f.algorithm);
+    hw::hooks::IterationRecord r;
+    r.worldSize = workers.worldSize();
+    r.iteration = it;
+    r.algorithm = f.algorithm;
+    r.primal = e.primal;
+    r.dual = e.dual;
+    r.gap = e.gap;
+    r.isVirtual = workers.isVirtual();
+    if (!r.isVirtual) {  // a virtual run's time is not a measurement
+      r.computeMs = timing.computeMs;
+      r.commMs = timing.commMs;
+      r.iterMs = timing.computeMs + timing.commMs;
+    }
+    if (workers.reports()) {
+      recorder.iteration(r);
+      if ((it + 1) % 10 == 0 || it + 1 == f.iterations) {
+        fmt::print(stderr, "iteration {} primal {:.6g}{}\n", it + 1, e.primal,
+                   e.gap ? fmt::format(" gap {:.3g}", *e.gap) : "");
+      }
+    }
+    if (f.targetGap > 0 && e.gap && *e.gap <= f.targetGap) break;
+  }
+  if (workers.reports()) {
+    fmt::print("{} m={}{}: {} iterations, primal {:.8g}{}\n", f.algorithm, workers.worldSize(),
+               workers.isVirtual() ? " (virtual)" : "", trainer.iteration(), e.primal,
+               e.gap ? fmt::format(", dual {:.8g}, gap {:.3g}", *e.dual, *e.gap) : "");
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Hemingway: distributed optimization of L2-regularized linear models"};
+  Flags f;
+  app.add_option("--algorithm", f.algorithm, "gd|sgd|local-sgd|cocoa|cocoa+");
+  app.add_option("--loss", f.loss, "hinge|logistic|squared");
+  app.add_option("--lambda", f.lambda, "L2 regularization");
+  app.add_option("--dataset", f.dataset, "fashion-mnist:class=K or libsvm:PATH");
+  app.add_option("--normalize", f.normalize, "none (pixels in [0,1]) or unit (unit-L2-norm rows)");
+  app.add_option("--virtual-workers", f.virtualWorkers, "run M logical workers in this process")
+      ->check(CLI::Range(1, 1 << 16));
+  app.add_option("--iterations", f.iterations, "outer iterations")->check(CLI::Range(1, 1 << 30));
+  app.add_option("--local-iters", f.localIters,
+                 "H: local SDCA steps (default one pass) or local SGD steps (default 1)")
+      ->check(CLI::Range(0LL, 1LL << 40));
+  app.add_option("--batch-size", f.batchSize, "examples per worker per SGD step")
+      ->check(CLI::Range(1, 1 << 24));
+  app.add_option("--lr", f.lr, "step size of gd, sgd, local-sgd")->check(CLI::PositiveNumber);
+  app.add_option("--target-gap", f.targetGap, "stop when the duality gap is <= G")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--log", f.log, "append JSON Lines iteration records to this file");
+  app.add_option("--seed", f.seed, "seed of the workers' random choices");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    return train(f);
+  } catch (const hw::ConfigError& e) {
+    std::fprintf(stderr, "hemingway-train: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "hemingway-train: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,43 @@
+#include "hemingway/plugin/algorithms/workers.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+
+#include "hemingway/hooks/error.h"
+#include "hemingway/plugin/process_group.h"
+
+namespace hemingway::plugin {
+
+WorkerSet WorkerSet::virtualWorkers(int m) {
+  HEMINGWAY_CHECK_AS(ConfigError, m >= 1 && m <= 1 << 16,
+                     "the number of virtual workers must be in [1, 65536], got {}", m);
+  WorkerSet w;
+  w.worldSize_ = m;
+  w.isVirtual_ = true;
+  for (int k = 0; k < m; ++k) w.local_.push_back(k);
+  return w;
+}
+
+WorkerSet WorkerSet::real(ProcessGroup& group) {
+  WorkerSet w;
+  w.group_ = &group;
+  w.worldSize_ = group.worldSize();
+  w.local_ = {group.rank()};
+  return w;
+}
+
+bool WorkerSet::reports() const { return group_ == nullptr || group_->rank() == 0; }
+
+void WorkerSet::sum(std::vector<double>& values) {
+  if (group_ == nullptr || group_->worldSize() == 1 || values.empty()) return;
+  std::vector<at::Tensor> tensors{
+      at::from_blob(values.data(), {static_cast<std::int64_t>(values.size())}, at::kDouble)};
+  try {
+    group_->backend().allreduce(tensors)->wait(group_->timeout());
+  } catch (const std::exception& e) {
+    HEMINGWAY_FAIL_AS(PeerLostError, "allreduce on rank {} of {} failed (timeout {} ms): {}",
+                      group_->rank(), group_->worldSize(), group_->timeout().count(), e.what());
+  }
+}
+
+}  // namespace hemingway::plugin

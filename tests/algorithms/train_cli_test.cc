@@ -1,0 +1,111 @@
+// hemingway-train as a user runs it.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "support/ranks.h"
+
+namespace {
+
+using hemingway::testing::runCommand;
+using hemingway::testing::TempDir;
+
+std::string train(const std::string& args) { return std::string(HEMINGWAY_TRAIN_BIN) + " " + args; }
+
+std::string writeLibsvm(const TempDir& dir) {
+  const auto path = dir.file("d.libsvm");
+  std::ofstream out(path);
+  for (int i = 0; i < 60; ++i) {
+    const int y = i % 2 ? 1 : -1;
+    out << y << " 1:" << (y * 0.5 + 0.01 * (i % 7)) << " 2:" << (0.1 * (i % 5)) << " 3:1\n";
+  }
+  return path;
+}
+
+std::vector<nlohmann::json> iterations(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    if (j["event"] == "iteration") out.push_back(j);
+  }
+  return out;
+}
+
+TEST(TrainCliTest, VirtualRunLogsIterationsWithoutTimes) {
+  TempDir dir;
+  const auto data = writeLibsvm(dir);
+  auto r = runCommand(train("--algorithm cocoa+ --dataset libsvm:" + data +
+                            " --virtual-workers 3 --iterations 5 --lambda 0.01 --log " +
+                            dir.file("log.jsonl")));
+  ASSERT_EQ(r.exitCode, 0) << r.output;
+  const auto its = iterations(dir.file("log.jsonl"));
+  ASSERT_EQ(its.size(), 5u);
+  for (const auto& j : its) {
+    for (const char* key : {"iteration", "world_size", "algorithm", "primal", "dual", "gap",
+                            "iter_ms", "compute_ms", "comm_ms", "virtual"}) {
+      EXPECT_TRUE(j.contains(key)) << key;
+    }
+    EXPECT_EQ(j["world_size"], 3);
+    EXPECT_EQ(j["algorithm"], "cocoa+");
+    EXPECT_TRUE(j["virtual"].get<bool>());
+    EXPECT_TRUE(j["iter_ms"].is_null()) << "a virtual time is not a measurement";
+    EXPECT_GE(j["gap"].get<double>(), 0.0);
+  }
+}
+
+TEST(TrainCliTest, RealRunUnderLauncherMeasuresTimes) {
+  TempDir dir;
+  const auto data = writeLibsvm(dir);
+  auto r = runCommand(std::string(HEMINGWAY_RUN_BIN) + " --nproc-per-node 2 -- " +
+                      train("--algorithm cocoa --dataset libsvm:" + data +
+                            " --iterations 4 --lambda 0.01 --log " + dir.file("log.jsonl")));
+  ASSERT_EQ(r.exitCode, 0) << r.output;
+  const auto its = iterations(dir.file("log.jsonl"));
+  ASSERT_EQ(its.size(), 4u) << "rank 0 writes one record per iteration";
+  for (const auto& j : its) {
+    EXPECT_FALSE(j["virtual"].get<bool>());
+    EXPECT_EQ(j["world_size"], 2);
+    EXPECT_GE(j["iter_ms"].get<double>(), 0.0);
+    EXPECT_GE(j["comm_ms"].get<double>(), 0.0);
+  }
+}
+
+TEST(TrainCliTest, SgdRecordsNullDual) {
+  TempDir dir;
+  auto r = runCommand(train("--algorithm sgd --batch-size 4 --dataset libsvm:" + writeLibsvm(dir) +
+                            " --virtual-workers 2 --iterations 3 --log " + dir.file("log.jsonl")));
+  ASSERT_EQ(r.exitCode, 0) << r.output;
+  for (const auto& j : iterations(dir.file("log.jsonl"))) {
+    EXPECT_TRUE(j["dual"].is_null());
+    EXPECT_TRUE(j["gap"].is_null());
+  }
+}
+
+TEST(TrainCliTest, BadFlagsAndDataAreNamed) {
+  TempDir dir;
+  const auto data = writeLibsvm(dir);
+  struct Case {
+    std::string args, needle;
+  };
+  const std::vector<Case> cases = {
+      {"--algorithm cocoa++ --dataset libsvm:" + data, "unknown algorithm 'cocoa++'"},
+      {"--loss hingy --dataset libsvm:" + data, "unknown loss 'hingy'"},
+      {"--dataset mnist:3", "--dataset 'mnist:3'"},
+      {"--dataset fashion-mnist:class=12", "--dataset class=12 is out of range"},
+      {"--dataset libsvm:/nonexistent/x.libsvm", "/nonexistent/x.libsvm"},
+      {"--lambda -1 --dataset libsvm:" + data, "lambda must be a positive number"},
+      {"--normalize l1 --dataset libsvm:" + data, "--normalize must be none or unit"},
+      {"--algorithm sgd --target-gap 0.1 --dataset libsvm:" + data, "--target-gap needs a dual"},
+      {"--iterations 0 --dataset libsvm:" + data, "--iterations"},
+  };
+  for (const auto& c : cases) {
+    auto r = runCommand(train(c.args));
+    EXPECT_NE(r.exitCode, 0) << c.args;
+    EXPECT_NE(r.output.find(c.needle), std::string::npos) << c.args << "\n" << r.output;
+  }
+}
+
+}  // namespace
