@@ -36,7 +36,7 @@ struct Bucket {
   std::size_t flat = 0;             // index of the flat buffer holding this bucket
   std::int64_t start = 0;           // first element of the bucket in that buffer
   std::int64_t elements = 0;
-  at::Tensor buffer;                // view of [start, start + elements)
+  at::Tensor buffer;                    // view of [start, start + elements)
   std::size_t pending = 0;              // parameters whose gradient has not arrived this backward
   c10::intrusive_ptr<c10d::Work> work;  // the allreduce in flight, if any
   std::int64_t launchNs = 0;
