@@ -9,6 +9,7 @@
 #include "hemingway/hooks/jsonl_sink.h"
 #include "hemingway/hooks/step_recorder.h"
 #include "hemingway/hooks/step_stats.h"
+#include "hemingway/plugin/algorithms/parameter_averaging.h"
 #include "hemingway/plugin/data/datasets.h"
 #include "hemingway/plugin/data_parallel.h"
 #include "hemingway/plugin/process_group.h"
@@ -26,7 +27,8 @@ int run(int argc, char** argv) {
   CLI::App app{"Fashion-MNIST MLP, data-parallel with Hemingway"};
   int hidden = 512, batchSize = 64, steps = 500, threads = 1;
   double lr = 0.05;
-  std::string log, dataDir = hw::data::kFashionMnistDir;
+  std::string log, algorithm = "sgd", dataDir = hw::data::kFashionMnistDir;
+  int localIters = 8;
   app.add_option("--hidden", hidden, "hidden units per layer")->check(CLI::Range(1, 1 << 16));
   app.add_option("--batch-size", batchSize, "examples per worker per step")
       ->check(CLI::Range(1, 1 << 20));
@@ -35,6 +37,10 @@ int run(int argc, char** argv) {
   app.add_option("--threads", threads, "intra-op threads per worker")->check(CLI::Range(1, 256));
   app.add_option("--log", log, "append JSON Lines step records to this file");
   app.add_option("--data", dataDir, "directory of the Fashion-MNIST gzip IDX files");
+  app.add_option("--algorithm", algorithm, "sgd (gradients averaged every step) or local-sgd")
+      ->check(CLI::IsMember({"sgd", "local-sgd"}));
+  app.add_option("--local-iters", localIters, "local-sgd: steps between parameter averagings")
+      ->check(CLI::Range(1, 1 << 20));
   CLI11_PARSE(app, argc, argv);
   torch::set_num_threads(threads);
 
@@ -51,8 +57,19 @@ int run(int argc, char** argv) {
   auto stats = std::make_shared<hw::hooks::StepStats>();
   recorder.addHook(stats);
   if (!log.empty()) recorder.addHook(std::make_shared<hw::hooks::JsonlSink>(log));
-  hw::plugin::DataParallel dp(group, model.ptr(), {}, &recorder);  // Hemingway
-  recorder.runStart(hw::plugin::describeRun(group, dp, "sgd", all.count));
+  // Hemingway: minibatch SGD averages gradients every step; local SGD averages
+  // parameters every --local-iters steps.
+  std::unique_ptr<hw::plugin::DataParallel> dp;
+  std::unique_ptr<hw::plugin::ParameterAveraging> averaging;
+  if (algorithm == "sgd") {
+    dp = std::make_unique<hw::plugin::DataParallel>(group, model.ptr(),
+                                                    hw::plugin::DataParallelOptions{}, &recorder);
+  } else {
+    averaging =
+        std::make_unique<hw::plugin::ParameterAveraging>(group, model.ptr(), localIters, &recorder);
+  }
+  auto info = hw::plugin::describeRun(group, model.ptr(), algorithm, all.count);
+  recorder.runStart(info);
 
   torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(lr).momentum(0.9));
   torch::manual_seed(1 + group.rank());  // each worker draws its own batches
@@ -64,6 +81,7 @@ int run(int argc, char** argv) {
                                                      y.index_select(0, idx));
     loss.backward();  // gradients are averaged across workers here
     optimizer.step();
+    if (averaging) averaging->afterStep();
     step.setLoss(loss.item<double>());
     if (group.rank() == 0 && (s + 1) % 50 == 0) {
       fmt::print(stderr, "step {}/{} loss {:.4f}\n", s + 1, steps, loss.item<double>());
@@ -78,10 +96,10 @@ int run(int argc, char** argv) {
         model->forward(tx).argmax(1).eq(ty).to(torch::kFloat64).mean().item<double>();
     const auto sum = stats->summary(std::min(steps / 10, 20));
     fmt::print(
-        "workers {} | steps {} | final loss {:.4f} | test accuracy {:.2f}% | "
+        "{} | workers {} | steps {} | final loss {:.4f} | test accuracy {:.2f}% | "
         "median step {:.2f} ms (compute {:.2f}, comm {:.2f}, exposed comm {:.2f}) | "
         "throughput {:.0f} samples/s{}\n",
-        group.worldSize(), steps, sum.meanRecentLoss, 100 * accuracy, sum.medianStepMs,
+        algorithm, group.worldSize(), steps, sum.meanRecentLoss, 100 * accuracy, sum.medianStepMs,
         sum.medianComputeMs, sum.medianCommMs, sum.medianExposedCommMs,
         group.worldSize() * batchSize / (sum.medianStepMs / 1000),
         log.empty() ? "" : " | log " + log);

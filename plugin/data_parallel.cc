@@ -19,6 +19,7 @@
 
 #include "hemingway/hooks/error.h"
 #include "hemingway/hooks/step_recorder.h"
+#include "hemingway/plugin/detail/collectives.h"
 #include "hemingway/plugin/process_group.h"
 
 namespace hemingway::plugin {
@@ -295,40 +296,6 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
       b.work.reset();
     }
   }
-
-  void broadcast(std::vector<at::Tensor> tensors) {
-    if (group.worldSize() == 1 || tensors.empty()) return;
-    at::NoGradGuard noGrad;
-    // One flat tensor per dtype: few, large messages.
-    std::vector<at::ScalarType> types;
-    for (auto& t : tensors) {
-      if (std::find(types.begin(), types.end(), t.scalar_type()) == types.end()) {
-        types.push_back(t.scalar_type());
-      }
-    }
-    for (auto type : types) {
-      std::vector<at::Tensor> same;
-      for (auto& t : tensors) {
-        if (t.scalar_type() == type) same.push_back(t.reshape(-1));
-      }
-      std::vector<at::Tensor> flat{at::cat(same)};
-      c10d::BroadcastOptions opts;
-      opts.rootRank = 0;
-      auto work = group.backend().broadcast(flat, opts);
-      try {
-        work->wait(group.timeout());
-      } catch (const std::exception& e) {
-        HEMINGWAY_FAIL_AS(PeerLostError, "broadcast of the model state from rank 0 failed: {}",
-                          e.what());
-      }
-      std::int64_t offset = 0;
-      for (auto& t : tensors) {
-        if (t.scalar_type() != type) continue;
-        t.copy_(flat[0].narrow(0, offset, t.numel()).view(t.sizes()));
-        offset += t.numel();
-      }
-    }
-  }
 };
 
 void DataParallel::Impl::installHooks() {
@@ -387,13 +354,13 @@ void DataParallel::broadcastState() {
   std::vector<at::Tensor> state;
   for (auto& p : impl_->module->parameters(true)) state.push_back(p);
   for (auto& b : impl_->module->buffers(true)) state.push_back(b);
-  impl_->broadcast(std::move(state));
+  detail::broadcastFromRank0(impl_->group, state);
 }
 
 void DataParallel::syncBuffers() {
   std::vector<at::Tensor> state;
   for (auto& b : impl_->module->buffers(true)) state.push_back(b);
-  impl_->broadcast(std::move(state));
+  detail::broadcastFromRank0(impl_->group, state);
 }
 
 std::int64_t DataParallel::parameterCount() const {
@@ -416,15 +383,19 @@ std::size_t DataParallel::bucketSize(std::size_t bucket) const {
   return impl_->buckets[bucket].params.size();
 }
 
-hooks::RunInfo describeRun(const ProcessGroup& group, const DataParallel& model,
-                           std::string algorithm, std::int64_t datasetSize) {
+hooks::RunInfo describeRun(const ProcessGroup& group,
+                           const std::shared_ptr<torch::nn::Module>& module, std::string algorithm,
+                           std::int64_t datasetSize) {
   hooks::RunInfo info;
   info.run = group.runId();
   info.rank = group.rank();
   info.worldSize = group.worldSize();
   info.algorithm = std::move(algorithm);
-  info.parameterCount = model.parameterCount();
-  info.parameterBytes = model.parameterBytes();
+  for (const auto& p : module->parameters(true)) {
+    if (!p.requires_grad()) continue;
+    info.parameterCount += p.numel();
+    info.parameterBytes += p.numel() * static_cast<std::int64_t>(p.element_size());
+  }
   info.datasetSize = datasetSize;
   char host[256] = {};
   if (::gethostname(host, sizeof host - 1) == 0) info.host = host;

@@ -89,8 +89,9 @@ class DataParallel {
 };
 
 // The run_start record of a data-parallel run: membership and run id from the
-// group, parameter count and bytes from the wrapper, and this host's name.
-hooks::RunInfo describeRun(const ProcessGroup& group, const DataParallel& model,
-                           std::string algorithm, std::int64_t datasetSize);
+// group, trainable parameter count and bytes of `module`, this host's name.
+hooks::RunInfo describeRun(const ProcessGroup& group,
+                           const std::shared_ptr<torch::nn::Module>& module, std::string algorithm,
+                           std::int64_t datasetSize);
 
 }  // namespace hemingway::plugin

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "hemingway/hooks/step_recorder.h"
+#include "hemingway/plugin/algorithms/parameter_averaging.h"
 #include "hemingway/plugin/process_group.h"
 #include "support/ranks.h"
 
@@ -322,6 +323,51 @@ TEST(DataParallelTest, SyncGradientsAveragesExplicitGradients) {
   for (auto& [rank, grads] : got) {
     for (auto& g : grads) EXPECT_TRUE(torch::allclose(g, torch::full_like(g, 2.0))) << rank;
   }
+}
+
+TEST(ParameterAveragingTest, LocalSgdAveragesEveryHStepsAndLearns) {
+  const int world = 2;
+  std::mutex mutex;
+  std::map<int, std::vector<torch::Tensor>> params;
+  std::map<int, std::vector<double>> losses;
+  std::map<int, bool> differedBetween;
+  runRanks(world, [&](ProcessGroup& group) {
+    torch::set_num_threads(1);
+    auto model = makeMlp(20 + group.rank());
+    ParameterAveraging averaging(group, model.ptr(), /*localSteps=*/3);
+    torch::optim::SGD opt(model->parameters(), 0.05);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(800 + group.rank());
+    auto target = torch::ones({kBatch, 3});
+    std::vector<double> l;
+    bool averagedEveryThird = true;
+    for (int step = 1; step <= 12; ++step) {
+      opt.zero_grad();
+      auto loss = torch::mse_loss(model->forward(torch::randn({kBatch, 6}, gen)), target);
+      loss.backward();
+      opt.step();
+      averagedEveryThird &= averaging.afterStep() == (step % 3 == 0);
+      l.push_back(loss.item<double>());
+    }
+    EXPECT_TRUE(averagedEveryThird);
+    // One more local step without averaging: the ranks' models differ.
+    opt.zero_grad();
+    torch::mse_loss(model->forward(torch::randn({kBatch, 6}, gen)), target).backward();
+    opt.step();
+    std::vector<torch::Tensor> before;
+    for (auto& p : model->parameters()) before.push_back(p.detach().clone());
+    averaging.average();
+    std::vector<torch::Tensor> mine;
+    for (auto& p : model->parameters()) mine.push_back(p.detach().clone());
+    std::lock_guard<std::mutex> lock(mutex);
+    params[group.rank()] = mine;
+    losses[group.rank()] = l;
+    differedBetween[group.rank()] = !torch::equal(before[0], mine[0]);
+  });
+  for (size_t i = 0; i < params[0].size(); ++i) {
+    EXPECT_TRUE(torch::allclose(params[0][i], params[1][i])) << "param " << i;
+  }
+  EXPECT_TRUE(differedBetween[0]);
+  EXPECT_LT(losses[0].back(), losses[0].front());
 }
 
 TEST(DataParallelTest, HungPeerTimesOutWithPeerLostError) {
