@@ -168,9 +168,14 @@ void LinearTrainer::iterateCocoa(std::vector<double>& contribution) {
     u = w_;  // the worker's w + sigma' * dw_k
     std::mt19937_64 rng(workerSeed(options_.seed, local.worker, iteration_));
     std::uniform_int_distribution<std::int64_t> pick(0, size - 1);
+    std::int64_t next = pick(rng);
     for (std::int64_t h = 0; h < steps; ++h) {
-      const std::int64_t j = pick(rng);
+      const std::int64_t j = next;
       const std::int64_t i = local.begin + j;
+      if (h + 1 < steps) {
+        next = pick(rng);
+        problem_.prefetchRow(local.begin + next);
+      }
       const double q = sigma * problem_.rowSquaredNorm(i) / lambdaN;
       const double y = problem_.label(i);
       const double delta =

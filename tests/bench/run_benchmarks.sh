@@ -64,29 +64,5 @@ for world in 1 2 4; do
 done
 
 echo "== Local SDCA pass vs liblinear dual coordinate descent (-s 3), Fashion-MNIST 60000 x 784 =="
-command -v liblinear-train >/dev/null || {
-  echo "run_benchmarks.sh: liblinear-train is missing; run third_party/install.sh build data bench" >&2
-  exit 1
-}
-work=$(mktemp -d)
-"$build/tests/bench/bench_sdca" --write-libsvm "$work/fmnist5.libsvm"
-c=$(awk 'BEGIN {printf "%.10g", 1 / (1e-4 * 60000)}')
-now() { date +%s.%N; }
-liblinear_per_pass() {  # (t(N iterations) - t(1 iteration)) / (N - 1): loading cancels out
-  local t0 t1 t2 n1 n
-  t0=$(now); n1=$(liblinear-train -s 3 -c "$c" -e 1e9 "$work/fmnist5.libsvm" "$work/model" | grep -o '#iter = [0-9]*' | grep -o '[0-9]*$')
-  t1=$(now); n=$(liblinear-train -s 3 -c "$c" -e 0.01 "$work/fmnist5.libsvm" "$work/model" | grep -o '#iter = [0-9]*' | grep -o '[0-9]*$')
-  t2=$(now)
-  awk -v a="$t0" -v b="$t1" -v c2="$t2" -v n1="$n1" -v n="$n" 'BEGIN {printf "%.6f %d\n", ((c2 - b) - (b - a)) / (n - n1), n}'
-}
-ours=() theirs=()
-for ((r = 0; r < 5; r++)); do
-  ours+=("$("$build/tests/bench/bench_sdca" --passes 10 | awk '{print $2}')")
-  read -r per iters < <(liblinear_per_pass)
-  theirs+=("$per")
-done
-a=$(printf '%s\n' "${ours[@]}" | median)
-b=$(printf '%s\n' "${theirs[@]}" | median)
-echo "Hemingway SDCA s/pass: ${ours[*]} | liblinear s/iteration ($iters iterations to -e 0.01): ${theirs[*]}"
-awk -v a="$a" -v b="$b" 'BEGIN {printf "RATIO sdca_speed hemingway/liblinear = %.4f (liblinear %.4f s/pass / Hemingway %.4f s/pass; goal >= 0.8)\n", b/a, b, a}'
-rm -rf "$work"
+echo "liblinear runs in-process (liblinear-dev), interleaved with Hemingway's passes."
+"$build/tests/bench/bench_sdca" --liblinear --reps 5
