@@ -96,22 +96,24 @@ Eigen::VectorXd LassoFit::predict(const Eigen::MatrixXd& x) const {
 }
 
 Lasso::Lasso(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, LassoOptions options)
-    : options_(options) {
-  const double n = static_cast<double>(x.rows());
+    : options_(options), n_(x.rows()) {
+  const double n = static_cast<double>(std::max<Eigen::Index>(n_, 1));
   mean_ = x.colwise().mean();
-  z_ = x.rowwise() - mean_.transpose();
-  scale_ = (z_.colwise().squaredNorm() / n).cwiseSqrt();
-  for (Eigen::Index j = 0; j < z_.cols(); ++j) {
+  Eigen::MatrixXd z = x.rowwise() - mean_.transpose();
+  scale_ = (z.colwise().squaredNorm() / n).cwiseSqrt();
+  for (Eigen::Index j = 0; j < z.cols(); ++j) {
     if (scale_[j] > 1e-12) {
-      z_.col(j) /= scale_[j];
+      z.col(j) /= scale_[j];
     } else {
-      z_.col(j).setZero();  // a constant feature carries no information
+      z.col(j).setZero();  // a constant feature carries no information
       scale_[j] = 0;
     }
   }
   yMean_ = y.size() ? y.mean() : 0.0;
-  y_ = y.array() - yMean_;
-  lambdaMax_ = x.rows() ? (z_.transpose() * y_).cwiseAbs().maxCoeff() / n : 0.0;
+  const Eigen::VectorXd centered = y.array() - yMean_;
+  gram_ = z.transpose() * z / n;
+  zty_ = z.transpose() * centered / n;
+  lambdaMax_ = n_ ? zty_.cwiseAbs().maxCoeff() : 0.0;
 }
 
 std::vector<double> Lasso::path() const {
@@ -137,26 +139,28 @@ LassoFit Lasso::toOriginalUnits(double lambda, const Eigen::VectorXd& b, FitStat
 }
 
 std::vector<LassoFit> Lasso::fitPath(const std::vector<double>& lambdas) const {
-  const double n = static_cast<double>(z_.rows());
-  Eigen::VectorXd b = Eigen::VectorXd::Zero(z_.cols());
-  Eigen::VectorXd residual = y_;
+  const Eigen::Index p = gram_.cols();
+  Eigen::VectorXd b = Eigen::VectorXd::Zero(p);
+  Eigen::VectorXd gb = Eigen::VectorXd::Zero(p);  // gram_ * b, kept up to date
   std::vector<LassoFit> fits;
   for (double lambda : lambdas) {
-    FitStatus status = z_.rows() == 0 ? FitStatus::kTooFewPoints : FitStatus::kNotConverged;
-    for (int sweep = 0; sweep < options_.maxSweeps && z_.rows() > 0; ++sweep) {
-      double maxChange = 0;
-      for (Eigen::Index j = 0; j < z_.cols(); ++j) {
+    FitStatus status = n_ == 0 ? FitStatus::kTooFewPoints : FitStatus::kNotConverged;
+    for (int sweep = 0; sweep < options_.maxSweeps && n_ > 0; ++sweep) {
+      double maxChange = 0, maxCoef = 0;
+      for (Eigen::Index j = 0; j < p; ++j) {
         if (scale_[j] == 0) continue;
-        const double rho = z_.col(j).dot(residual) / n + b[j];  // unit-variance column
+        // rho = z_j . (y - Z b) / n + b_j, with z_j . z_j / n = 1
+        const double rho = zty_[j] - gb[j] + b[j];
         const double next = std::copysign(std::max(std::abs(rho) - lambda, 0.0), rho);
         const double change = next - b[j];
         if (change != 0) {
-          residual -= change * z_.col(j);
+          gb += change * gram_.col(j);
           b[j] = next;
           maxChange = std::max(maxChange, std::abs(change));
         }
+        maxCoef = std::max(maxCoef, std::abs(b[j]));
       }
-      if (maxChange <= options_.tolerance) {
+      if (maxChange <= options_.tolerance * std::max(1.0, maxCoef)) {
         status = FitStatus::kConverged;
         break;
       }

@@ -42,6 +42,8 @@ struct LassoFit {
 
 // Minimizes 1/(2n) |y - b0 - Z beta|^2 + lambda |beta|_1 over standardized
 // features Z (centered, unit variance; constant columns get beta = 0).
+// Coordinate descent runs on the Gram matrix Z^T Z, so a sweep costs
+// O(features^2) whatever the number of points.
 class Lasso {
  public:
   Lasso(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, LassoOptions options = {});
@@ -56,8 +58,9 @@ class Lasso {
  private:
   LassoFit toOriginalUnits(double lambda, const Eigen::VectorXd& b, FitStatus status) const;
   LassoOptions options_;
-  Eigen::MatrixXd z_;  // standardized features
-  Eigen::VectorXd y_;  // centered target
+  Eigen::Index n_ = 0;
+  Eigen::MatrixXd gram_;  // Z^T Z / n of the standardized features Z
+  Eigen::VectorXd zty_;   // Z^T y / n of the centered target
   Eigen::VectorXd mean_, scale_;
   double yMean_ = 0;
   double lambdaMax_ = 0;

@@ -1,0 +1,250 @@
+#include "hemingway/adaptive/convergence_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <sstream>
+
+namespace hemingway::adaptive {
+namespace {
+
+// Terms of i and of m; the library is every product of one of each, less the
+// constant (the Lasso intercept).
+constexpr int kITerms = 5;  // 1, i, sqrt i, log i, 1/i
+constexpr int kMTerms = 5;  // 1, m, sqrt m, log m, 1/m
+
+double iTerm(int k, double i) {
+  switch (k) {
+    case 0:
+      return 1;
+    case 1:
+      return i;
+    case 2:
+      return std::sqrt(i);
+    case 3:
+      return std::log(i);
+    default:
+      return 1 / i;
+  }
+}
+
+double mTerm(int k, double m) {
+  switch (k) {
+    case 0:
+      return 1;
+    case 1:
+      return m;
+    case 2:
+      return std::sqrt(m);
+    case 3:
+      return std::log(m);
+    default:
+      return 1 / m;
+  }
+}
+
+const char* iName(int k) {
+  static const char* names[] = {"", "i", "sqrt(i)", "log(i)", "1/i"};
+  return names[k];
+}
+const char* mName(int k) {
+  static const char* names[] = {"", "m", "sqrt(m)", "log(m)", "1/m"};
+  return names[k];
+}
+
+double medianOf(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const auto n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// Median over windows of `window` iterations, then at most `maxPoints`
+// points log-evenly spread over the iterations of each machine count.
+std::vector<LossPoint> smooth(const std::vector<LossPoint>& points, int window, int maxPoints) {
+  std::map<double, std::vector<LossPoint>> byM;
+  for (const auto& p : points) byM[p.machines].push_back(p);
+  std::vector<LossPoint> out;
+  for (auto& [m, series] : byM) {
+    std::sort(series.begin(), series.end(),
+              [](const LossPoint& a, const LossPoint& b) { return a.iteration < b.iteration; });
+    std::vector<LossPoint> windows;
+    for (std::size_t s = 0; s < series.size(); s += static_cast<std::size_t>(window)) {
+      const auto e = std::min(series.size(), s + static_cast<std::size_t>(window));
+      std::vector<double> losses, its;
+      for (auto k = s; k < e; ++k) {
+        losses.push_back(series[k].loss);
+        its.push_back(series[k].iteration);
+      }
+      windows.push_back({m, medianOf(its), medianOf(losses)});
+    }
+    if (static_cast<int>(windows.size()) <= maxPoints) {
+      out.insert(out.end(), windows.begin(), windows.end());
+      continue;
+    }
+    // Keep points whose log-iteration is nearest to an even grid.
+    const double lo = std::log(windows.front().iteration), hi = std::log(windows.back().iteration);
+    std::size_t k = 0;
+    for (int g = 0; g < maxPoints; ++g) {
+      const double target = lo + (hi - lo) * g / (maxPoints - 1);
+      while (k + 1 < windows.size() && std::log(windows[k].iteration) < target) ++k;
+      if (out.empty() || out.back().machines != m || out.back().iteration != windows[k].iteration) {
+        out.push_back(windows[k]);
+      }
+    }
+  }
+  return out;
+}
+
+struct Design {
+  Eigen::MatrixXd x;
+  Eigen::VectorXd y;
+};
+
+Design design(const std::vector<LossPoint>& points, double pStar) {
+  Design d;
+  std::vector<Eigen::Index> keep;
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    if (points[i].loss - pStar > 0) keep.push_back(static_cast<Eigen::Index>(i));
+  }
+  const Eigen::Index n = static_cast<Eigen::Index>(keep.size());
+  d.x.resize(n, kITerms * kMTerms - 1);
+  d.y.resize(n);
+  for (Eigen::Index r = 0; r < n; ++r) {
+    const auto& p = points[static_cast<std::size_t>(keep[r])];
+    d.x.row(r) = convergenceFeatures(p.iteration, p.machines);
+    d.y[r] = std::log10(p.loss - pStar);
+  }
+  return d;
+}
+
+}  // namespace
+
+std::vector<std::string> convergenceFeatureNames() {
+  std::vector<std::string> names;
+  for (int a = 0; a < kITerms; ++a) {
+    for (int b = 0; b < kMTerms; ++b) {
+      if (a == 0 && b == 0) continue;
+      std::string n = iName(a);
+      if (a && b) n += "*";
+      n += mName(b);
+      names.push_back(n);
+    }
+  }
+  return names;
+}
+
+Eigen::RowVectorXd convergenceFeatures(double iteration, double machines) {
+  Eigen::RowVectorXd row(kITerms * kMTerms - 1);
+  Eigen::Index c = 0;
+  for (int a = 0; a < kITerms; ++a) {
+    for (int b = 0; b < kMTerms; ++b) {
+      if (a == 0 && b == 0) continue;
+      row[c++] = iTerm(a, iteration) * mTerm(b, machines);
+    }
+  }
+  return row;
+}
+
+ConvergenceModel ConvergenceModel::fit(const std::vector<LossPoint>& raw,
+                                       ConvergenceOptions options) {
+  ConvergenceModel model;
+  std::vector<LossPoint> clean;
+  for (const auto& p : raw) {
+    if (std::isfinite(p.loss) && p.iteration >= 1 && p.machines >= 1) clean.push_back(p);
+  }
+  const auto points =
+      smooth(clean, std::max(1, options.window), std::max(2, options.maxPointsPerMachineCount));
+  for (const auto& p : points) {
+    if (std::find(model.machines_.begin(), model.machines_.end(), p.machines) ==
+        model.machines_.end()) {
+      model.machines_.push_back(p.machines);
+    }
+    model.maxIteration_ = std::max(model.maxIteration_, p.iteration);
+  }
+  std::sort(model.machines_.begin(), model.machines_.end());
+  if (points.size() < 10) {
+    model.problem_ = "fewer than 10 loss values to fit the convergence model: run longer";
+    return model;
+  }
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  for (const auto& p : points) {
+    lo = std::min(lo, p.loss);
+    hi = std::max(hi, p.loss);
+  }
+  std::vector<double> candidates;
+  if (options.pStar) {
+    if (!(*options.pStar < lo)) {
+      std::ostringstream why;
+      why << "P* = " << *options.pStar << " is not below the smallest observed value " << lo;
+      model.problem_ = why.str();
+      return model;
+    }
+    candidates.push_back(*options.pStar);
+  } else {
+    const double spread = hi > lo ? hi - lo : std::max(std::abs(lo), 1.0);
+    for (double e = 0.5; e <= 6.0; e += 0.25)
+      candidates.push_back(lo - spread * std::pow(10.0, -e));
+    model.pStarEstimated_ = true;
+  }
+  double bestScore = std::numeric_limits<double>::infinity();
+  for (double pStar : candidates) {
+    const auto d = design(points, pStar);
+    auto cv = lassoCv(d.x, d.y, kFolds(static_cast<int>(d.y.size()), options.folds, options.seed),
+                      options.lasso);
+    if (cv.fit.status == FitStatus::kTooFewPoints) continue;
+    // Profile likelihood of P*: Gaussian noise on log10(P - P*) seen from the
+    // observed values, i.e. n/2 ln(RSS/n) plus the Jacobian sum ln(P - P*);
+    // comparable across candidates, unlike the RSS alone.
+    const Eigen::VectorXd predicted = cv.fit.predict(d.x);
+    const double n = static_cast<double>(d.y.size());
+    const double rss = std::max((predicted - d.y).squaredNorm(), 1e-300);
+    double score = 0.5 * n * std::log(rss / n);
+    for (Eigen::Index r = 0; r < d.y.size(); ++r) score += d.y[r] * std::log(10.0);
+    if (score < bestScore) {
+      bestScore = score;
+      model.pStar_ = pStar;
+      model.fit_ = cv.fit;
+      model.status_ = cv.fit.status;
+      const double total = (d.y.array() - d.y.mean()).square().sum();
+      model.rSquared_ = total > 0 ? 1 - (predicted - d.y).squaredNorm() / total : 1.0;
+      model.points_ = static_cast<std::size_t>(d.y.size());
+    }
+  }
+  if (!std::isfinite(bestScore)) {
+    model.status_ = FitStatus::kTooFewPoints;
+    model.problem_ = "too few points above P* for cross-validation: run longer or at more m";
+  }
+  return model;
+}
+
+double ConvergenceModel::predictLog10(double iteration, double machines) const {
+  return fit_.intercept + convergenceFeatures(iteration, machines).dot(fit_.beta);
+}
+
+double ConvergenceModel::predictLoss(double iteration, double machines) const {
+  return pStar_ + std::pow(10.0, predictLog10(iteration, machines));
+}
+
+std::optional<double> ConvergenceModel::iterationsTo(double target, double machines,
+                                                     double maxIterations) const {
+  if (!(target > pStar_)) return std::nullopt;
+  const double goal = std::log10(target - pStar_);
+  // Scan geometrically, then bisect on the first crossing.
+  double prev = 1;
+  if (predictLog10(1, machines) <= goal) return 1.0;
+  for (double i = 2; i <= maxIterations; i = std::ceil(i * 1.25)) {
+    if (predictLog10(i, machines) <= goal) {
+      double a = prev, b = i;
+      while (b - a > 1) {
+        const double mid = std::floor((a + b) / 2);
+        (predictLog10(mid, machines) <= goal ? b : a) = mid;
+      }
+      return b;
+    }
+    prev = i;
+  }
+  return std::nullopt;
+}
+
+}  // namespace hemingway::adaptive

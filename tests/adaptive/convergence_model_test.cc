@@ -1,0 +1,101 @@
+#include "hemingway/adaptive/convergence_model.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+namespace hemingway::adaptive {
+namespace {
+
+constexpr double kPStar = 0.2;
+
+// log10(P - P*) = 0.5 - 0.04 i/m - 0.3 log(i) (linear rate that slows with m),
+// with Gaussian noise of `noise` in log10 units.
+double truthLog10(double i, double m) { return 0.5 - 0.04 * i / m - 0.3 * std::log(i); }
+
+std::vector<LossPoint> traces(const std::vector<int>& machines, double noise, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> n(0, noise);
+  std::vector<LossPoint> out;
+  for (int m : machines) {
+    for (int i = 1; i <= 40 * m; ++i) {
+      out.push_back({double(m), double(i), kPStar + std::pow(10.0, truthLog10(i, m) + n(rng))});
+    }
+  }
+  return out;
+}
+
+TEST(ConvergenceModelTest, PredictsAnUnseenMachineCountWithKnownPStar) {
+  ConvergenceOptions o;
+  o.pStar = kPStar;
+  auto model = ConvergenceModel::fit(traces({1, 2, 8, 16}, 0.02, 1), o);
+  ASSERT_EQ(model.status(), FitStatus::kConverged) << model.problem();
+  EXPECT_FALSE(model.pStarEstimated());
+  // m = 4 was never seen. Stated tolerance: 0.1 in log10 sub-optimality.
+  for (double i : {10.0, 50.0, 120.0}) {
+    EXPECT_NEAR(model.predictLog10(i, 4), truthLog10(i, 4), 0.1) << "i = " << i;
+  }
+  // Iterations to reach sub-optimality 1e-2 at m = 4, within 10%.
+  double truthIters = 1;
+  while (truthLog10(truthIters, 4) > -2) ++truthIters;
+  auto predicted = model.iterationsTo(kPStar + 1e-2, 4);
+  ASSERT_TRUE(predicted.has_value());
+  EXPECT_NEAR(*predicted, truthIters, 0.1 * truthIters);
+  EXPECT_GT(model.rSquared(), 0.99);
+}
+
+TEST(ConvergenceModelTest, EstimatesPStarBelowTheSmallestObservedValue) {
+  auto data = traces({1, 2, 4, 8}, 0.01, 2);
+  auto model = ConvergenceModel::fit(data);
+  EXPECT_EQ(model.status(), FitStatus::kConverged) << model.problem();
+  EXPECT_TRUE(model.pStarEstimated());
+  double smallest = 1e300;
+  for (const auto& p : data) smallest = std::min(smallest, p.loss);
+  EXPECT_LT(model.pStar(), smallest);
+  EXPECT_NEAR(model.pStar(), kPStar, 0.01);
+  // The loss itself is reproduced within 2%.
+  for (double i : {5.0, 40.0, 200.0}) {
+    const double want = kPStar + std::pow(10.0, truthLog10(i, 8));
+    EXPECT_NEAR(model.predictLoss(i, 8), want, 0.02 * want) << "i = " << i;
+  }
+}
+
+TEST(ConvergenceModelTest, SmoothingWindowTamesNoisyLosses) {
+  ConvergenceOptions o;
+  o.pStar = kPStar;
+  o.window = 9;
+  auto model = ConvergenceModel::fit(traces({1, 2, 4, 8}, 0.15, 3), o);
+  ASSERT_EQ(model.status(), FitStatus::kConverged);
+  EXPECT_NEAR(model.predictLog10(60, 4), truthLog10(60, 4), 0.15);
+}
+
+TEST(ConvergenceModelTest, BadInputGetsAStatusWithAReason) {
+  auto tooFew = ConvergenceModel::fit({{1, 1, 1.0}, {1, 2, 0.5}});
+  EXPECT_EQ(tooFew.status(), FitStatus::kTooFewPoints);
+  EXPECT_NE(tooFew.problem().find("run longer"), std::string::npos);
+
+  ConvergenceOptions o;
+  o.pStar = 10.0;  // above every observed value
+  auto badPStar = ConvergenceModel::fit(traces({1, 2}, 0.0, 4), o);
+  EXPECT_EQ(badPStar.status(), FitStatus::kTooFewPoints);
+  EXPECT_NE(badPStar.problem().find("not below the smallest observed value"), std::string::npos);
+
+  // Non-finite values are dropped, not fitted.
+  auto data = traces({1, 2, 4}, 0.01, 5);
+  data.push_back({2, 3, std::nan("")});
+  data.push_back({2, 4, INFINITY});
+  ConvergenceOptions known;
+  known.pStar = kPStar;
+  EXPECT_EQ(ConvergenceModel::fit(data, known).status(), FitStatus::kConverged);
+}
+
+TEST(ConvergenceModelTest, UnreachableTargetHasNoIterationCount) {
+  ConvergenceOptions o;
+  o.pStar = kPStar;
+  auto model = ConvergenceModel::fit(traces({1, 2, 4}, 0.01, 6), o);
+  EXPECT_FALSE(model.iterationsTo(kPStar - 0.1, 2).has_value());  // below P*
+}
+
+}  // namespace
+}  // namespace hemingway::adaptive
