@@ -1,0 +1,154 @@
+#include "hemingway/adaptive/report/traces.h"
+
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace hemingway::adaptive {
+namespace {
+
+[[noreturn]] void fail(const std::string& path, std::size_t line, const std::string& what) {
+  std::ostringstream m;
+  m << "'" << path << "'";
+  if (line > 0) m << " line " << line;
+  m << ": " << what;
+  throw TraceError(m.str());
+}
+
+std::vector<std::string> readLines(const std::string& path, bool& lastTerminated) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, 0, "cannot open the file");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string text = buffer.str();
+  lastTerminated = text.empty() || text.back() == '\n';
+  std::vector<std::string> lines;
+  std::istringstream s(text);
+  std::string line;
+  while (std::getline(s, line)) lines.push_back(line);
+  return lines;
+}
+
+double finiteLoss(const nlohmann::json& v, const std::string& path, std::size_t line) {
+  if (v.is_null()) fail(path, line, "the loss is null (NaN or missing)");
+  const double x = v.get<double>();
+  if (!std::isfinite(x)) fail(path, line, "the loss is not finite");
+  return x;
+}
+
+}  // namespace
+
+std::vector<TraceRow> readJsonlTraces(const std::string& path) {
+  bool terminated = true;
+  const auto lines = readLines(path, terminated);
+  std::map<std::string, std::string> algorithmOfRun;
+  std::map<std::string, double> sizeOfRun;
+  struct StepAgg {
+    std::string run;
+    double machines = 1, lossSum = 0, count = 0, maxSeconds = 0;
+  };
+  std::map<std::pair<std::string, long long>, StepAgg> steps;
+  std::vector<TraceRow> rows;
+  for (std::size_t k = 0; k < lines.size(); ++k) {
+    const auto& line = lines[k];
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const std::exception& e) {
+      if (k + 1 == lines.size() && !terminated) break;  // torn last line of a crashed writer
+      fail(path, k + 1, std::string("not a JSON object: ") + e.what());
+    }
+    try {
+      const std::string event = j.value("event", "");
+      if (event == "run_start") {
+        algorithmOfRun[j.at("run")] = j.value("algorithm", "sgd");
+        sizeOfRun[j.at("run")] = j.value("dataset_size", 1.0);
+      } else if (event == "step") {
+        if (j.at("loss").is_null()) continue;  // a step without a loss carries no progress
+        auto& a = steps[{j.at("run").get<std::string>(), j.at("step").get<long long>()}];
+        a.run = j.at("run");
+        a.machines = j.at("world_size");
+        a.lossSum += finiteLoss(j.at("loss"), path, k + 1);
+        a.count += 1;
+        a.maxSeconds = std::max(a.maxSeconds, j.at("step_ms").get<double>() / 1000);
+      } else if (event == "iteration") {
+        TraceRow r;
+        r.algorithm = j.at("algorithm");
+        r.machines = j.at("world_size");
+        r.iteration = j.at("iteration").get<double>() + 1;
+        r.loss = finiteLoss(j.at("primal"), path, k + 1);
+        if (!j.at("iter_ms").is_null()) r.iterSeconds = j.at("iter_ms").get<double>() / 1000;
+        const auto run = j.value("run", "");
+        if (sizeOfRun.count(run)) r.size = sizeOfRun[run];
+        rows.push_back(r);
+      }
+    } catch (const TraceError&) {
+      throw;
+    } catch (const std::exception& e) {
+      fail(path, k + 1, std::string("a record lacks a field or has the wrong type: ") + e.what());
+    }
+  }
+  for (const auto& [key, a] : steps) {
+    TraceRow r;
+    r.algorithm = algorithmOfRun.count(a.run) ? algorithmOfRun[a.run] : "sgd";
+    r.machines = a.machines;
+    r.iteration = static_cast<double>(key.second) + 1;
+    r.loss = a.lossSum / a.count;
+    r.iterSeconds = a.maxSeconds;
+    if (sizeOfRun.count(a.run)) r.size = sizeOfRun[a.run];
+    rows.push_back(r);
+  }
+  if (rows.empty()) fail(path, 0, "holds no step or iteration records with a loss");
+  return rows;
+}
+
+std::vector<TraceRow> readCsvTraces(const std::string& path) {
+  bool terminated = true;
+  const auto lines = readLines(path, terminated);
+  if (lines.empty()) fail(path, 0, "is empty");
+  auto header = lines[0];
+  if (!header.empty() && header.back() == '\r') header.pop_back();
+  const bool withSize = header == "algorithm,m,iteration,loss,iter_seconds,size";
+  if (!withSize && header != "algorithm,m,iteration,loss,iter_seconds") {
+    fail(path, 1, "the header must be algorithm,m,iteration,loss,iter_seconds (optionally ,size)");
+  }
+  std::vector<TraceRow> rows;
+  for (std::size_t k = 1; k < lines.size(); ++k) {
+    std::string line = lines[k];
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    std::vector<std::string> cells;
+    std::stringstream s(line);
+    std::string cell;
+    while (std::getline(s, cell, ',')) cells.push_back(cell);
+    if (cells.size() != (withSize ? 6u : 5u)) {
+      if (k + 1 == lines.size() && !terminated) break;  // torn last line
+      fail(path, k + 1, "expected " + std::to_string(withSize ? 6 : 5) + " columns");
+    }
+    auto number = [&](std::size_t c, const char* name) {
+      char* end = nullptr;
+      const double v = std::strtod(cells[c].c_str(), &end);
+      if (cells[c].empty() || *end != '\0')
+        fail(path, k + 1, std::string(name) + " is not a number");
+      return v;
+    };
+    TraceRow r;
+    r.algorithm = cells[0];
+    r.machines = number(1, "m");
+    r.iteration = number(2, "iteration");
+    r.loss = number(3, "loss");
+    if (!std::isfinite(r.loss)) fail(path, k + 1, "the loss is not finite");
+    if (r.machines < 1 || r.iteration < 1) fail(path, k + 1, "m and iteration must be >= 1");
+    if (!cells[4].empty()) r.iterSeconds = number(4, "iter_seconds");
+    if (withSize) r.size = number(5, "size");
+    rows.push_back(r);
+  }
+  if (rows.empty()) fail(path, 0, "holds no trace rows");
+  return rows;
+}
+
+}  // namespace hemingway::adaptive
