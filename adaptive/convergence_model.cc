@@ -187,11 +187,21 @@ ConvergenceModel ConvergenceModel::fit(const std::vector<LossPoint>& raw,
       candidates.push_back(lo - spread * std::pow(10.0, -e));
     model.pStarEstimated_ = true;
   }
+  // Candidates are scored with a short path and 3 folds; the chosen P* is
+  // then fitted with the full options.
+  LassoOptions quick = options.lasso;
+  quick.pathLength = std::min(quick.pathLength, 20);
+  const int quickFolds = std::min(options.folds, 3);
   double bestScore = std::numeric_limits<double>::infinity();
+  double bestPStar = candidates.front();
   for (double pStar : candidates) {
+    if (candidates.size() == 1) {
+      bestScore = 0;
+      break;
+    }
     const auto d = design(points, pStar);
-    auto cv = lassoCv(d.x, d.y, kFolds(static_cast<int>(d.y.size()), options.folds, options.seed),
-                      options.lasso);
+    auto cv =
+        lassoCv(d.x, d.y, kFolds(static_cast<int>(d.y.size()), quickFolds, options.seed), quick);
     if (cv.fit.status == FitStatus::kTooFewPoints) continue;
     // Profile likelihood of P*: Gaussian noise on log10(P - P*) seen from the
     // observed values, i.e. n/2 ln(RSS/n) plus the Jacobian sum ln(P - P*);
@@ -203,7 +213,18 @@ ConvergenceModel ConvergenceModel::fit(const std::vector<LossPoint>& raw,
     for (Eigen::Index r = 0; r < d.y.size(); ++r) score += d.y[r] * std::log(10.0);
     if (score < bestScore) {
       bestScore = score;
-      model.pStar_ = pStar;
+      bestPStar = pStar;
+    }
+  }
+  if (std::isfinite(bestScore)) {
+    const auto d = design(points, bestPStar);
+    auto cv = lassoCv(d.x, d.y, kFolds(static_cast<int>(d.y.size()), options.folds, options.seed),
+                      options.lasso);
+    if (cv.fit.status == FitStatus::kTooFewPoints) {
+      bestScore = std::numeric_limits<double>::infinity();
+    } else {
+      const Eigen::VectorXd predicted = cv.fit.predict(d.x);
+      model.pStar_ = bestPStar;
       model.fit_ = cv.fit;
       model.status_ = cv.fit.status;
       const double total = (d.y.array() - d.y.mean()).square().sum();
