@@ -10,6 +10,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "hemingway/adaptive/planner.h"
 #include "hemingway/adaptive/report/traces.h"
@@ -37,7 +38,13 @@ int systemBench(const std::string& path) {
     for (const auto& p : all) {
       if (p.machines != held) train.push_back(p);
     }
-    auto model = ad::SystemModel::fit(train);
+    // On one host, workers beyond the core count share cores: an extra term
+    // of the feature list, max(0, m - cores), says so.
+    ad::SystemModelOptions options;
+    const double cores = std::max(1u, std::thread::hardware_concurrency());
+    options.features.push_back(
+        {"max(0, m - cores)", [cores](double m, double) { return std::max(0.0, m - cores); }});
+    auto model = ad::SystemModel::fit(train, options);
     const double measured = median(times);
     const double predicted = model.predictSeconds(held, all.front().size);
     errors.push_back(std::abs(predicted - measured) / measured);
