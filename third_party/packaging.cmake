@@ -14,6 +14,9 @@ install(TARGETS ${HEMINGWAY_EXPORTED_TARGETS}
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(TARGETS hemingway-run hemingway-train RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+if(TARGET hemingway-report)
+  install(TARGETS hemingway-report RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+endif()
 foreach(module hooks plugin adaptive)
   if(EXISTS ${PROJECT_SOURCE_DIR}/${module})
     install(DIRECTORY ${PROJECT_SOURCE_DIR}/${module}

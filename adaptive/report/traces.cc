@@ -82,6 +82,7 @@ std::vector<TraceRow> readJsonlTraces(const std::string& path) {
         r.iteration = j.at("iteration").get<double>() + 1;
         r.loss = finiteLoss(j.at("primal"), path, k + 1);
         if (!j.at("iter_ms").is_null()) r.iterSeconds = j.at("iter_ms").get<double>() / 1000;
+        if (j.contains("gap") && !j.at("gap").is_null()) r.gap = j.at("gap").get<double>();
         const auto run = j.value("run", "");
         if (sizeOfRun.count(run)) r.size = sizeOfRun[run];
         rows.push_back(r);

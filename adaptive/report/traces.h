@@ -17,6 +17,7 @@ struct TraceRow {
   double iteration = 1;  // 1-based
   double loss = 0;
   std::optional<double> iterSeconds;  // absent for virtual runs
+  std::optional<double> gap;          // duality gap of dual methods' iteration records
   double size = 1;
 };
 

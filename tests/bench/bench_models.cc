@@ -56,12 +56,18 @@ int systemBench(const std::string& path) {
   return 0;
 }
 
-int convergenceBench(double pStar, const std::vector<std::string>& paths) {
+// metric "primal": P with the given P*; "gap": the duality gap with P* = 0.
+int convergenceBench(const std::string& metric, double pStar,
+                     const std::vector<std::string>& paths) {
   std::vector<ad::LossPoint> all;
+  if (metric == "gap") pStar = 0;
   for (const auto& path : paths) {
-    for (const auto& r : ad::readJsonlTraces(path))
-      all.push_back({r.machines, r.iteration, r.loss});
+    for (const auto& r : ad::readJsonlTraces(path)) {
+      if (metric == "gap" && !r.gap) throw std::runtime_error(path + ": records carry no gap");
+      all.push_back({r.machines, r.iteration, metric == "gap" ? *r.gap : r.loss});
+    }
   }
+  std::printf("metric: %s\n", metric == "gap" ? "duality gap (P* = 0)" : "sub-optimality P - P*");
   std::set<double> ms;
   for (const auto& p : all) ms.insert(p.machines);
   ad::ConvergenceOptions o;
@@ -163,14 +169,17 @@ int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   try {
     if (mode == "system" && argc == 3) return systemBench(argv[2]);
-    if (mode == "convergence" && argc >= 4) {
-      return convergenceBench(std::stod(argv[2]), std::vector<std::string>(argv + 3, argv + argc));
+    if ((mode == "convergence" || mode == "convergence-gap") && argc >= 4) {
+      return convergenceBench(mode == "convergence" ? "primal" : "gap", std::stod(argv[2]),
+                              std::vector<std::string>(argv + 3, argv + argc));
     }
     if (mode == "speed") return speedBench();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_models: %s\n", e.what());
     return 1;
   }
-  std::fprintf(stderr, "usage: bench_models system LOG | convergence P_STAR LOG... | speed\n");
+  std::fprintf(stderr,
+               "usage: bench_models system LOG | convergence P_STAR LOG... | convergence-gap 0 "
+               "LOG... | speed\n");
   return 2;
 }

@@ -33,6 +33,8 @@ for pair in "1 2" "4 8" "16 32" "64"; do
   wait
 done
 "$build/tests/bench/bench_models" convergence "$pstar" "$work"/cocoa-m*.jsonl
+# The duality gap (P* = 0) is the certificate the traces stop on (as in Figure 1(b)).
+"$build/tests/bench/bench_models" convergence-gap 0 "$work"/cocoa-m*.jsonl
 
 echo "== Speed =="
 "$build/tests/bench/bench_models" speed
