@@ -38,10 +38,12 @@ int systemBench(const std::string& path) {
     for (const auto& p : all) {
       if (p.machines != held) train.push_back(p);
     }
-    // On one host, workers beyond the core count share cores: an extra term
-    // of the feature list, max(0, m - cores), says so.
+    // Two facts of this setting enter as extra terms of the feature list: a
+    // world of one communicates nothing ([m > 1]), and on one host workers
+    // beyond the core count share cores (max(0, m - cores)).
     ad::SystemModelOptions options;
     const double cores = std::max(1u, std::thread::hardware_concurrency());
+    options.features.push_back({"[m > 1]", [](double m, double) { return m > 1 ? 1.0 : 0.0; }});
     options.features.push_back(
         {"max(0, m - cores)", [cores](double m, double) { return std::max(0.0, m - cores); }});
     auto model = ad::SystemModel::fit(train, options);
