@@ -187,10 +187,12 @@ ConvergenceModel ConvergenceModel::fit(const std::vector<LossPoint>& raw,
       candidates.push_back(lo - spread * std::pow(10.0, -e));
     model.pStarEstimated_ = true;
   }
-  // Candidates are scored with a short path and 3 folds; the chosen P* is
-  // then fitted with the full options.
+  // Candidates are scored with a short path, 3 folds and a looser tolerance;
+  // the chosen P* is then fitted with the full options.
   LassoOptions quick = options.lasso;
   quick.pathLength = std::min(quick.pathLength, 20);
+  quick.tolerance = std::max(quick.tolerance, 1e-4);
+  quick.maxSweeps = std::min(quick.maxSweeps, 300);
   const int quickFolds = std::min(options.folds, 3);
   double bestScore = std::numeric_limits<double>::infinity();
   double bestPStar = candidates.front();
