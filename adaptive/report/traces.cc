@@ -48,7 +48,7 @@ std::vector<TraceRow> readJsonlTraces(const std::string& path) {
   std::map<std::string, double> sizeOfRun;
   struct StepAgg {
     std::string run;
-    double machines = 1, lossSum = 0, count = 0, maxSeconds = 0;
+    double machines = 1, lossSum = 0, count = 0, maxSeconds = 0, samples = 0;
   };
   std::map<std::pair<std::string, long long>, StepAgg> steps;
   std::vector<TraceRow> rows;
@@ -74,6 +74,7 @@ std::vector<TraceRow> readJsonlTraces(const std::string& path) {
         a.machines = j.at("world_size");
         a.lossSum += finiteLoss(j.at("loss"), path, k + 1);
         a.count += 1;
+        a.samples += j.value("samples", 0.0);
         a.maxSeconds = std::max(a.maxSeconds, j.at("step_ms").get<double>() / 1000);
       } else if (event == "iteration") {
         TraceRow r;
@@ -100,6 +101,7 @@ std::vector<TraceRow> readJsonlTraces(const std::string& path) {
     r.iteration = static_cast<double>(key.second) + 1;
     r.loss = a.lossSum / a.count;
     r.iterSeconds = a.maxSeconds;
+    r.samples = a.samples;
     if (sizeOfRun.count(a.run)) r.size = sizeOfRun[a.run];
     rows.push_back(r);
   }

@@ -18,6 +18,7 @@ struct TraceRow {
   double loss = 0;
   std::optional<double> iterSeconds;  // absent for virtual runs
   std::optional<double> gap;          // duality gap of dual methods' iteration records
+  double samples = 0;                 // examples per iteration over all workers (step records)
   double size = 1;
 };
 

@@ -23,17 +23,21 @@ double median(std::vector<double> v) {
   return n == 0 ? NAN : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// Ernest's experiment design: the reference workload (batch 64 per worker)
+// plus runs at other per-worker batches, so that size = examples per
+// iteration over all workers varies. Each m is held out in turn; its batch-64
+// median time is predicted from the other machine counts' configurations.
 int systemBench(const std::string& path) {
   const auto rows = ad::readJsonlTraces(path);
-  std::map<double, std::vector<double>> byM;
+  std::map<double, std::vector<double>> reference;  // m -> batch-64 times
   std::vector<ad::TimingPoint> all;
   for (const auto& r : rows) {
     if (!r.iterSeconds || r.iteration <= 20) continue;  // warm-up steps left out
-    byM[r.machines].push_back(*r.iterSeconds);
-    all.push_back({r.machines, r.size, *r.iterSeconds});
+    all.push_back({r.machines, r.samples, *r.iterSeconds});
+    if (r.samples == 64 * r.machines) reference[r.machines].push_back(*r.iterSeconds);
   }
   std::vector<double> errors;
-  for (const auto& [held, times] : byM) {
+  for (const auto& [held, times] : reference) {
     std::vector<ad::TimingPoint> train;
     for (const auto& p : all) {
       if (p.machines != held) train.push_back(p);
@@ -48,7 +52,7 @@ int systemBench(const std::string& path) {
         {"max(0, m - cores)", [cores](double m, double) { return std::max(0.0, m - cores); }});
     auto model = ad::SystemModel::fit(train, options);
     const double measured = median(times);
-    const double predicted = model.predictSeconds(held, all.front().size);
+    const double predicted = model.predictSeconds(held, 64 * held);
     errors.push_back(std::abs(predicted - measured) / measured);
     std::printf(
         "system model, m = %g held out: measured %.3f ms, predicted %.3f ms (error %.1f%%)\n", held,
