@@ -6,6 +6,8 @@
 #include <map>
 #include <sstream>
 
+#include "hemingway/adaptive/statistics.h"
+
 namespace hemingway::adaptive {
 namespace {
 
@@ -53,12 +55,6 @@ const char* mName(int k) {
   return names[k];
 }
 
-double medianOf(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const auto n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 // Median over windows of `window` iterations, then at most `maxPoints`
 // points log-evenly spread over the iterations of each machine count.
 std::vector<LossPoint> smooth(const std::vector<LossPoint>& points, int window, int maxPoints) {
@@ -76,7 +72,7 @@ std::vector<LossPoint> smooth(const std::vector<LossPoint>& points, int window, 
         losses.push_back(series[k].loss);
         its.push_back(series[k].iteration);
       }
-      windows.push_back({m, medianOf(its), medianOf(losses)});
+      windows.push_back({m, median(its), median(losses)});
     }
     if (static_cast<int>(windows.size()) <= maxPoints) {
       out.insert(out.end(), windows.begin(), windows.end());

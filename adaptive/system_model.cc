@@ -6,24 +6,9 @@
 #include <random>
 #include <sstream>
 
+#include "hemingway/adaptive/statistics.h"
+
 namespace hemingway::adaptive {
-namespace {
-
-double medianOf(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const auto n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-double quantile(std::vector<double> v, double q) {
-  std::sort(v.begin(), v.end());
-  const double pos = q * static_cast<double>(v.size() - 1);
-  const auto lo = static_cast<std::size_t>(std::floor(pos));
-  const auto hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
-}
-
-}  // namespace
 
 std::vector<SystemFeature> ernestFeatures() {
   return {{"1", [](double, double) { return 1.0; }},
@@ -53,7 +38,7 @@ SystemModel SystemModel::fit(const std::vector<TimingPoint>& points, SystemModel
   }
   std::map<double, int> machineCounts;
   for (const auto& [key, times] : groups) {
-    model.configs_.push_back({key.first, key.second, medianOf(times)});
+    model.configs_.push_back({key.first, key.second, median(times)});
     machineCounts[key.first]++;
   }
   if (machineCounts.size() < 2) {

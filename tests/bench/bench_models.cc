@@ -14,14 +14,11 @@
 
 #include "hemingway/adaptive/planner.h"
 #include "hemingway/adaptive/report/traces.h"
+#include "hemingway/adaptive/statistics.h"
 
 namespace ad = hemingway::adaptive;
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const auto n = v.size();
-  return n == 0 ? NAN : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+using ad::median;
 
 // Ernest's experiment design: the reference workload (batch 64 per worker)
 // plus runs at other per-worker batches, so that size = examples per
