@@ -3,6 +3,8 @@
 
 #include <string>
 
+#include <fmt/format.h>
+
 #include "hemingway/hooks/step_hook.h"
 
 namespace hemingway::hooks {
@@ -29,8 +31,13 @@ class JsonlSink : public StepHook {
   const std::string& path() const { return path_; }
 
  private:
+  // One write(2) of a whole line: lines of concurrent writers never interleave.
+  void writeBytes(const char* data, size_t size);
+
   std::string path_;
   int fd_ = -1;
+  std::string run_, runJson_;  // the last run id and its JSON encoding
+  fmt::memory_buffer buffer_;  // reused for every step line
 };
 
 // Serializers shared by the sink and by readers' tests.
