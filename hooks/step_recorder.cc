@@ -25,11 +25,6 @@ void StepRecorder::addHook(std::shared_ptr<StepHook> hook) {
   hooks_.push_back(std::move(hook));
 }
 
-void StepRecorder::setMembership(int rank, int worldSize) {
-  options_.rank = rank;
-  options_.worldSize = worldSize;
-}
-
 void StepRecorder::runStart(RunInfo info) {
   info.run = options_.run;
   info.rank = options_.rank;

@@ -71,8 +71,6 @@ class StepRecorder {
   bool enabled() const { return options_.enabled; }
   std::int64_t stepsRecorded() const { return nextStep_; }
   const RecorderOptions& options() const { return options_; }
-  // Keeps run id, rank and world size in step with a regrouped process group.
-  void setMembership(int rank, int worldSize);
 
  private:
   void finish(const Step& step) noexcept;

@@ -161,7 +161,7 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
            g.sizes() == aliases[k].sizes() && g.is_contiguous();
   }
 
-  // Called by the first bucket of a step and at construction.
+  // Registers a post-hook on every parameter's gradient accumulator (world > 1).
   void installHooks();
 
   void onGradReady(std::size_t index) {
