@@ -20,6 +20,7 @@
 #include "hemingway/hooks/error.h"
 #include "hemingway/hooks/step_recorder.h"
 #include "hemingway/plugin/detail/collectives.h"
+#include "hemingway/plugin/detail/ring_average.h"
 #include "hemingway/plugin/process_group.h"
 
 namespace hemingway::plugin {
@@ -37,9 +38,10 @@ struct Bucket {
   std::size_t flat = 0;             // index of the flat buffer holding this bucket
   std::int64_t start = 0;           // first element of the bucket in that buffer
   std::int64_t elements = 0;
-  at::Tensor buffer;                    // view of [start, start + elements)
-  std::size_t pending = 0;              // parameters whose gradient has not arrived this backward
-  c10::intrusive_ptr<c10d::Work> work;  // the allreduce in flight, if any
+  at::Tensor buffer;                      // view of [start, start + elements)
+  std::size_t pending = 0;                // parameters whose gradient has not arrived this backward
+  c10::intrusive_ptr<c10d::Work> work;    // the allreduce in flight, if any
+  std::shared_ptr<detail::RingJob> ring;  // or the ring average in flight
   std::int64_t launchNs = 0;
   std::shared_ptr<std::atomic<std::int64_t>> doneNs =
       std::make_shared<std::atomic<std::int64_t>>(0);
@@ -78,6 +80,7 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
   std::vector<Bucket> buckets;
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;
   std::vector<std::uintptr_t> hookKeys;
+  std::unique_ptr<detail::RingAverager> ringAverager;
 
   bool syncEnabled = true;
   bool inBackward = false;
@@ -86,7 +89,20 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
 
   Impl(ProcessGroup& g, std::shared_ptr<torch::nn::Module> m, DataParallelOptions o,
        hooks::StepRecorder* r)
-      : group(g), module(std::move(m)), options(o), recorder(r) {}
+      : group(g), module(std::move(m)), options(o), recorder(r) {
+    if (group.worldSize() > 1) {
+      detail::RingOptions ringOptions;
+      ringOptions.segmentBytes = static_cast<std::int64_t>(o.ringSegmentBytes);
+      ringAverager = std::make_unique<detail::RingAverager>(group, group.newChannel(), ringOptions);
+    }
+  }
+
+  bool useRing(const at::Tensor& tensor) const {
+    const std::size_t minBytes =
+        options.ringMinBytes.value_or(group.worldSize() == 2 ? 0 : std::size_t{4} << 20);
+    return ringAverager != nullptr && detail::RingAverager::supports(tensor) &&
+           static_cast<std::size_t>(tensor.numel() * tensor.element_size()) >= minBytes;
+  }
 
   void buildBuckets() {
     for (auto& p : module->parameters(/*recurse=*/true)) {
@@ -205,15 +221,25 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
     startAllreduce(b.buffer, &b, &b + 1);
   }
 
-  // Starts one allreduce of `tensor`, which covers buckets [first, last).
+  // Starts averaging `tensor`, which covers buckets [first, last): by the
+  // ring, or by an allreduce SUM whose result finishSync() divides.
   void startAllreduce(const at::Tensor& tensor, Bucket* first, Bucket* last) {
-    std::vector<at::Tensor> tensors{tensor};
-    auto done = std::make_shared<std::atomic<std::int64_t>>(0);
     const auto launchNs = nowNs();
-    auto work = group.backend().allreduce(tensors);
-    work->getFuture()->addCallback([done](c10::ivalue::Future&) { done->store(nowNs()); });
+    c10::intrusive_ptr<c10d::Work> work;
+    std::shared_ptr<detail::RingJob> ring;
+    std::shared_ptr<std::atomic<std::int64_t>> done;
+    if (useRing(tensor)) {
+      ring = ringAverager->submit(tensor);
+      done = ring->doneNs();
+    } else {
+      std::vector<at::Tensor> tensors{tensor};
+      done = std::make_shared<std::atomic<std::int64_t>>(0);
+      work = group.backend().allreduce(tensors);
+      work->getFuture()->addCallback([done](c10::ivalue::Future&) { done->store(nowNs()); });
+    }
     for (Bucket* b = first; b != last; ++b) {
       b->work = work;
+      b->ring = ring;
       b->launchNs = launchNs;
       b->doneNs = done;
     }
@@ -245,7 +271,11 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
 
   void waitFor(Bucket& b, std::size_t index) {
     try {
-      b.work->wait(group.timeout());
+      if (b.ring) {
+        b.ring->wait(group.timeout() + group.timeout());  // its own messages time out first
+      } else {
+        b.work->wait(group.timeout());
+      }
     } catch (const std::exception& e) {
       HEMINGWAY_FAIL_AS(PeerLostError,
                         "gradient allreduce of bucket {} failed on rank {} of {} (timeout {} ms); "
@@ -274,11 +304,12 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
       if (intervals.empty() || intervals.back().first != b.launchNs) {
         intervals.emplace_back(b.launchNs, done > 0 ? std::min(done, waited) : waited);
       }
-      b.buffer.mul_(scale);  // sum -> mean; exact for powers of two
+      if (!b.ring) b.buffer.mul_(scale);  // sum -> mean; exact for powers of two
       for (std::size_t k : b.params) {
         if (!gradIsAlias(k)) params[k].mutable_grad() = aliases[k];
       }
       b.work.reset();
+      b.ring.reset();
     }
     if (recorder != nullptr) {
       const double exposedMs = (nowNs() - t0 + hookNs) / 1e6;
@@ -294,6 +325,7 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
     for (auto& b : buckets) {
       b.pending = b.params.size();
       b.work.reset();
+      b.ring.reset();
     }
   }
 };

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "hemingway/hooks/step_record.h"
@@ -30,6 +31,16 @@ struct DataParallelOptions {
   // The first bucket (last layers, whose gradients arrive first) is smaller,
   // as in PyTorch DDP, so that communication starts early in backward.
   std::size_t firstBucketCapBytes = 1u << 20;
+  // Float and double gradients sent in one message of at least this many
+  // bytes are averaged by Hemingway's ring (a reduce-scatter and an allgather
+  // over Gloo point-to-point messages, the division by the world size fused
+  // into the last reduction) rather than by Gloo's allreduce SUM followed by
+  // a division pass over the whole message. 0: always the ring; SIZE_MAX:
+  // never; unset: 0 at world size 2 and 4 MiB above (on 2 cores with 4
+  // workers, Gloo's allreduce was the faster for small messages).
+  std::optional<std::size_t> ringMinBytes;
+  // The ring streams its messages in segments of this many bytes.
+  std::size_t ringSegmentBytes = 4u << 20;
 };
 
 // Wraps a module for synchronous data-parallel training:

@@ -73,6 +73,7 @@ GroupOptions GroupOptions::fromEnv() {
 struct ProcessGroup::Impl {
   GroupOptions options;
   int generation = 0;
+  int channels = 0;
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
   std::shared_ptr<::gloo::transport::Device> device;
@@ -174,6 +175,8 @@ int ProcessGroup::rank() const { return impl_->options.rank; }
 int ProcessGroup::worldSize() const { return impl_->options.worldSize; }
 int ProcessGroup::localRank() const { return impl_->options.localRank; }
 int ProcessGroup::generation() const { return impl_->generation; }
+
+int ProcessGroup::newChannel() { return impl_->channels++ % 128; }
 const std::string& ProcessGroup::runId() const { return impl_->options.runId; }
 std::chrono::milliseconds ProcessGroup::timeout() const { return impl_->options.timeout; }
 const GroupOptions& ProcessGroup::options() const { return impl_->options; }

@@ -65,6 +65,11 @@ class ProcessGroup {
   // The store shared by all generations (un-prefixed).
   c10d::Store& store();
 
+  // Numbers the users of point-to-point messages on this group (0..127, then
+  // around again): ranks that ask in the same order get the same numbers, so
+  // each user can keep its message tags apart from the others'.
+  int newChannel();
+
   // Blocks until every rank arrives; throws TimeoutError after timeout().
   void barrier();
 

@@ -37,9 +37,10 @@ double msSince(Clock::time_point t0) {
 
 // Each repetition times `inner` back-to-back syncs of each kind (after a
 // barrier), so that a rank's wake-up skew weighs less than one operation.
-void compare(hw::plugin::ProcessGroup& group, std::int64_t bytes, int reps, int inner) {
+void compare(hw::plugin::ProcessGroup& group, std::int64_t bytes, int reps, int inner,
+             const hw::plugin::DataParallelOptions& options) {
   auto blob = std::make_shared<Blob>(bytes);
-  hw::plugin::DataParallel dp(group, blob);
+  hw::plugin::DataParallel dp(group, blob, options);
   std::vector<at::Tensor> flat{torch::ones({bytes / 4})};
   for (auto& p : blob->parameters()) p.mutable_grad() = torch::ones_like(p);
   std::vector<double> wrapper, raw;
@@ -78,12 +79,16 @@ int main(int argc, char** argv) {
   CLI::App app{"Hemingway gradient-sync benchmark"};
   int reps = 30;
   app.add_option("--reps", reps);
+  hw::plugin::DataParallelOptions options;
+  long long ringMinBytes = -1;  // -1: the wrapper's default
+  app.add_option("--ring-min-bytes", ringMinBytes);
   CLI11_PARSE(app, argc, argv);
+  if (ringMinBytes >= 0) options.ringMinBytes = static_cast<std::size_t>(ringMinBytes);
   torch::set_num_threads(1);
   try {
     hw::plugin::ProcessGroup group(hw::plugin::GroupOptions::fromEnv());
-    compare(group, 1 << 20, 2 * reps, 10);
-    compare(group, 25 << 20, reps, 2);
+    compare(group, 1 << 20, 2 * reps, 10, options);
+    compare(group, 25 << 20, reps, 2, options);
     group.barrier();
     return 0;
   } catch (const std::exception& e) {

@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <tuple>
 
 #include "hemingway/hooks/step_recorder.h"
 #include "hemingway/plugin/algorithms/parameter_averaging.h"
@@ -73,10 +74,11 @@ void expectGradsNear(const std::vector<torch::Tensor>& got,
   }
 }
 
-class DataParallelGradientTest : public ::testing::TestWithParam<int> {};
+// (world size, averaged by the ring or by Gloo's allreduce and a division)
+class DataParallelGradientTest : public ::testing::TestWithParam<std::tuple<int, bool>> {};
 
 TEST_P(DataParallelGradientTest, GradientsEqualSingleProcessOnConcatenatedBatch) {
-  const int world = GetParam();
+  const auto [world, ring] = GetParam();
   const auto want = referenceGrads(world);
   std::mutex mutex;
   std::map<int, std::vector<torch::Tensor>> got;
@@ -84,7 +86,10 @@ TEST_P(DataParallelGradientTest, GradientsEqualSingleProcessOnConcatenatedBatch)
     torch::set_num_threads(1);
     // Different seeds per rank: the wrapper must broadcast rank 0's weights.
     auto model = makeMlp(group.rank() == 0 ? 7 : 100 + group.rank());
-    DataParallel dp(group, model.ptr());
+    DataParallelOptions options;
+    options.ringMinBytes = ring ? 0 : SIZE_MAX;
+    options.ringSegmentBytes = 64;  // several segments per chunk
+    DataParallel dp(group, model.ptr(), options);
     auto batch = localBatch(globalBatch(world), group.rank());
     torch::mse_loss(model->forward(batch.x), batch.y).backward();
     std::lock_guard<std::mutex> lock(mutex);
@@ -96,7 +101,8 @@ TEST_P(DataParallelGradientTest, GradientsEqualSingleProcessOnConcatenatedBatch)
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(WorldSizes, DataParallelGradientTest, ::testing::Values(2, 3));
+INSTANTIATE_TEST_SUITE_P(WorldSizes, DataParallelGradientTest,
+                         ::testing::Combine(::testing::Values(2, 3), ::testing::Bool()));
 
 TEST(DataParallelTest, SeveralBucketsGiveTheSameGradients) {
   const int world = 2;

@@ -1,0 +1,214 @@
+#include "hemingway/plugin/detail/ring_average.h"
+
+#include <algorithm>
+#include <vector>
+
+#include <torch/csrc/autograd/grad_mode.h>
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+
+#include "hemingway/hooks/error.h"
+#include "hemingway/plugin/process_group.h"
+
+namespace hemingway::plugin::detail {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using WorkPtr = c10::intrusive_ptr<c10d::Work>;
+
+std::int64_t nowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+// a += b, or a = (a + b) * scale on the last reduction of a chunk. Built at
+// -O3 so that the loop is vectorized; it is bound by memory bandwidth.
+template <typename T>
+__attribute__((optimize("O3"))) void reduceInto(T* a, const T* b, std::int64_t n, bool last,
+                                                T scale) {
+  if (last) {
+    for (std::int64_t i = 0; i < n; ++i) a[i] = (a[i] + b[i]) * scale;
+  } else {
+    for (std::int64_t i = 0; i < n; ++i) a[i] += b[i];
+  }
+}
+
+void reduce(const at::Tensor& into, const at::Tensor& from, bool last, double scale) {
+  if (into.scalar_type() == at::kFloat) {
+    reduceInto(into.data_ptr<float>(), from.data_ptr<float>(), into.numel(), last,
+               static_cast<float>(scale));
+  } else {
+    reduceInto(into.data_ptr<double>(), from.data_ptr<double>(), into.numel(), last, scale);
+  }
+}
+
+}  // namespace
+
+void RingJob::wait(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  HEMINGWAY_CHECK_AS(TimeoutError, cv_.wait_for(lock, timeout, [this] { return done_; }),
+                     "ring average of {} elements did not finish within {} ms", tensor_.numel(),
+                     timeout.count());
+  if (error_) std::rethrow_exception(error_);
+}
+
+bool RingAverager::supports(const at::Tensor& tensor) {
+  return (tensor.scalar_type() == at::kFloat || tensor.scalar_type() == at::kDouble) &&
+         tensor.dim() == 1 && tensor.is_contiguous() && tensor.device().is_cpu();
+}
+
+// Rank r's ring: right neighbour r+1, left neighbour r-1. The tensor is cut
+// into W chunks. Reduce-scatter step s (0 <= s < W-1) receives chunk r-s-1
+// from the left and adds it in; the last step's chunk, r+1, is then complete
+// and is divided by W. Allgather step a (0 <= a < W-1) receives the finished
+// chunk r-a into place. What a step receives is exactly what the next step
+// sends, so each segment is forwarded as soon as it is reduced or received.
+void ringAverage(ProcessGroup& group, const at::Tensor& tensor, at::Tensor& scratch, int tagBase,
+                 std::int64_t segmentBytes) {
+  at::NoGradGuard noGrad;
+  const int world = group.worldSize(), rank = group.rank();
+  if (world == 1) return;
+  HEMINGWAY_CHECK(RingAverager::supports(tensor),
+                  "ring average needs a contiguous 1-d float or double CPU tensor");
+  auto& backend = group.backend();
+  const auto deadline = Clock::now() + group.timeout();
+  const int right = (rank + 1) % world, left = (rank + world - 1) % world;
+  const std::int64_t n = tensor.numel();
+  const std::int64_t seg = std::max<std::int64_t>(1, segmentBytes / tensor.element_size());
+  const auto wrap = [world](int c) { return ((c % world) + world) % world; };
+  const auto chunkStart = [n, world](int c) { return n * c / world; };
+  const auto chunkEnd = [n, world](int c) { return n * (c + 1) / world; };
+  const std::int64_t maxChunk = (n + world - 1) / world;
+  const int maxSegs = static_cast<int>((maxChunk + seg - 1) / seg);
+  const int steps = 2 * (world - 1);
+  const auto tagOf = [&](int step, int k) { return tagBase + step * maxSegs + k; };
+  if (scratch.numel() < maxChunk || scratch.scalar_type() != tensor.scalar_type()) {
+    scratch = at::empty({maxChunk}, tensor.options());
+  }
+
+  const auto waitFor = [&](const WorkPtr& work, const char* what, int step) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    try {
+      work->wait(std::max(left, std::chrono::milliseconds(1)));
+    } catch (const std::exception& e) {
+      HEMINGWAY_FAIL_AS(PeerLostError,
+                        "ring average: {} at step {} of {} failed on rank {} of {} (timeout {} "
+                        "ms): {}",
+                        what, step, steps, rank, world, group.timeout().count(), e.what());
+    }
+  };
+  // sent[s]: the sends of step s. Allgather step a overwrites the chunk sent
+  // at step a, so those sends must be complete first.
+  std::vector<std::vector<WorkPtr>> sent(steps);
+  const auto send = [&](int step, std::int64_t start, std::int64_t len, int k) {
+    std::vector<at::Tensor> part{tensor.narrow(0, start, len)};
+    sent[step].push_back(backend.send(part, right, tagOf(step, k)));
+  };
+  for (std::int64_t s = chunkStart(rank), k = 0; s < chunkEnd(rank); s += seg, ++k) {
+    send(0, s, std::min(seg, chunkEnd(rank) - s), static_cast<int>(k));
+  }
+  const double scale = 1.0 / world;
+  for (int step = 0; step < steps; ++step) {
+    const bool reducing = step < world - 1;
+    const int chunk = reducing ? wrap(rank - step - 1) : wrap(rank - (step - (world - 1)));
+    if (!reducing) {  // a send's completion is reported once: wait, then forget it
+      for (const auto& w : sent[step - (world - 1)]) waitFor(w, "send", step);
+      sent[step - (world - 1)].clear();
+    }
+    std::vector<WorkPtr> received;
+    for (std::int64_t s = chunkStart(chunk), k = 0; s < chunkEnd(chunk); s += seg, ++k) {
+      const std::int64_t len = std::min(seg, chunkEnd(chunk) - s);
+      std::vector<at::Tensor> part{reducing ? scratch.narrow(0, k * seg, len)
+                                            : tensor.narrow(0, s, len)};
+      received.push_back(backend.recv(part, left, tagOf(step, static_cast<int>(k))));
+    }
+    for (std::int64_t s = chunkStart(chunk), k = 0; s < chunkEnd(chunk); s += seg, ++k) {
+      const std::int64_t len = std::min(seg, chunkEnd(chunk) - s);
+      waitFor(received[k], "receive", step);
+      if (reducing) {
+        reduce(tensor.narrow(0, s, len), scratch.narrow(0, k * seg, len), step == world - 2, scale);
+      }
+      if (step + 1 < steps) send(step + 1, s, len, static_cast<int>(k));
+    }
+  }
+  for (int step = 0; step < steps; ++step) {
+    for (const auto& w : sent[step]) waitFor(w, "send", step);
+  }
+}
+
+RingAverager::RingAverager(ProcessGroup& group, int channel, RingOptions options)
+    : group_(group), channel_(channel), options_(options) {
+  HEMINGWAY_CHECK(channel >= 0 && channel < 128, "ring channel must be in [0, 128), got {}",
+                  channel);
+  HEMINGWAY_CHECK(options.segmentBytes > 0, "ring segment must be > 0 bytes");
+}
+
+RingAverager::~RingAverager() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::shared_ptr<RingJob> RingAverager::submit(const at::Tensor& tensor) {
+  HEMINGWAY_CHECK(supports(tensor), "ring average needs a contiguous 1-d float or double tensor");
+  auto job = std::make_shared<RingJob>();
+  job->tensor_ = tensor;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_.push_back(job);
+    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+  }
+  cv_.notify_all();
+  return job;
+}
+
+void RingAverager::run() {
+  for (;;) {
+    std::shared_ptr<RingJob> job;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, nothing left
+      job = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    std::exception_ptr error;
+    try {
+      average(job->tensor_);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    {
+      std::lock_guard<std::mutex> lock(job->mutex_);
+      job->done_ = true;
+      job->error_ = error;
+      job->doneNs_->store(nowNs());
+    }
+    job->cv_.notify_all();
+  }
+}
+
+void RingAverager::average(const at::Tensor& tensor) {
+  // Tags: 7 bits of channel, 24 bits of sequence, so averagers never share a
+  // tag and a job's tags are not reused while it runs.
+  const int base = (channel_ << 24) | static_cast<int>(sequence_ & 0xffffff);
+  const std::int64_t world = group_.worldSize();
+  const std::int64_t seg = std::max<std::int64_t>(1, options_.segmentBytes / tensor.element_size());
+  const std::int64_t segs = ((tensor.numel() + world - 1) / world + seg - 1) / seg;
+  const std::int64_t used = 2 * (world - 1) * segs + 1;
+  HEMINGWAY_CHECK(used < (1 << 24),
+                  "ring average of {} elements in segments of {} bytes needs {} "
+                  "messages; raise the segment size",
+                  tensor.numel(), options_.segmentBytes, used);
+  if ((sequence_ & 0xffffff) + used >= (1 << 24)) {
+    sequence_ = 0;  // every rank wraps at the same job
+    return average(tensor);
+  }
+  sequence_ += static_cast<std::uint32_t>(used);
+  ringAverage(group_, tensor, scratch_, base, options_.segmentBytes);
+}
+
+}  // namespace hemingway::plugin::detail
