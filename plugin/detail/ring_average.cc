@@ -97,42 +97,73 @@ void ringAverage(ProcessGroup& group, const at::Tensor& tensor, at::Tensor& scra
                         what, step, steps, rank, world, group.timeout().count(), e.what());
     }
   };
-  // sent[s]: the sends of step s. Allgather step a overwrites the chunk sent
-  // at step a, so those sends must be complete first.
-  std::vector<std::vector<WorkPtr>> sent(steps);
-  const auto send = [&](int step, std::int64_t start, std::int64_t len, int k) {
-    std::vector<at::Tensor> part{tensor.narrow(0, start, len)};
-    sent[step].push_back(backend.send(part, right, tagOf(step, k)));
+  const auto chunkOf = [&](int step) {
+    return step < world - 1 ? wrap(rank - step - 1) : wrap(rank - (step - (world - 1)));
   };
-  for (std::int64_t s = chunkStart(rank), k = 0; s < chunkEnd(rank); s += seg, ++k) {
-    send(0, s, std::min(seg, chunkEnd(rank) - s), static_cast<int>(k));
-  }
+  const auto segmentsOf = [&](int chunk) {
+    return static_cast<int>((chunkEnd(chunk) - chunkStart(chunk) + seg - 1) / seg);
+  };
+  // sent[s][k]: the send of segment k at step s; null once waited (a send's
+  // completion is reported once). Allgather step a overwrites the chunk sent
+  // at step a, so each of those sends must be complete before the receive
+  // into its segment is posted.
+  std::vector<std::vector<WorkPtr>> sent(steps), received(steps);
+  const auto send = [&](int step, int k) {
+    const int chunk = step == 0 ? rank : chunkOf(step - 1);  // what the last step received
+    const std::int64_t start = chunkStart(chunk) + k * seg;
+    const std::int64_t len = std::min(seg, chunkEnd(chunk) - start);
+    std::vector<at::Tensor> part{tensor.narrow(0, start, len)};
+    sent[step].resize(std::max<std::size_t>(sent[step].size(), k + 1));
+    sent[step][k] = backend.send(part, right, tagOf(step, k));
+  };
+  // Receives are posted one step ahead, segment by segment as their memory
+  // frees up, so that a peer's send never waits for a whole step of ours.
+  const auto postReceive = [&](int step, int k) {
+    const int chunk = chunkOf(step);
+    if (k >= segmentsOf(chunk)) return;
+    const std::int64_t start = chunkStart(chunk) + k * seg;
+    const std::int64_t len = std::min(seg, chunkEnd(chunk) - start);
+    const bool reducing = step < world - 1;
+    if (!reducing) {
+      auto& earlier = sent[step - (world - 1)];
+      if (static_cast<std::size_t>(k) < earlier.size() && earlier[k]) {
+        waitFor(earlier[k], "send", step - (world - 1));
+        earlier[k].reset();
+      }
+    }
+    std::vector<at::Tensor> part{reducing ? scratch.narrow(0, k * seg, len)
+                                          : tensor.narrow(0, start, len)};
+    received[step].resize(std::max<std::size_t>(received[step].size(), k + 1));
+    received[step][k] = backend.recv(part, left, tagOf(step, k));
+  };
+  for (int k = 0; k < segmentsOf(rank); ++k) send(0, k);
+  for (int k = 0; k < segmentsOf(chunkOf(0)); ++k) postReceive(0, k);
   const double scale = 1.0 / world;
   for (int step = 0; step < steps; ++step) {
     const bool reducing = step < world - 1;
-    const int chunk = reducing ? wrap(rank - step - 1) : wrap(rank - (step - (world - 1)));
-    if (!reducing) {  // a send's completion is reported once: wait, then forget it
-      for (const auto& w : sent[step - (world - 1)]) waitFor(w, "send", step);
-      sent[step - (world - 1)].clear();
-    }
-    std::vector<WorkPtr> received;
-    for (std::int64_t s = chunkStart(chunk), k = 0; s < chunkEnd(chunk); s += seg, ++k) {
-      const std::int64_t len = std::min(seg, chunkEnd(chunk) - s);
-      std::vector<at::Tensor> part{reducing ? scratch.narrow(0, k * seg, len)
-                                            : tensor.narrow(0, s, len)};
-      received.push_back(backend.recv(part, left, tagOf(step, static_cast<int>(k))));
-    }
-    for (std::int64_t s = chunkStart(chunk), k = 0; s < chunkEnd(chunk); s += seg, ++k) {
-      const std::int64_t len = std::min(seg, chunkEnd(chunk) - s);
-      waitFor(received[k], "receive", step);
+    const int chunk = chunkOf(step);
+    const int segments = segmentsOf(chunk);
+    for (int k = 0; k < segments; ++k) {
+      const std::int64_t start = chunkStart(chunk) + k * seg;
+      const std::int64_t len = std::min(seg, chunkEnd(chunk) - start);
+      waitFor(received[step][k], "receive", step);
       if (reducing) {
-        reduce(tensor.narrow(0, s, len), scratch.narrow(0, k * seg, len), step == world - 2, scale);
+        reduce(tensor.narrow(0, start, len), scratch.narrow(0, k * seg, len), step == world - 2,
+               scale);
       }
-      if (step + 1 < steps) send(step + 1, s, len, static_cast<int>(k));
+      if (step + 1 < steps) {
+        send(step + 1, k);
+        postReceive(step + 1, k);
+      }
+    }
+    if (step + 1 < steps) {
+      for (int k = segments; k < segmentsOf(chunkOf(step + 1)); ++k) postReceive(step + 1, k);
     }
   }
   for (int step = 0; step < steps; ++step) {
-    for (const auto& w : sent[step]) waitFor(w, "send", step);
+    for (const auto& w : sent[step]) {
+      if (w) waitFor(w, "send", step);
+    }
   }
 }
 
