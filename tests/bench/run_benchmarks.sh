@@ -28,12 +28,12 @@ step_ms() { grep -o 'median_step_ms [0-9.]*' | awk '{print $2}'; }
 echo "== Hook overhead (reference workload, 2 workers, 1 thread each) =="
 log=$(mktemp --suffix=.jsonl)
 out=$(mktemp)
-for ((r = 0; r < 3; r++)); do
+for ((r = 0; r < 5; r++)); do
   "$run" --nproc-per-node 2 -- "$build/tests/bench/bench_training" --mode recording --steps 3000 \
     --log "$log" | sed -n 's/^\[rank 0\] //p' | tee -a "$out"
 done
 m=$(grep "^RATIO hook_overhead on/off" "$out" | awk '{print $5}' | median)
-echo "RATIO hook_overhead on/off = $m (median over 3 launches; goal <= 1.01)"
+echo "RATIO hook_overhead on/off = $m (median over 5 launches; goal <= 1.01)"
 rm -f "$log" "$out"
 
 echo "== Gradient sync: DataParallel vs raw ProcessGroupGloo allreduce (2 workers) =="
