@@ -91,10 +91,9 @@ int main(int argc, char** argv) {
   hw::plugin::DataParallelOptions options;
   app.add_option("--bucket-cap-bytes", options.bucketCapBytes);
   app.add_option("--first-bucket-cap-bytes", options.firstBucketCapBytes);
-  long long ringMinBytes = -1;  // -1: the wrapper's default
-  app.add_option("--ring-min-bytes", ringMinBytes);
+  app.add_option("--ring-min-bytes", options.ringMinBytes, "default: the wrapper's")
+      ->check(CLI::NonNegativeNumber);
   CLI11_PARSE(app, argc, argv);
-  if (ringMinBytes >= 0) options.ringMinBytes = static_cast<std::size_t>(ringMinBytes);
   torch::set_num_threads(1);
   try {
     hw::plugin::ProcessGroup group(hw::plugin::GroupOptions::fromEnv());
