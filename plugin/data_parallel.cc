@@ -93,6 +93,7 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
     if (group.worldSize() > 1) {
       detail::RingOptions ringOptions;
       ringOptions.segmentBytes = static_cast<std::int64_t>(o.ringSegmentBytes);
+      ringOptions.receivesFirst = !group.onLoopback();
       ringAverager = std::make_unique<detail::RingAverager>(group, group.newChannel(), ringOptions);
     }
   }

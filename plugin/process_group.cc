@@ -1,5 +1,8 @@
 #include "hemingway/plugin/process_group.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -22,6 +25,34 @@ constexpr int kMaxWorld = 1 << 16;
 
 bool isLoopback(const std::string& addr) {
   return addr == "localhost" || addr.rfind("127.", 0) == 0 || addr == "::1";
+}
+
+// The local address the kernel would use to reach `addr` (a UDP connect
+// sends nothing); empty if there is no route. Gloo must listen there: the
+// host name can resolve to 127.0.1.1 on a machine whose peers are elsewhere.
+std::string localAddressToward(const std::string& addr) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(addr.c_str(), "9", &hints, &found) != 0 || found == nullptr) return {};
+  std::string local;
+  const int fd = ::socket(found->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0 && ::connect(fd, found->ai_addr, found->ai_addrlen) == 0) {
+    sockaddr_storage self{};
+    socklen_t len = sizeof self;
+    char text[INET6_ADDRSTRLEN] = {};
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&self), &len) == 0) {
+      const void* raw =
+          self.ss_family == AF_INET
+              ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&self)->sin_addr)
+              : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&self)->sin6_addr);
+      if (::inet_ntop(self.ss_family, raw, text, sizeof text) != nullptr) local = text;
+    }
+  }
+  if (fd >= 0) ::close(fd);
+  ::freeaddrinfo(found);
+  return local;
 }
 
 std::string newRunId() {
@@ -74,6 +105,7 @@ struct ProcessGroup::Impl {
   GroupOptions options;
   int generation = 0;
   int channels = 0;
+  bool loopback = false;
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
   std::shared_ptr<::gloo::transport::Device> device;
@@ -122,10 +154,14 @@ struct ProcessGroup::Impl {
   }
 
   void makeDevice() {
+    loopback = options.interface == "lo";
     if (!options.interface.empty()) {
       device = c10d::ProcessGroupGloo::createDeviceForInterface(options.interface);
     } else if (isLoopback(options.masterAddr) || options.worldSize == 1) {
       device = c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
+      loopback = true;
+    } else if (const auto local = localAddressToward(options.masterAddr); !local.empty()) {
+      device = c10d::ProcessGroupGloo::createDeviceForHostname(local);
     } else {
       device = c10d::ProcessGroupGloo::createDefaultDevice();
     }
@@ -177,6 +213,8 @@ int ProcessGroup::localRank() const { return impl_->options.localRank; }
 int ProcessGroup::generation() const { return impl_->generation; }
 
 int ProcessGroup::newChannel() { return impl_->channels++ % 128; }
+
+bool ProcessGroup::onLoopback() const { return impl_->loopback; }
 const std::string& ProcessGroup::runId() const { return impl_->options.runId; }
 std::chrono::milliseconds ProcessGroup::timeout() const { return impl_->options.timeout; }
 const GroupOptions& ProcessGroup::options() const { return impl_->options; }

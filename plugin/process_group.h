@@ -31,7 +31,8 @@ struct GroupOptions {
   std::string runId;
   int glooThreads = 2;
   // Network interface for Gloo traffic (GLOO_SOCKET_IFNAME); empty: derived
-  // from masterAddr (loopback stays on loopback).
+  // from masterAddr: loopback stays on loopback, otherwise the local address
+  // of the route to masterAddr.
   std::string interface;
 
   // Reads MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK (torchrun's
@@ -64,6 +65,9 @@ class ProcessGroup {
   c10::intrusive_ptr<c10d::ProcessGroup> backendPtr();
   // The store shared by all generations (un-prefixed).
   c10d::Store& store();
+
+  // True when Gloo's traffic stays on this host's loopback interface.
+  bool onLoopback() const;
 
   // Numbers the users of point-to-point messages on this group (0..127, then
   // around again): ranks that ask in the same order get the same numbers, so

@@ -47,6 +47,9 @@ struct RingOptions {
   // Messages are cut into segments of this many bytes so that the reduction
   // of one overlaps the transfer of the next.
   std::int64_t segmentBytes = 4 << 20;
+  // Post every receive before the first send (for a network link); false:
+  // send first and post each receive one step ahead (for loopback).
+  bool receivesFirst = true;
 };
 
 // Runs averages in submission order on one thread of its own, as
@@ -84,6 +87,6 @@ class RingAverager {
 
 // Averages `tensor` in place over the group on the calling thread.
 void ringAverage(ProcessGroup& group, const at::Tensor& tensor, at::Tensor& scratch, int tagBase,
-                 std::int64_t segmentBytes);
+                 const RingOptions& options = {});
 
 }  // namespace hemingway::plugin::detail

@@ -31,18 +31,22 @@ at::Tensor expectedMean(int world, std::int64_t n) {
 }
 
 // (world size, elements, segment bytes, dtype)
-class RingAverageTest
-    : public ::testing::TestWithParam<std::tuple<int, std::int64_t, std::int64_t, at::ScalarType>> {
-};
+using Shape = std::tuple<int, std::int64_t, std::int64_t, at::ScalarType>;
+// (shape, receives posted first)
+class RingAverageTest : public ::testing::TestWithParam<std::tuple<Shape, bool>> {};
 
 TEST_P(RingAverageTest, EveryRankGetsTheMeanOfAllInputs) {
-  const auto [world, n, segmentBytes, type] = GetParam();
+  const auto [shape, receivesFirst] = GetParam();
+  const auto [world, n, segmentBytes, type] = shape;
+  RingOptions options;
+  options.segmentBytes = segmentBytes;
+  options.receivesFirst = receivesFirst;
   std::mutex mutex;
   std::map<int, at::Tensor> got;
   runRanks(world, [&](ProcessGroup& group) {
     auto x = inputOf(group.rank(), n, type);
     at::Tensor scratch;
-    ringAverage(group, x, scratch, /*tagBase=*/0, segmentBytes);
+    ringAverage(group, x, scratch, /*tagBase=*/0, options);
     std::lock_guard<std::mutex> lock(mutex);
     got[group.rank()] = x;
   });
@@ -60,13 +64,21 @@ TEST_P(RingAverageTest, EveryRankGetsTheMeanOfAllInputs) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, RingAverageTest,
-    ::testing::Values(std::make_tuple(2, 1, 4 << 20, at::kFloat),     // fewer elements than ranks
-                      std::make_tuple(3, 2, 4 << 20, at::kFloat),     // an empty chunk
-                      std::make_tuple(2, 1001, 4 << 20, at::kFloat),  // one segment per chunk
-                      std::make_tuple(2, 1001, 64, at::kFloat),       // many segments, a short last
-                      std::make_tuple(3, 1001, 64, at::kDouble),
-                      std::make_tuple(4, 4099, 128, at::kFloat),
-                      std::make_tuple(4, 4099, 4 << 20, at::kDouble)));
+    ::testing::Combine(::testing::Values(std::make_tuple(2, 1, 4 << 20, at::kFloat),  // n < world
+                                         std::make_tuple(3, 2, 4 << 20, at::kFloat),  // empty chunk
+                                         std::make_tuple(2, 1001, 4 << 20, at::kFloat),
+                                         std::make_tuple(2, 1001, 64, at::kFloat),  // short last
+                                         std::make_tuple(3, 1001, 64, at::kDouble),
+                                         std::make_tuple(4, 4099, 128, at::kFloat),
+                                         std::make_tuple(4, 4099, 4 << 20, at::kDouble)),
+                       ::testing::Bool()),
+    [](const auto& info) {
+      const auto& shape = std::get<0>(info.param);
+      return "world" + std::to_string(std::get<0>(shape)) + "_n" +
+             std::to_string(std::get<1>(shape)) + "_seg" + std::to_string(std::get<2>(shape)) +
+             (std::get<3>(shape) == at::kFloat ? "_float" : "_double") +
+             (std::get<1>(info.param) ? "_receivesFirst" : "_sendsFirst");
+    });
 
 TEST(RingAveragerTest, JobsRunInOrderAndEachHoldsItsMean) {
   const int world = 3;
