@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Two "hosts" on one machine: network namespaces joined by a veth pair. One
+# hemingway-run per namespace (--nnodes 2) trains fmnist_mlp across them, so
+# Gloo must listen on the namespace's address rather than loopback, and the
+# ring average runs its network schedule. Needs root and iproute2; exits 77
+# (reported as skipped, not passed) where namespaces cannot be made.
+# Usage: two_hosts_test.sh HEMINGWAY_RUN FMNIST_MLP
+set -u
+run=$1
+mlp=$2
+[ "$(id -u)" = 0 ] || { echo "skipped: needs root for network namespaces"; exit 77; }
+command -v ip >/dev/null || { echo "skipped: iproute2 (ip) is not installed"; exit 77; }
+a=hwt$$a b=hwt$$b
+work=$(mktemp -d)
+cleanup() {
+  ip netns del "$a" 2>/dev/null
+  ip netns del "$b" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+if ! { ip netns add "$a" && ip netns add "$b" &&
+  ip link add "v$$a" type veth peer name "v$$b" &&
+  ip link set "v$$a" netns "$a" && ip link set "v$$b" netns "$b"; } 2>"$work/ip.err"; then
+  echo "skipped: cannot create network namespaces here: $(cat "$work/ip.err")"
+  exit 77
+fi
+set -e
+ip -n "$a" addr add 10.231.0.1/24 dev "v$$a"
+ip -n "$b" addr add 10.231.0.2/24 dev "v$$b"
+for ns in "$a" "$b"; do
+  ip -n "$ns" link set lo up
+done
+ip -n "$a" link set "v$$a" up
+ip -n "$b" link set "v$$b" up
+set +e
+
+port=$((20000 + $$ % 20000))
+common=(--nnodes 2 --nproc-per-node 1 --master-addr 10.231.0.1 --master-port "$port" --timeout 20)
+args=(--steps 30 --hidden 64 --batch-size 32 --threads 1)
+ip netns exec "$a" timeout 120 "$run" "${common[@]}" --node-rank 0 -- "$mlp" "${args[@]}" \
+  --log "$work/a.jsonl" >"$work/a.out" 2>&1 &
+pid=$!
+ip netns exec "$b" timeout 120 "$run" "${common[@]}" --node-rank 1 -- "$mlp" "${args[@]}" \
+  --log "$work/b.jsonl" >"$work/b.out" 2>&1
+rb=$?
+wait "$pid"
+ra=$?
+if [ "$ra" != 0 ] || [ "$rb" != 0 ]; then
+  echo "FAIL: node 0 exited $ra, node 1 exited $rb"
+  echo "--- node 0"; cat "$work/a.out"
+  echo "--- node 1"; cat "$work/b.out"
+  exit 1
+fi
+steps_a=$(grep -c '"event":"step"' "$work/a.jsonl")
+steps_b=$(grep -c '"event":"step"' "$work/b.jsonl")
+worlds=$(grep -ho '"world_size":[0-9]*' "$work/a.jsonl" "$work/b.jsonl" | sort -u)
+if [ "$steps_a" != 30 ] || [ "$steps_b" != 30 ] || [ "$worlds" != '"world_size":2' ]; then
+  echo "FAIL: step records $steps_a and $steps_b (want 30 each), world sizes: $worlds"
+  exit 1
+fi
+echo "two hosts trained 30 steps together over 10.231.0.0/24"
+grep -h "test accuracy" "$work/a.out" || true
