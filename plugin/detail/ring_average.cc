@@ -99,10 +99,10 @@ void ringAverage(ProcessGroup& group, const at::Tensor& tensor, at::Tensor& scra
   }
 
   const auto waitFor = [&](const WorkPtr& work, const char* what, int step) {
-    const auto left =
+    const auto remaining =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     try {
-      work->wait(std::max(left, std::chrono::milliseconds(1)));
+      work->wait(std::max(remaining, std::chrono::milliseconds(1)));
     } catch (const std::exception& e) {
       HEMINGWAY_FAIL_AS(PeerLostError,
                         "ring average: {} at step {} of {} failed on rank {} of {} (timeout {} "
