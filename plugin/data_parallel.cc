@@ -355,6 +355,8 @@ DataParallel::DataParallel(ProcessGroup& group, std::shared_ptr<torch::nn::Modul
   HEMINGWAY_CHECK_AS(ConfigError, module != nullptr, "DataParallel needs a module, got null");
   HEMINGWAY_CHECK_AS(ConfigError, options.bucketCapBytes > 0 && options.firstBucketCapBytes > 0,
                      "bucket caps must be > 0 bytes");
+  HEMINGWAY_CHECK_AS(ConfigError, options.ringSegmentBytes > 0,
+                     "ringSegmentBytes must be > 0 bytes");
   impl_ = std::make_shared<Impl>(group, std::move(module), options, recorder);
   impl_->buildBuckets();
   broadcastState();

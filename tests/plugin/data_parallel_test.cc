@@ -10,6 +10,7 @@
 #include <thread>
 #include <tuple>
 
+#include "hemingway/hooks/error.h"
 #include "hemingway/hooks/step_recorder.h"
 #include "hemingway/plugin/algorithms/parameter_averaging.h"
 #include "hemingway/plugin/process_group.h"
@@ -293,6 +294,26 @@ TEST(DataParallelTest, RecorderSeesCommunicationAtWorldTwoAndNoneAtWorldOne) {
       EXPECT_GT(*r.loss, 0.0);
     }
   }
+}
+
+TEST(DataParallelTest, BadOptionsGiveConfigErrorNamingThem) {
+  runRanks(1, [&](ProcessGroup& group) {
+    auto model = makeMlp(7);
+    const auto expectConfigError = [&](const DataParallelOptions& options, const char* name) {
+      try {
+        DataParallel dp(group, model.ptr(), options);
+        ADD_FAILURE() << "no error for " << name;
+      } catch (const ConfigError& e) {
+        EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+      }
+    };
+    DataParallelOptions zeroCap;
+    zeroCap.bucketCapBytes = 0;
+    expectConfigError(zeroCap, "bucket caps");
+    DataParallelOptions zeroSegment;
+    zeroSegment.ringSegmentBytes = 0;
+    expectConfigError(zeroSegment, "ringSegmentBytes");
+  });
 }
 
 TEST(DataParallelTest, DeadPeerGivesAnErrorNotAHang) {
