@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
   int warmup = 50, steps = 300;
   app.add_option("--mode", mode)->check(CLI::IsMember({"steps", "recording"}));
   app.add_option("--warmup", warmup);
-  app.add_option("--steps", steps);
+  app.add_option("--iterations", steps, "measured steps");
   app.add_option("--log", log);
   hw::plugin::DataParallelOptions options;
   app.add_option("--bucket-cap-bytes", options.bucketCapBytes);

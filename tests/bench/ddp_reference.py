@@ -17,7 +17,7 @@ import torch.nn.functional as F
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--warmup", type=int, default=50)
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--iterations", type=int, default=300)
     args = parser.parse_args()
     torch.set_num_threads(1)
     dist.init_process_group("gloo", timeout=__import__("datetime").timedelta(seconds=60))
@@ -40,7 +40,7 @@ def main():
     for _ in range(args.warmup):
         step()
     times = []
-    for _ in range(args.steps):
+    for _ in range(args.iterations):
         t0 = time.perf_counter()
         step()
         times.append((time.perf_counter() - t0) * 1000)

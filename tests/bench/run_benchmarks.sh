@@ -14,8 +14,8 @@ run="$build/plugin/hemingway-run"
 python=/usr/bin/python3  # Debian's python3 with python3-torch (same libtorch 1.13)
 
 for f in "$run" "$build/tests/bench/bench_training" "$build/tests/bench/bench_grad_sync" \
-  "$build/tests/bench/bench_sdca"; do
-  [ -x "$f" ] || { echo "run_benchmarks.sh: $f is missing; build first" >&2; exit 1; }
+  "$build/tests/bench/bench_sdca_liblinear"; do
+  [ -x "$f" ] || { echo "run_benchmarks.sh: $f is missing; run third_party/install.sh build data bench, then cmake and build" >&2; exit 1; }
 done
 "$python" -c 'import torch.distributed' 2>/dev/null || {
   echo "run_benchmarks.sh: $python cannot import torch; run third_party/install.sh build data bench" >&2
@@ -29,7 +29,7 @@ echo "== Hook overhead (reference workload, 2 workers, 1 thread each) =="
 log=$(mktemp --suffix=.jsonl)
 out=$(mktemp)
 for ((r = 0; r < 5; r++)); do
-  "$run" --nproc-per-node 2 -- "$build/tests/bench/bench_training" --mode recording --steps 3000 \
+  "$run" --nproc-per-node 2 -- "$build/tests/bench/bench_training" --mode recording --iterations 3000 \
     --log "$log" | sed -n 's/^\[rank 0\] //p' | tee -a "$out"
 done
 m=$(grep "^RATIO hook_overhead on/off" "$out" | awk '{print $5}' | median)
@@ -65,4 +65,4 @@ done
 
 echo "== Local SDCA pass vs liblinear dual coordinate descent (-s 3), Fashion-MNIST 60000 x 784 =="
 echo "liblinear runs in-process (liblinear-dev), interleaved with Hemingway's passes."
-"$build/tests/bench/bench_sdca" --liblinear --reps 5
+"$build/tests/bench/bench_sdca_liblinear" --liblinear --reps 5

@@ -25,7 +25,7 @@ echo "== System model: leave-one-m-out on real step times (m = 1..4) =="
 for pass in 1 2; do
   for m in 1 2 3 4; do
     for b in 32 64 128; do
-      "$run" --nproc-per-node "$m" -- "$build/examples/fmnist_mlp" --steps 200 --batch-size "$b" \
+      "$run" --nproc-per-node "$m" -- "$build/examples/fmnist_mlp" --iterations 200 --batch-size "$b" \
         --log "$work/mlp.jsonl" >/dev/null 2>&1
     done
   done
