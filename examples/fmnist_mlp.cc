@@ -4,17 +4,25 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 #include <CLI/CLI.hpp>
-#include <cstdio>
 
+#include "hemingway/hooks/cli.h"
 #include "hemingway/hooks/jsonl_sink.h"
+#include "hemingway/hooks/progress.h"
 #include "hemingway/hooks/step_recorder.h"
 #include "hemingway/hooks/step_stats.h"
 #include "hemingway/plugin/algorithms/parameter_averaging.h"
 #include "hemingway/plugin/data/datasets.h"
+#include "hemingway/plugin/data/sampler.h"
 #include "hemingway/plugin/data_parallel.h"
 #include "hemingway/plugin/process_group.h"
 
 namespace hw = hemingway;
+
+struct Flags {
+  int hidden = 512, batchSize = 64, iterations = 500, threads = 1, localIters = 8;
+  double lr = 0.05;
+  std::string log, algorithm = "sgd", data = hw::data::kFashionMnistDir;
+};
 
 // Images as float rows in [0, 1] and labels as int64, copied out of `set`.
 std::pair<torch::Tensor, torch::Tensor> toTensors(hw::data::ImageSet& set) {
@@ -23,59 +31,48 @@ std::pair<torch::Tensor, torch::Tensor> toTensors(hw::data::ImageSet& set) {
   return {x.to(torch::kFloat32).div_(255), y.to(torch::kInt64)};
 }
 
-int run(int argc, char** argv) {
-  CLI::App app{"Fashion-MNIST MLP, data-parallel with Hemingway"};
-  int hidden = 512, batchSize = 64, steps = 500, threads = 1;
-  double lr = 0.05;
-  std::string log, algorithm = "sgd", dataDir = hw::data::kFashionMnistDir;
-  int localIters = 8;
-  app.add_option("--hidden", hidden, "hidden units per layer")->check(CLI::Range(1, 1 << 16));
-  app.add_option("--batch-size", batchSize, "examples per worker per step")
-      ->check(CLI::Range(1, 1 << 20));
-  app.add_option("--lr", lr, "SGD learning rate")->check(CLI::PositiveNumber);
-  app.add_option("--steps", steps, "training steps")->check(CLI::Range(1, 1 << 30));
-  app.add_option("--threads", threads, "intra-op threads per worker")->check(CLI::Range(1, 256));
-  app.add_option("--log", log, "append JSON Lines step records to this file");
-  app.add_option("--data", dataDir, "directory of the Fashion-MNIST gzip IDX files");
-  app.add_option("--algorithm", algorithm, "sgd (gradients averaged every step) or local-sgd")
-      ->check(CLI::IsMember({"sgd", "local-sgd"}));
-  app.add_option("--local-iters", localIters, "local-sgd: steps between parameter averagings")
-      ->check(CLI::Range(1, 1 << 20));
-  CLI11_PARSE(app, argc, argv);
-  torch::set_num_threads(threads);
-
+int train(const Flags& f) {
+  torch::set_num_threads(f.threads);
   hw::plugin::ProcessGroup group(hw::plugin::GroupOptions::fromEnv());  // Hemingway
-  auto all = hw::data::loadFashionMnist(hw::data::Split::kTrain, dataDir);
-  auto mine = hw::data::shard(all, group.rank(), group.worldSize());  // Hemingway
-  auto [x, y] = toTensors(mine);
+  auto all = hw::data::loadFashionMnist(hw::data::Split::kTrain, f.data);
+  auto [x, y] = toTensors(all);
 
   torch::manual_seed(0);
-  torch::nn::Sequential model(torch::nn::Linear(784, hidden), torch::nn::ReLU(),
-                              torch::nn::Linear(hidden, hidden), torch::nn::ReLU(),
-                              torch::nn::Linear(hidden, 10));
+  torch::nn::Sequential model(torch::nn::Linear(784, f.hidden), torch::nn::ReLU(),
+                              torch::nn::Linear(f.hidden, f.hidden), torch::nn::ReLU(),
+                              torch::nn::Linear(f.hidden, 10));
   hw::hooks::StepRecorder recorder({group.runId(), group.rank(), group.worldSize()});  // Hemingway
   auto stats = std::make_shared<hw::hooks::StepStats>();
   recorder.addHook(stats);
-  if (!log.empty()) recorder.addHook(std::make_shared<hw::hooks::JsonlSink>(log));
+  if (!f.log.empty()) recorder.addHook(std::make_shared<hw::hooks::JsonlSink>(f.log));
   // Hemingway: minibatch SGD averages gradients every step; local SGD averages
   // parameters every --local-iters steps.
   std::unique_ptr<hw::plugin::DataParallel> dp;
   std::unique_ptr<hw::plugin::ParameterAveraging> averaging;
-  if (algorithm == "sgd") {
+  if (f.algorithm == "sgd") {
     dp = std::make_unique<hw::plugin::DataParallel>(group, model.ptr(),
                                                     hw::plugin::DataParallelOptions{}, &recorder);
   } else {
-    averaging =
-        std::make_unique<hw::plugin::ParameterAveraging>(group, model.ptr(), localIters, &recorder);
+    averaging = std::make_unique<hw::plugin::ParameterAveraging>(group, model.ptr(), f.localIters,
+                                                                 &recorder);
   }
-  auto info = hw::plugin::describeRun(group, model.ptr(), algorithm, all.count);
+  auto info = hw::plugin::describeRun(group, model.ptr(), f.algorithm, all.count);
+  info.extra = {{"model", fmt::format("mlp-784-{0}-{0}-10", f.hidden)},
+                {"loss", "cross-entropy"},
+                {"lr", fmt::format("{}", f.lr)},
+                {"momentum", "0.9"},
+                {"batch_size", std::to_string(f.batchSize)},
+                {"local_iters", f.algorithm == "local-sgd" ? std::to_string(f.localIters) : "-"},
+                {"data", f.data}};
   recorder.runStart(info);
 
-  torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(lr).momentum(0.9));
-  torch::manual_seed(1 + group.rank());  // each worker draws its own batches
-  for (int s = 0; s < steps; ++s) {
-    auto step = recorder.step(batchSize);  // Hemingway
-    auto idx = torch::randint(x.size(0), {batchSize}, torch::kInt64);
+  torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(f.lr).momentum(0.9));
+  // Hemingway: each worker its own examples, reshuffled every epoch.
+  hw::data::DistributedSampler sampler(all.count, group.rank(), group.worldSize());
+  hw::hooks::Progress progress(f.iterations);
+  for (int i = 0; i < f.iterations; ++i) {
+    auto step = recorder.step(f.batchSize);  // Hemingway
+    auto idx = torch::tensor(sampler.nextBatch(f.batchSize));
     optimizer.zero_grad();
     auto loss = torch::nn::functional::cross_entropy(model->forward(x.index_select(0, idx)),
                                                      y.index_select(0, idx));
@@ -83,36 +80,47 @@ int run(int argc, char** argv) {
     optimizer.step();
     if (averaging) averaging->afterStep();
     step.setLoss(loss.item<double>());
-    if (group.rank() == 0 && (s + 1) % 50 == 0) {
-      fmt::print(stderr, "step {}/{} loss {:.4f}\n", s + 1, steps, loss.item<double>());
+    if (group.rank() == 0 && ((i + 1) % 50 == 0 || i + 1 == f.iterations)) {
+      fmt::print(stderr, "{} | loss {:.4f}\n", progress.line(i + 1), loss.item<double>());
     }
   }
 
   if (group.rank() == 0) {
-    auto test = hw::data::loadFashionMnist(hw::data::Split::kTest, dataDir);
+    auto test = hw::data::loadFashionMnist(hw::data::Split::kTest, f.data);
     auto [tx, ty] = toTensors(test);
     torch::NoGradGuard noGrad;
     const double accuracy =
         model->forward(tx).argmax(1).eq(ty).to(torch::kFloat64).mean().item<double>();
-    const auto sum = stats->summary(std::min(steps / 10, 20));
+    const auto sum = stats->summary(std::min(f.iterations / 10, 20));
     fmt::print(
-        "{} | workers {} | steps {} | final loss {:.4f} | test accuracy {:.2f}% | "
+        "{} | workers {} | {} | final loss {:.4f} | test accuracy {:.2f}% | "
         "median step {:.2f} ms (compute {:.2f}, comm {:.2f}, exposed comm {:.2f}) | "
         "throughput {:.0f} samples/s{}\n",
-        algorithm, group.worldSize(), steps, sum.meanRecentLoss, 100 * accuracy, sum.medianStepMs,
-        sum.medianComputeMs, sum.medianCommMs, sum.medianExposedCommMs,
-        group.worldSize() * batchSize / (sum.medianStepMs / 1000),
-        log.empty() ? "" : " | log " + log);
+        f.algorithm, group.worldSize(), progress.summary(f.iterations), sum.meanRecentLoss,
+        100 * accuracy, sum.medianStepMs, sum.medianComputeMs, sum.medianCommMs,
+        sum.medianExposedCommMs, group.worldSize() * f.batchSize / (sum.medianStepMs / 1000),
+        f.log.empty() ? "" : " | log " + f.log);
   }
   group.barrier();
   return 0;
 }
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "fmnist_mlp: %s\n", e.what());
-    return 1;
-  }
+  CLI::App app{"Fashion-MNIST MLP, data-parallel with Hemingway"};
+  hw::cli::showDefaults(app);
+  Flags f;
+  app.add_option("--hidden", f.hidden, "hidden units per layer")->check(CLI::Range(1, 1 << 16));
+  app.add_option("--batch-size", f.batchSize, "examples per worker per step")
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--lr", f.lr, "SGD learning rate")->check(hw::cli::kFinitePositive);
+  app.add_option("--iterations", f.iterations, "training steps")->check(CLI::Range(1, 1 << 30));
+  app.add_option("--threads", f.threads, "intra-op threads per worker")->check(CLI::Range(1, 256));
+  app.add_option("--log", f.log, "append JSON Lines step records to this file");
+  app.add_option("--data", f.data, "directory of the Fashion-MNIST gzip IDX files");
+  app.add_option("--algorithm", f.algorithm, "sgd (gradients averaged every step) or local-sgd")
+      ->check(CLI::IsMember({"sgd", "local-sgd"}));
+  app.add_option("--local-iters", f.localIters, "local-sgd: steps between parameter averagings")
+      ->check(CLI::Range(1, 1 << 20));
+  if (auto code = hw::cli::parse(app, argc, argv, "fmnist_mlp")) return *code;
+  return hw::cli::run("fmnist_mlp", [&] { return train(f); });
 }

@@ -8,10 +8,17 @@
 
 namespace hemingway {
 
-// The one exception base of the project. `what()` carries "file:line: message".
+// The one exception base of the project. `what()` is the message alone, for
+// people; `where()` is the "dir/file.cc:line" that raised it, for developers
+// (Hemingway's tools show it at HEMINGWAY_LOG_LEVEL=debug).
 class Error : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit Error(const std::string& message, std::string where = {})
+      : std::runtime_error(message), where_(std::move(where)) {}
+  const std::string& where() const noexcept { return where_; }
+
+ private:
+  std::string where_;
 };
 
 // Bad flags, env or options given by the user.
@@ -49,8 +56,8 @@ constexpr const char* shortPath(const char* path) {
 template <typename E, typename... Args>
 [[noreturn]] void fail(const char* file, int line, fmt::format_string<Args...> fmtStr,
                        Args&&... args) {
-  throw E(fmt::format("{}:{}: {}", shortPath(file), line,
-                      fmt::format(fmtStr, std::forward<Args>(args)...)));
+  throw E(fmt::format(fmtStr, std::forward<Args>(args)...),
+          fmt::format("{}:{}", shortPath(file), line));
 }
 }  // namespace detail
 

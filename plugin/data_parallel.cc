@@ -19,6 +19,7 @@
 
 #include "hemingway/hooks/error.h"
 #include "hemingway/hooks/step_recorder.h"
+#include "hemingway/plugin/detail/brief.h"
 #include "hemingway/plugin/detail/collectives.h"
 #include "hemingway/plugin/detail/ring_average.h"
 #include "hemingway/plugin/process_group.h"
@@ -281,7 +282,8 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
       HEMINGWAY_FAIL_AS(PeerLostError,
                         "gradient allreduce of bucket {} failed on rank {} of {} (timeout {} ms); "
                         "a peer died, hung or diverged in its number of backward calls: {}",
-                        index, group.rank(), group.worldSize(), group.timeout().count(), e.what());
+                        index, group.rank(), group.worldSize(), group.timeout().count(),
+                        detail::brief(e));
     }
   }
 

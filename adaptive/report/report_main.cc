@@ -2,9 +2,16 @@
 // logs or imported traces and recommends an (algorithm, m).
 //   hemingway-report run.jsonl --target-loss 0.3
 //   hemingway-report traces.csv --time-budget 60 --candidates 1,2,4,8,16 --json
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -15,6 +22,7 @@
 
 #include "hemingway/adaptive/planner.h"
 #include "hemingway/adaptive/report/traces.h"
+#include "hemingway/hooks/cli.h"
 
 namespace ad = hemingway::adaptive;
 using nlohmann::json;
@@ -45,8 +53,8 @@ std::vector<double> parseCandidates(const std::string& text) {
   while (std::getline(s, cell, ',')) {
     char* end = nullptr;
     const double m = std::strtod(cell.c_str(), &end);
-    if (cell.empty() || *end != '\0' || !(m >= 1) || m != std::floor(m)) {
-      throw UsageError("--candidates: '" + cell + "' is not a machine count >= 1");
+    if (cell.empty() || *end != '\0' || !(m >= 1 && m <= 1e9) || m != std::floor(m)) {
+      throw UsageError("--candidates: '" + cell + "' is not a whole machine count in [1, 1e9]");
     }
     out.push_back(m);
   }
@@ -66,26 +74,82 @@ std::string joinMachines(const std::set<double>& ms) {
   return o.str();
 }
 
-// Writes gnuplot data and scripts into `dir` and runs gnuplot.
+// A file name from a name found in data: letters, digits, '.', '-', '_', '+'
+// only, no leading dot, at most 64 characters: it cannot leave its folder.
+std::string safeFileName(const std::string& name) {
+  std::string out;
+  for (const char c : name) {
+    const bool ok =
+        std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '+';
+    out += ok ? c : '_';
+    if (out.size() == 64) break;
+  }
+  while (!out.empty() && out.front() == '.') out.front() = '_';
+  return out.empty() ? "unnamed" : out;
+}
+
+// A gnuplot single-quoted string: a quote is doubled, control characters dropped.
+std::string gnuplotQuote(const std::string& text) {
+  std::string out = "'";
+  for (const char c : text) {
+    if (c == '\'') {
+      out += "''";
+    } else if (static_cast<unsigned char>(c) >= 0x20) {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+// Runs `argv` (no shell) and waits; returns its exit code, 127 if it cannot start.
+int runProgram(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  if (::posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) return 127;
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Writes PNG plots into `dir` (only the images: gnuplot's data and scripts go
+// to a temporary folder) and runs gnuplot without a shell.
 void writePlots(const std::string& dir, const std::vector<ad::TraceRow>& rows,
                 const std::vector<ad::CompositeModel>& models) {
-  std::string mk = "mkdir -p '" + dir + "'";
-  if (std::system(mk.c_str()) != 0) throw std::runtime_error("cannot create --plots " + dir);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw UsageError("--plots: cannot create " + dir + ": " + ec.message());
+  char tmpl[] = "/tmp/hemingway-report-XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("cannot create a temporary folder");
+  const std::string work = tmpl;
+  struct Cleanup {
+    std::string path;
+    ~Cleanup() {
+      std::error_code ignored;
+      std::filesystem::remove_all(path, ignored);
+    }
+  } cleanup{work};
   for (const auto& model : models) {
-    const std::string base = dir + "/" + model.algorithm;
+    const std::string name = safeFileName(model.algorithm);
+    const std::string base = work + "/" + name;
+    const std::string out = dir + "/" + name;
     std::set<double> ms;
     for (const auto& r : rows) {
       if (r.algorithm == model.algorithm) ms.insert(r.machines);
     }
     std::ofstream script(base + ".gp");
     script << "set terminal pngcairo size 900,600\n";
-    script << "set output '" << base << "-convergence.png'\nset logscale y\n";
-    script << "set title '" << model.algorithm
-           << ": observed (points) and fitted g (lines), P* = " << model.convergence.pStar()
-           << "'\nset xlabel 'iteration'\nset ylabel 'P - P*'\nplot ";
+    script << "set output " << gnuplotQuote(out + "-convergence.png") << "\nset logscale y\n";
+    script << "set title "
+           << gnuplotQuote(model.algorithm + ": observed (points) and fitted g (lines), P* = " +
+                           std::to_string(model.convergence.pStar()))
+           << "\nset xlabel 'iteration'\nset ylabel 'P - P*'\nplot ";
     bool first = true;
+    int k = 0;
     for (double m : ms) {
-      const std::string obs = base + "-m" + std::to_string(int(m)) + ".dat";
+      const std::string obs = base + "-m" + std::to_string(k++) + ".dat";
       std::ofstream o(obs), f(obs + ".fit");
       double maxI = 1;
       for (const auto& r : rows) {
@@ -98,12 +162,14 @@ void writePlots(const std::string& dir, const std::vector<ad::TraceRow>& rows,
       for (double i = 1; i <= maxI; i = std::max(i + 1, i * 1.05)) {
         f << i << ' ' << model.convergence.predictLoss(i, m) - model.convergence.pStar() << '\n';
       }
-      script << (first ? "" : ", ") << "'" << obs << "' with points pt 7 ps 0.4 title 'm=" << m
-             << "', '" << obs << ".fit' with lines lw 2 title 'fit m=" << m << "'";
+      script << (first ? "" : ", ") << gnuplotQuote(obs)
+             << " with points pt 7 ps 0.4 title 'm=" << m << "', " << gnuplotQuote(obs + ".fit")
+             << " with lines lw 2 title 'fit m=" << m << "'";
       first = false;
     }
-    script << "\nset output '" << base << "-system.png'\nunset logscale y\n";
-    script << "set title '" << model.algorithm << ": seconds per iteration f(m)'\n";
+    script << "\nset output " << gnuplotQuote(out + "-system.png") << "\nunset logscale y\n";
+    script << "set title " << gnuplotQuote(model.algorithm + ": seconds per iteration f(m)")
+           << "\n";
     script << "set xlabel 'machines m'\nset ylabel 'seconds per iteration'\n";
     {
       std::ofstream pts(base + "-times.dat"), fit(base + "-times.fit");
@@ -117,13 +183,13 @@ void writePlots(const std::string& dir, const std::vector<ad::TraceRow>& rows,
         fit << m << ' ' << model.system.predictSeconds(m, model.size) << '\n';
       }
     }
-    script << "plot '" << base << "-times.dat' with points pt 7 ps 0.3 title 'measured', '" << base
-           << "-times.fit' with lines lw 2 title 'f(m)'\n";
+    script << "plot " << gnuplotQuote(base + "-times.dat")
+           << " with points pt 7 ps 0.3 title 'measured', " << gnuplotQuote(base + "-times.fit")
+           << " with lines lw 2 title 'f(m)'\n";
     script.close();
-    const std::string cmd = "gnuplot '" + base + ".gp'";
-    if (std::system(cmd.c_str()) != 0) {
-      throw std::runtime_error("gnuplot failed on " + base + ".gp (install gnuplot-nox)");
-    }
+    const int code = runProgram({"gnuplot", base + ".gp"});
+    if (code == 127) throw std::runtime_error("cannot run gnuplot (install gnuplot-nox)");
+    if (code != 0) throw std::runtime_error("gnuplot failed on the plots of " + name);
   }
 }
 
@@ -284,29 +350,36 @@ int report(const Flags& flags) {
 
 int main(int argc, char** argv) {
   CLI::App app{"Hemingway: fit f and g and recommend an (algorithm, m)"};
+  hemingway::cli::showDefaults(app);
   Flags f;
   app.add_option("inputs", f.inputs, "JSON Lines logs (*.jsonl) and CSV traces (*.csv)")
-      ->required()
-      ->check(CLI::ExistingFile);
-  app.add_option("--target-loss", f.targetLoss, "loss to reach");
-  app.add_option("--time-budget", f.timeBudget, "seconds available")->check(CLI::PositiveNumber);
-  app.add_option("--p-star", f.pStar, "the optimum P* (estimated from the traces when absent)");
+      ->required();
+  app.add_option("--target-loss", f.targetLoss, "loss to reach")
+      ->check(hemingway::cli::kFiniteNonNegative);
+  app.add_option("--time-budget", f.timeBudget, "seconds available")
+      ->check(hemingway::cli::kFinitePositive);
+  app.add_option("--p-star", f.pStar, "the optimum P* (estimated from the traces when absent)")
+      ->check(hemingway::cli::kFiniteNonNegative);
   app.add_option("--candidates", f.candidates, "machine counts to consider, e.g. 1,2,4,8");
   app.add_option("--price-per-machine-hour", f.price, "cost of one machine for one hour")
-      ->check(CLI::PositiveNumber);
+      ->check(hemingway::cli::kFinitePositive);
   app.add_flag("--json", f.json, "print the result as JSON");
   app.add_option("--plots", f.plots, "write PNG plots (gnuplot) into this directory");
-  CLI11_PARSE(app, argc, argv);
-  try {
-    return report(f);
-  } catch (const UsageError& e) {
-    std::fprintf(stderr, "hemingway-report: %s\n", e.what());
-    return 2;
-  } catch (const ad::TraceError& e) {
-    std::fprintf(stderr, "hemingway-report: %s\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "hemingway-report: %s\n", e.what());
-    return 1;
+  if (auto code = hemingway::cli::parse(app, argc, argv, "hemingway-report")) return *code;
+  for (const auto& path : f.inputs) {
+    if (!std::filesystem::is_regular_file(path)) {
+      std::fprintf(stderr, "hemingway-report: input '%s' is not a file%s\n", path.c_str(),
+                   path.rfind("-", 0) == 0 ? " (an unknown flag? see --help)" : "");
+      return hemingway::cli::kExitUsage;
+    }
   }
+  return hemingway::cli::run("hemingway-report", [&] {
+    try {
+      return report(f);
+    } catch (const UsageError& e) {
+      throw hemingway::ConfigError(e.what());
+    } catch (const ad::TraceError& e) {
+      throw hemingway::ConfigError(e.what());
+    }
+  });
 }

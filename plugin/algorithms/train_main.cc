@@ -7,8 +7,10 @@
 #include <cstdio>
 #include <limits>
 
+#include "hemingway/hooks/cli.h"
 #include "hemingway/hooks/error.h"
 #include "hemingway/hooks/jsonl_sink.h"
+#include "hemingway/hooks/progress.h"
 #include "hemingway/hooks/step_recorder.h"
 #include "hemingway/plugin/algorithms/linear_trainer.h"
 #include "hemingway/plugin/env.h"
@@ -21,28 +23,30 @@ namespace {
 
 struct Flags {
   std::string algorithm = "cocoa+", loss = "hinge", dataset = "fashion-mnist:class=5";
-  std::string normalize = "unit", log;
+  std::string normalize = "unit", log, data = hw::data::kFashionMnistDir;
   double lambda = 1e-4, lr = 0.1, targetGap = 0;
   int virtualWorkers = 0, iterations = 100, batchSize = 1;
   long long localIters = 0;
+  std::int64_t maxFeatures = hw::data::kMaxLibsvmFeatures;
   unsigned long long seed = 1;
 };
 
 // "fashion-mnist:class=K" or "libsvm:PATH".
-hw::data::SparseSet loadDataset(const std::string& spec, const std::string& normalize) {
+hw::data::SparseSet loadDataset(const std::string& spec, const std::string& normalize,
+                                const std::string& dataDir, std::int64_t maxFeatures) {
   HEMINGWAY_CHECK_AS(hw::ConfigError, normalize == "none" || normalize == "unit",
                      "--normalize must be none or unit, got '{}'", normalize);
   const std::string fm = "fashion-mnist:class=";
   if (spec.rfind(fm, 0) == 0) {
     const int cls =
         static_cast<int>(hw::plugin::parseInt("--dataset class", spec.substr(fm.size()), 0, 9));
-    auto images = hw::data::loadFashionMnist(hw::data::Split::kTrain);
+    auto images = hw::data::loadFashionMnist(hw::data::Split::kTrain, dataDir);
     return hw::data::oneVsRest(
         images, cls,
         normalize == "unit" ? hw::data::Normalize::kUnitNorm : hw::data::Normalize::kScale);
   }
   if (spec.rfind("libsvm:", 0) == 0) {
-    auto set = hw::data::readLibsvm(spec.substr(7));
+    auto set = hw::data::readLibsvm(spec.substr(7), 0, maxFeatures);
     if (normalize == "unit") {
       for (std::int64_t r = 0; r < set.rows(); ++r) {
         double s = 0;
@@ -73,7 +77,8 @@ int train(const Flags& f) {
                      groupOptions.worldSize);
   HEMINGWAY_CHECK_AS(hw::ConfigError, f.targetGap == 0 || hw::plugin::isDual(options.algorithm),
                      "--target-gap needs a dual method (cocoa or cocoa+), not {}", f.algorithm);
-  hw::plugin::LinearProblem problem(loadDataset(f.dataset, f.normalize), loss, f.lambda);
+  hw::plugin::LinearProblem problem(loadDataset(f.dataset, f.normalize, f.data, f.maxFeatures),
+                                    loss, f.lambda);
 
   hw::plugin::ProcessGroup group(groupOptions);
   auto workers = f.virtualWorkers > 0 ? hw::plugin::WorkerSet::virtualWorkers(f.virtualWorkers)
@@ -94,15 +99,25 @@ int train(const Flags& f) {
                 {"normalize", f.normalize},
                 {"virtual_workers", std::to_string(f.virtualWorkers)},
                 {"local_iters", std::to_string(f.localIters)}};
-  if (workers.reports()) recorder.runStart(info);
+  if (workers.reports()) {
+    recorder.runStart(info);
+    fmt::print(stderr,
+               "hemingway-train: {} on {} ({} examples x {} features), {} loss, lambda {:g}, "
+               "{} {}worker{}, up to {} iterations{}\n",
+               f.algorithm, f.dataset, problem.examples(), problem.features(), f.loss, f.lambda,
+               workers.worldSize(), workers.isVirtual() ? "virtual " : "",
+               workers.worldSize() == 1 ? "" : "s", f.iterations,
+               f.targetGap > 0 ? fmt::format(" or duality gap {:g}", f.targetGap) : "");
+  }
 
   hw::plugin::Evaluation e;
+  hw::hooks::Progress progress(f.iterations);
   for (int it = 0; it < f.iterations; ++it) {
     const auto timing = trainer.iterate();
     e = trainer.evaluate();
-    HEMINGWAY_CHECK(std::isfinite(e.primal),
-                    "the objective is {} at iteration {}: {} diverged (lower --lr)", e.primal, it,
-                    f.algorithm);
+    HEMINGWAY_CHECK(std::isfinite(e.primal), "the objective is {} at iteration {}: {} diverged{}",
+                    e.primal, it, f.algorithm,
+                    hw::plugin::isDual(options.algorithm) ? "" : " (lower --lr)");
     hw::hooks::IterationRecord r;
     r.worldSize = workers.worldSize();
     r.iteration = it;
@@ -119,16 +134,16 @@ int train(const Flags& f) {
     if (workers.reports()) {
       recorder.iteration(r);
       if ((it + 1) % 10 == 0 || it + 1 == f.iterations) {
-        fmt::print(stderr, "iteration {} primal {:.6g}{}\n", it + 1, e.primal,
-                   e.gap ? fmt::format(" gap {:.3g}", *e.gap) : "");
+        fmt::print(stderr, "{} | primal {:.6g}{}\n", progress.line(it + 1), e.primal,
+                   e.gap ? fmt::format(" | gap {:.3g}", *e.gap) : "");
       }
     }
     if (f.targetGap > 0 && e.gap && *e.gap <= f.targetGap) break;
   }
   if (workers.reports()) {
-    fmt::print("{} m={}{}: {} iterations, primal {:.8g}{}\n", f.algorithm, workers.worldSize(),
-               workers.isVirtual() ? " (virtual)" : "", trainer.iteration(), e.primal,
-               e.gap ? fmt::format(", dual {:.8g}, gap {:.3g}", *e.dual, *e.gap) : "");
+    fmt::print("{} m={}{}: {}, primal {:.8g}{}\n", f.algorithm, workers.worldSize(),
+               workers.isVirtual() ? " (virtual)" : "", progress.summary(trainer.iteration()),
+               e.primal, e.gap ? fmt::format(", dual {:.8g}, gap {:.3g}", *e.dual, *e.gap) : "");
   }
   return 0;
 }
@@ -137,12 +152,20 @@ int train(const Flags& f) {
 
 int main(int argc, char** argv) {
   CLI::App app{"Hemingway: distributed optimization of L2-regularized linear models"};
+  hw::cli::showDefaults(app);
   Flags f;
-  app.add_option("--algorithm", f.algorithm, "gd|sgd|local-sgd|cocoa|cocoa+");
-  app.add_option("--loss", f.loss, "hinge|logistic|squared");
-  app.add_option("--lambda", f.lambda, "L2 regularization");
+  app.add_option("--algorithm", f.algorithm, "gd|sgd|local-sgd|cocoa|cocoa+")
+      ->check(CLI::IsMember({"gd", "sgd", "local-sgd", "cocoa", "cocoa+"}));
+  app.add_option("--loss", f.loss, "hinge|logistic|squared")
+      ->check(CLI::IsMember({"hinge", "logistic", "squared"}));
+  app.add_option("--lambda", f.lambda, "L2 regularization")->check(hw::cli::kFinitePositive);
   app.add_option("--dataset", f.dataset, "fashion-mnist:class=K or libsvm:PATH");
-  app.add_option("--normalize", f.normalize, "none (pixels in [0,1]) or unit (unit-L2-norm rows)");
+  app.add_option("--data", f.data, "directory of the Fashion-MNIST gzip IDX files");
+  app.add_option("--max-features", f.maxFeatures,
+                 "libsvm: the largest feature index accepted (a dense weight each)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{2147483647}));
+  app.add_option("--normalize", f.normalize, "none (pixels in [0,1]) or unit (unit-L2-norm rows)")
+      ->check(CLI::IsMember({"none", "unit"}));
   app.add_option("--virtual-workers", f.virtualWorkers, "run M logical workers in this process")
       ->check(CLI::Range(1, 1 << 16));
   app.add_option("--iterations", f.iterations, "outer iterations")->check(CLI::Range(1, 1 << 30));
@@ -151,19 +174,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0LL, 1LL << 40));
   app.add_option("--batch-size", f.batchSize, "examples per worker per SGD step")
       ->check(CLI::Range(1, 1 << 24));
-  app.add_option("--lr", f.lr, "step size of gd, sgd, local-sgd")->check(CLI::PositiveNumber);
+  app.add_option("--lr", f.lr, "step size of gd, sgd, local-sgd")->check(hw::cli::kFinitePositive);
   app.add_option("--target-gap", f.targetGap, "stop when the duality gap is <= G")
-      ->check(CLI::NonNegativeNumber);
+      ->check(hw::cli::kFiniteNonNegative);
   app.add_option("--log", f.log, "append JSON Lines iteration records to this file");
   app.add_option("--seed", f.seed, "seed of the workers' random choices");
-  CLI11_PARSE(app, argc, argv);
-  try {
-    return train(f);
-  } catch (const hw::ConfigError& e) {
-    std::fprintf(stderr, "hemingway-train: %s\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "hemingway-train: %s\n", e.what());
-    return 1;
-  }
+  if (auto code = hw::cli::parse(app, argc, argv, "hemingway-train")) return *code;
+  return hw::cli::run("hemingway-train", [&] { return train(f); });
 }

@@ -4,6 +4,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 
 #include "hemingway/hooks/error.h"
+#include "hemingway/plugin/detail/brief.h"
 #include "hemingway/plugin/process_group.h"
 
 namespace hemingway::plugin {
@@ -36,7 +37,8 @@ void WorkerSet::sum(std::vector<double>& values) {
     group_->backend().allreduce(tensors)->wait(group_->timeout());
   } catch (const std::exception& e) {
     HEMINGWAY_FAIL_AS(PeerLostError, "allreduce on rank {} of {} failed (timeout {} ms): {}",
-                      group_->rank(), group_->worldSize(), group_->timeout().count(), e.what());
+                      group_->rank(), group_->worldSize(), group_->timeout().count(),
+                      detail::brief(e));
   }
 }
 

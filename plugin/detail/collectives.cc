@@ -7,6 +7,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 
 #include "hemingway/hooks/error.h"
+#include "hemingway/plugin/detail/brief.h"
 #include "hemingway/plugin/process_group.h"
 
 namespace hemingway::plugin::detail {
@@ -35,7 +36,7 @@ void perDtype(
       collective(flat)->wait(group.timeout());
     } catch (const std::exception& e) {
       HEMINGWAY_FAIL_AS(PeerLostError, "{} failed on rank {} of {} (timeout {} ms): {}", what,
-                        group.rank(), group.worldSize(), group.timeout().count(), e.what());
+                        group.rank(), group.worldSize(), group.timeout().count(), detail::brief(e));
     }
     if (scale != 1.0) flat[0].mul_(scale);
     std::int64_t offset = 0;

@@ -7,6 +7,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 
 #include "hemingway/hooks/error.h"
+#include "hemingway/plugin/detail/brief.h"
 #include "hemingway/plugin/process_group.h"
 
 namespace hemingway::plugin::detail {
@@ -107,7 +108,7 @@ void ringAverage(ProcessGroup& group, const at::Tensor& tensor, at::Tensor& scra
       HEMINGWAY_FAIL_AS(PeerLostError,
                         "ring average: {} at step {} of {} failed on rank {} of {} (timeout {} "
                         "ms): {}",
-                        what, step, steps, rank, world, group.timeout().count(), e.what());
+                        what, step, steps, rank, world, group.timeout().count(), detail::brief(e));
     }
   };
   const auto chunkOf = [&](int step) {

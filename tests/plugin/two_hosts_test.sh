@@ -35,8 +35,10 @@ ip -n "$b" link set "v$$b" up
 set +e
 
 port=$((20000 + $$ % 20000))
+# A run of several nodes shares one secret (the launcher refuses to start without it).
+export HEMINGWAY_RUN_SECRET=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 common=(--nnodes 2 --nproc-per-node 1 --master-addr 10.231.0.1 --master-port "$port" --timeout 20)
-args=(--steps 30 --hidden 64 --batch-size 32 --threads 1)
+args=(--iterations 30 --hidden 64 --batch-size 32 --threads 1)
 ip netns exec "$a" timeout 120 "$run" "${common[@]}" --node-rank 0 -- "$mlp" "${args[@]}" \
   --log "$work/a.jsonl" >"$work/a.out" 2>&1 &
 pid=$!
@@ -60,3 +62,26 @@ if [ "$steps_a" != 30 ] || [ "$steps_b" != 30 ] || [ "$worlds" != '"world_size":
 fi
 echo "two hosts trained 30 steps together over 10.231.0.0/24"
 grep -h "test accuracy" "$work/a.out" || true
+
+# A single-node run's store is reachable from its own host only.
+unset HEMINGWAY_RUN_SECRET
+sport=$((port + 1))
+ip netns exec "$a" timeout 60 "$run" --nproc-per-node 1 --master-port "$sport" -- sleep 4 \
+  >"$work/single.out" 2>&1 &
+spid=$!
+sleep 1.5
+ip netns exec "$a" timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$sport" 2>/dev/null
+local_rc=$?
+ip netns exec "$b" timeout 3 bash -c "exec 3<>/dev/tcp/10.231.0.1/$sport" 2>/dev/null
+remote_rc=$?
+wait "$spid"
+if [ "$local_rc" != 0 ]; then
+  echo "FAIL: the store of a single-node run was not reachable on loopback (control)"
+  cat "$work/single.out"
+  exit 1
+fi
+if [ "$remote_rc" = 0 ]; then
+  echo "FAIL: another network namespace connected to a single-node run's store"
+  exit 1
+fi
+echo "a single-node run's store refused a connection from another namespace"
