@@ -40,9 +40,10 @@ std::optional<double> envSeconds(const char* name) {
   errno = 0;
   char* end = nullptr;
   const double value = std::strtod(text->c_str(), &end);
-  HEMINGWAY_CHECK_AS(ConfigError,
-                     !text->empty() && *end == '\0' && std::isfinite(value) && value > 0,
-                     "{}='{}' is not a positive number of seconds", name, *text);
+  HEMINGWAY_CHECK_AS(
+      ConfigError,
+      !text->empty() && *end == '\0' && std::isfinite(value) && value > 0 && value <= 1e6,
+      "{}='{}' is not a number of seconds in (0, 1e6]", name, *text);
   return value;
 }
 

@@ -1,7 +1,9 @@
 #include "hemingway/plugin/process_group.h"
 
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <netdb.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,6 +18,8 @@
 
 #include "hemingway/hooks/error.h"
 #include "hemingway/hooks/log.h"
+#include "hemingway/plugin/detail/brief.h"
+#include "hemingway/plugin/detail/run_store.h"
 #include "hemingway/plugin/env.h"
 
 namespace hemingway::plugin {
@@ -97,7 +101,14 @@ GroupOptions GroupOptions::fromEnv() {
   HEMINGWAY_CHECK_AS(ConfigError, o.localRank <= o.rank, "LOCAL_RANK={} is larger than RANK={}",
                      o.localRank, o.rank);
   if (auto agent = envInt("HEMINGWAY_AGENT_STORE", 0, 1)) o.rank0HostsStore = *agent == 0;
-  if (auto ifname = envString("GLOO_SOCKET_IFNAME")) o.interface = *ifname;
+  if (auto ifname = envString("GLOO_SOCKET_IFNAME")) {
+    HEMINGWAY_CHECK_AS(ConfigError, !ifname->empty() && ::if_nametoindex(ifname->c_str()) != 0,
+                       "GLOO_SOCKET_IFNAME='{}' is not a network interface of this host (see: ip "
+                       "link)",
+                       *ifname);
+    o.interface = *ifname;
+  }
+  if (auto secret = envString("HEMINGWAY_RUN_SECRET")) o.runSecret = *secret;
   return o;
 }
 
@@ -131,13 +142,35 @@ struct ProcessGroup::Impl {
                         "rank {} could not reach the store at MASTER_ADDR={} MASTER_PORT={} "
                         "within {} ms: {}",
                         options.rank, options.masterAddr, options.masterPort,
-                        options.timeout.count(), e.what());
+                        options.timeout.count(), detail::brief(e));
     }
+    if (!so.isServer) enterRun();
+  }
+
+  // A launcher's store holds the run under its secret: refuse a store of
+  // another run instead of joining it.
+  void enterRun() {
+    const std::string where = fmt::format("the store at MASTER_ADDR={} MASTER_PORT={}",
+                                          options.masterAddr, options.masterPort);
+    if (options.runSecret.empty()) {
+      HEMINGWAY_CHECK_AS(ConfigError, !store->check({detail::kSecuredStoreKey}),
+                         "{} belongs to a hemingway-run run, and this worker has no "
+                         "HEMINGWAY_RUN_SECRET: start workers with hemingway-run",
+                         where);
+      return;
+    }
+    auto run = c10::make_intrusive<c10d::PrefixStore>(detail::runPrefix(options.runSecret), store);
+    HEMINGWAY_CHECK_AS(ConfigError, run->check({detail::kRunIdKey}),
+                       "{} does not hold this worker's run (HEMINGWAY_RUN_SECRET does not match): "
+                       "another run uses that port, or the launcher that started this worker "
+                       "has ended; refusing to join",
+                       where);
+    store = run;
   }
 
   void agreeOnRunId() {
     if (!options.runId.empty()) return;
-    const std::string key = "hemingway/run_id";
+    const std::string key = detail::kRunIdKey;
     if (options.rank == 0 && !store->check({key})) {
       // The agent (hemingway-run) publishes the id before it starts workers.
       options.runId = newRunId();
@@ -148,7 +181,7 @@ struct ProcessGroup::Impl {
         options.runId = storeValueToString(store->get(key));
       } catch (const std::exception& e) {
         HEMINGWAY_FAIL_AS(TimeoutError, "rank {} waited {} ms for rank 0 to publish the run id: {}",
-                          options.rank, options.timeout.count(), e.what());
+                          options.rank, options.timeout.count(), detail::brief(e));
       }
     }
   }
@@ -181,12 +214,18 @@ struct ProcessGroup::Impl {
                         "rank {} of {} could not form the Gloo group (generation {}) within {} "
                         "ms; is every rank running? {}",
                         options.rank, options.worldSize, generation, options.timeout.count(),
-                        e.what());
+                        detail::brief(e));
     }
   }
 };
 
 ProcessGroup::ProcessGroup(GroupOptions options) : impl_(std::make_unique<Impl>()) {
+  // A peer that closes its connection must give an error, not kill this
+  // process by SIGPIPE (Python ignores SIGPIPE for the same reason).
+  struct sigaction current {};
+  if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+    ::signal(SIGPIPE, SIG_IGN);
+  }
   HEMINGWAY_CHECK_AS(ConfigError, options.worldSize >= 1, "world size must be >= 1, got {}",
                      options.worldSize);
   HEMINGWAY_CHECK_AS(ConfigError, options.rank >= 0 && options.rank < options.worldSize,
@@ -228,7 +267,7 @@ void ProcessGroup::barrier() {
     work->wait(impl_->options.timeout);
   } catch (const std::exception& e) {
     HEMINGWAY_FAIL_AS(TimeoutError, "barrier on rank {} failed or timed out after {} ms: {}",
-                      rank(), impl_->options.timeout.count(), e.what());
+                      rank(), impl_->options.timeout.count(), detail::brief(e));
   }
 }
 

@@ -34,10 +34,14 @@ struct GroupOptions {
   // from masterAddr: loopback stays on loopback, otherwise the local address
   // of the route to masterAddr.
   std::string interface;
+  // The run's secret (HEMINGWAY_RUN_SECRET, set by hemingway-run): the run's
+  // keys in the launcher's store lie under it, and a store that does not hold
+  // it belongs to another run (see plugin/detail/run_store.h).
+  std::string runSecret;
 
   // Reads MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK (torchrun's
-  // names), HEMINGWAY_TIMEOUT_SECONDS, HEMINGWAY_AGENT_STORE, HEMINGWAY_RUN_ID
-  // and GLOO_SOCKET_IFNAME. With none of RANK, WORLD_SIZE, MASTER_ADDR,
+  // names), HEMINGWAY_TIMEOUT_SECONDS, HEMINGWAY_AGENT_STORE, HEMINGWAY_RUN_ID,
+  // HEMINGWAY_RUN_SECRET and GLOO_SOCKET_IFNAME. With none of RANK, WORLD_SIZE, MASTER_ADDR,
   // MASTER_PORT set, it describes a single process. A missing, malformed or
   // out-of-range value throws ConfigError naming the variable.
   static GroupOptions fromEnv();

@@ -1,35 +1,34 @@
 #include "hemingway/plugin/launcher/launcher.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <map>
-#include <optional>
-#include <random>
+#include <ctime>
+#include <fstream>
+#include <memory>
+#include <sstream>
 
 #include <fmt/format.h>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "hemingway/hooks/error.h"
 #include "hemingway/plugin/env.h"
+#include "hemingway/plugin/launcher/output.h"
+#include "hemingway/plugin/launcher/store_host.h"
+#include "hemingway/plugin/launcher/verdict.h"
 
 namespace hemingway::plugin {
 namespace {
 
-constexpr const char* kUsage =
-    "usage: hemingway-run --nproc-per-node N [--nnodes K --node-rank R --master-addr A "
-    "--master-port P] [--timeout SECONDS] [--grace SECONDS] [--run-id ID] -- PROGRAM ARGS...\n"
-    "\n"
-    "Starts N workers on this node with MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK,\n"
-    "LOCAL_WORLD_SIZE set (as torchrun does). Node 0 hosts the rendezvous store. Worker output\n"
-    "is prefixed with its rank. When a worker fails, the others get SIGTERM, then SIGKILL after\n"
-    "the grace period, and hemingway-run exits non-zero. SIGINT/SIGTERM are forwarded.\n";
+using Clock = std::chrono::steady_clock;
 
 int gSignalPipe[2] = {-1, -1};
 
@@ -40,199 +39,188 @@ void onSignal(int sig) {
   errno = saved;
 }
 
-double parseSeconds(const std::string& flag, const std::string& text) {
-  char* end = nullptr;
-  errno = 0;
-  const double v = std::strtod(text.c_str(), &end);
-  HEMINGWAY_CHECK_AS(ConfigError, !text.empty() && *end == '\0' && errno == 0 && v > 0 && v < 1e6,
-                     "{}='{}' is not a positive number of seconds", flag, text);
-  return v;
+bool endsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 struct Worker {
   int rank = 0;
+  int localRank = 0;
   pid_t pid = -1;
-  int outFd = -1;
-  int errFd = -1;
-  std::string outBuf, errBuf;
   bool running = true;
+  bool stoppedByUs = false;  // still running when the launcher began to stop
+  int status = 0;
+  Clock::time_point exitedAt;
+  std::string errorFile;
+  std::unique_ptr<OutputStream> out, err;
 };
 
-void emit(int fd, int rank, std::string& buf, bool flushAll) {
-  std::size_t start = 0;
-  for (;;) {
-    const auto nl = buf.find('\n', start);
-    if (nl == std::string::npos) break;
-    const std::string line = fmt::format("[rank {}] {}\n", rank, buf.substr(start, nl - start));
-    [[maybe_unused]] auto n = ::write(fd, line.data(), line.size());
-    start = nl + 1;
+// Everything the workers' environment gets, as (name, value, overwrite).
+struct EnvEntry {
+  std::string name, value;
+  bool overwrite = true;
+};
+
+std::vector<EnvEntry> workerEnv(const LaunchOptions& o, int localRank, int port,
+                                const std::string& runId, const std::string& secret,
+                                const std::string& errorFile) {
+  const int worldSize = o.nnodes * o.nprocPerNode;
+  const int rank = o.nodeRank * o.nprocPerNode + localRank;
+  const long cores = std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN));
+  std::vector<EnvEntry> env = {
+      {"MASTER_ADDR", o.masterAddr},
+      {"MASTER_PORT", std::to_string(port)},
+      {"RANK", std::to_string(rank)},
+      {"WORLD_SIZE", std::to_string(worldSize)},
+      {"LOCAL_RANK", std::to_string(localRank)},
+      {"LOCAL_WORLD_SIZE", std::to_string(o.nprocPerNode)},
+      {"GROUP_RANK", std::to_string(o.nodeRank)},
+      {"ROLE_RANK", std::to_string(rank)},
+      {"ROLE_WORLD_SIZE", std::to_string(worldSize)},
+      {"HEMINGWAY_AGENT_STORE", "1"},
+      {"HEMINGWAY_RUN_SECRET", secret},
+      // PyTorch workers (init_process_group with env://) use the launcher's
+      // store as clients, and report their errors to this file, as under torchrun.
+      {"TORCHELASTIC_USE_AGENT_STORE", "True"},
+      {"TORCHELASTIC_RESTART_COUNT", "0"},
+      {"TORCHELASTIC_MAX_RESTARTS", "0"},
+      {"TORCHELASTIC_ERROR_FILE", errorFile},
+      // The node's cores shared among its workers, unless the user says otherwise.
+      {"OMP_NUM_THREADS", std::to_string(std::max(1L, cores / o.nprocPerNode)), false},
+  };
+  if (!runId.empty()) {
+    env.push_back({"HEMINGWAY_RUN_ID", runId});
+    env.push_back({"TORCHELASTIC_RUN_ID", runId});
   }
-  buf.erase(0, start);
-  if (flushAll && !buf.empty()) {
-    const std::string line = fmt::format("[rank {}] {}\n", rank, buf);
-    [[maybe_unused]] auto n = ::write(fd, line.data(), line.size());
-    buf.clear();
+  if (o.timeout) {  // otherwise the user's HEMINGWAY_TIMEOUT_SECONDS passes through
+    env.push_back({"HEMINGWAY_TIMEOUT_SECONDS", fmt::format("{}", o.timeout->count() / 1000.0)});
   }
+  return env;
 }
 
-// Reads what is available; returns false at end of file.
-bool drain(int& fd, int outFd, int rank, std::string& buf) {
-  char chunk[4096];
-  for (;;) {
-    const ssize_t n = ::read(fd, chunk, sizeof chunk);
-    if (n > 0) {
-      buf.append(chunk, static_cast<std::size_t>(n));
-      emit(outFd, rank, buf, false);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
-    emit(outFd, rank, buf, true);
-    ::close(fd);
-    fd = -1;
-    return false;
+pid_t spawn(const LaunchOptions& o, const std::vector<EnvEntry>& env, int outPipe[2],
+            int errPipe[2]) {
+  std::vector<std::string> args = o.command;
+  if (!o.noPython && endsWith(args[0], ".py")) {  // as torchrun: python -u script.py
+    args.insert(args.begin(), {"python3", "-u"});
   }
-}
-
-pid_t spawn(const LaunchOptions& o, int localRank, int worldSize, int port,
-            const std::string& runId, int outPipe[2], int errPipe[2]) {
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   HEMINGWAY_CHECK(pid >= 0, "fork failed: {}", std::strerror(errno));
   if (pid != 0) return pid;
-  // Child: own process group (so the launcher can stop its whole tree) and
-  // death with the launcher (so no worker outlives it).
+  // Child: own process group (the launcher stops its whole tree) and death
+  // with the launcher (no worker outlives it).
   ::setpgid(0, 0);
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) ::_exit(1);
-  ::signal(SIGINT, SIG_DFL);
-  ::signal(SIGTERM, SIG_DFL);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGCHLD}) ::signal(sig, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
   ::dup2(outPipe[1], STDOUT_FILENO);
   ::dup2(errPipe[1], STDERR_FILENO);
-  ::close(outPipe[0]);
-  ::close(errPipe[0]);
-  const int rank = o.nodeRank * o.nprocPerNode + localRank;
-  ::setenv("MASTER_ADDR", o.masterAddr.c_str(), 1);
-  ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
-  ::setenv("RANK", std::to_string(rank).c_str(), 1);
-  ::setenv("WORLD_SIZE", std::to_string(worldSize).c_str(), 1);
-  ::setenv("LOCAL_RANK", std::to_string(localRank).c_str(), 1);
-  ::setenv("LOCAL_WORLD_SIZE", std::to_string(o.nprocPerNode).c_str(), 1);
-  ::setenv("GROUP_RANK", std::to_string(o.nodeRank).c_str(), 1);
-  ::setenv("HEMINGWAY_AGENT_STORE", "1", 1);
-  // PyTorch workers (init_process_group with env://) connect to the agent's
-  // store as clients under these torchrun variables, as under torchrun.
-  ::setenv("TORCHELASTIC_USE_AGENT_STORE", "True", 1);
-  ::setenv("TORCHELASTIC_RESTART_COUNT", "0", 1);
-  ::setenv("HEMINGWAY_TIMEOUT_SECONDS", fmt::format("{}", o.timeout.count() / 1000.0).c_str(), 1);
-  if (!runId.empty()) ::setenv("HEMINGWAY_RUN_ID", runId.c_str(), 1);
-  // As torchrun: one intra-op thread per worker unless the user says otherwise.
-  if (o.nprocPerNode > 1) ::setenv("OMP_NUM_THREADS", "1", 0);
+  for (const auto& e : env) ::setenv(e.name.c_str(), e.value.c_str(), e.overwrite ? 1 : 0);
   std::vector<char*> argv;
-  for (const auto& a : o.command) argv.push_back(const_cast<char*>(a.c_str()));
+  for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   ::execvp(argv[0], argv.data());
   const std::string msg =
-      fmt::format("hemingway-run: cannot execute '{}': {}\n", o.command[0], std::strerror(errno));
+      fmt::format("hemingway-run: cannot execute '{}': {}\n", args[0], std::strerror(errno));
   [[maybe_unused]] auto n = ::write(STDERR_FILENO, msg.data(), msg.size());
   ::_exit(127);
 }
 
-int exitCodeOf(int status) {
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return 1;
+void makeDirs(const std::string& path) {
+  std::string part;
+  for (std::size_t i = 0; i <= path.size(); ++i) {
+    if (i == path.size() || path[i] == '/') {
+      if (!part.empty() && ::mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) {
+        HEMINGWAY_FAIL_AS(ConfigError, "--log-dir: cannot create {}: {}", part,
+                          std::strerror(errno));
+      }
+    }
+    if (i < path.size()) part += path[i];
+  }
 }
 
-std::string describe(int status) {
-  if (WIFSIGNALED(status)) return fmt::format("was killed by signal {}", WTERMSIG(status));
-  return fmt::format("exited with code {}", WEXITSTATUS(status));
+std::string resolveSecret(const LaunchOptions& o) {
+  if (auto given = envString("HEMINGWAY_RUN_SECRET")) {
+    HEMINGWAY_CHECK_AS(ConfigError,
+                       given->size() >= 16 && given->size() <= 128 &&
+                           std::all_of(given->begin(), given->end(),
+                                       [](unsigned char c) { return std::isalnum(c) != 0; }),
+                       "HEMINGWAY_RUN_SECRET must be 16 to 128 letters or digits (for example "
+                       "the output of: openssl rand -hex 16)");
+    return *given;
+  }
+  HEMINGWAY_CHECK_AS(ConfigError, o.nnodes == 1,
+                     "a run of several nodes needs a shared secret: set HEMINGWAY_RUN_SECRET to "
+                     "the same value (16+ letters or digits, e.g. from: openssl rand -hex 16) on "
+                     "every node");
+  return newRunSecret();
+}
+
+// The processes whose parent is `parent`, from /proc.
+std::vector<pid_t> childrenOf(pid_t parent) {
+  std::vector<pid_t> out;
+  DIR* dir = ::opendir("/proc");
+  if (dir == nullptr) return out;
+  while (const dirent* e = ::readdir(dir)) {
+    char* end = nullptr;
+    const long pid = std::strtol(e->d_name, &end, 10);
+    if (end == e->d_name || *end != '\0') continue;
+    std::ifstream stat(fmt::format("/proc/{}/stat", pid));
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    const auto close = line.rfind(')');  // the command name may hold spaces
+    if (close == std::string::npos) continue;
+    std::istringstream fields(line.substr(close + 2));
+    char state = 0;
+    long ppid = 0;
+    if (fields >> state >> ppid && ppid == parent) out.push_back(static_cast<pid_t>(pid));
+  }
+  ::closedir(dir);
+  return out;
+}
+
+// The descendants that a dead worker left behind are reparented to the
+// launcher (a subreaper): kill and reap them.
+void killOrphans(const std::vector<Worker>& workers) {
+  const pid_t self = ::getpid();
+  for (int round = 0; round < 3; ++round) {
+    bool any = false;
+    for (pid_t pid : childrenOf(self)) {
+      const bool isWorker = std::any_of(workers.begin(), workers.end(),
+                                        [&](const Worker& w) { return w.pid == pid; });
+      if (isWorker) continue;
+      any = true;
+      ::kill(pid, SIGKILL);
+    }
+    while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+    if (!any) break;
+    ::usleep(20000);
+  }
 }
 
 }  // namespace
 
-bool LaunchOptions::parse(int argc, const char* const* argv, LaunchOptions& out,
-                          std::string& help) {
-  LaunchOptions o;
-  bool sawPort = false;
-  int i = 1;
-  for (; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--") {
-      ++i;
-      break;
-    }
-    if (arg == "-h" || arg == "--help") {
-      help = kUsage;
-      return false;
-    }
-    HEMINGWAY_CHECK_AS(ConfigError, arg.rfind("--", 0) == 0,
-                       "unexpected argument '{}': put the program after '--'\n{}", arg, kUsage);
-    std::string value;
-    const auto eq = arg.find('=');
-    if (eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-    } else {
-      HEMINGWAY_CHECK_AS(ConfigError, i + 1 < argc, "flag {} needs a value\n{}", arg, kUsage);
-      value = argv[++i];
-    }
-    if (arg == "--nproc-per-node" || arg == "--nproc_per_node") {
-      o.nprocPerNode = static_cast<int>(parseInt(arg, value, 1, 1024));
-    } else if (arg == "--nnodes") {
-      o.nnodes = static_cast<int>(parseInt(arg, value, 1, 65536));
-    } else if (arg == "--node-rank" || arg == "--node_rank") {
-      o.nodeRank = static_cast<int>(parseInt(arg, value, 0, 65535));
-    } else if (arg == "--master-addr" || arg == "--master_addr") {
-      HEMINGWAY_CHECK_AS(ConfigError, !value.empty(), "--master-addr is empty");
-      o.masterAddr = value;
-    } else if (arg == "--master-port" || arg == "--master_port") {
-      o.masterPort = static_cast<int>(parseInt(arg, value, 1, 65535));
-      sawPort = true;
-    } else if (arg == "--timeout") {
-      o.timeout =
-          std::chrono::milliseconds(static_cast<long long>(parseSeconds(arg, value) * 1000));
-    } else if (arg == "--grace") {
-      o.grace = std::chrono::milliseconds(static_cast<long long>(parseSeconds(arg, value) * 1000));
-    } else if (arg == "--run-id") {
-      o.runId = value;
-    } else {
-      HEMINGWAY_FAIL_AS(ConfigError, "unknown flag {}\n{}", arg, kUsage);
-    }
-  }
-  for (; i < argc; ++i) o.command.emplace_back(argv[i]);
-  HEMINGWAY_CHECK_AS(ConfigError, o.nprocPerNode >= 1, "--nproc-per-node is required\n{}", kUsage);
-  HEMINGWAY_CHECK_AS(ConfigError, !o.command.empty(), "no program given after '--'\n{}", kUsage);
-  HEMINGWAY_CHECK_AS(ConfigError, o.nodeRank < o.nnodes,
-                     "--node-rank {} is out of range for --nnodes {}", o.nodeRank, o.nnodes);
-  HEMINGWAY_CHECK_AS(ConfigError, o.nnodes == 1 || sawPort,
-                     "--master-port is required with --nnodes > 1 (all nodes must agree on it)");
-  out = std::move(o);
-  return true;
-}
-
 int launch(const LaunchOptions& o) {
-  const int worldSize = o.nnodes * o.nprocPerNode;
-  std::optional<c10d::TCPStore> store;
-  int port = o.masterPort;
+  const auto started = Clock::now();
+  const auto timeout = o.effectiveTimeout();
+  const std::string secret = resolveSecret(o);
   std::string runId = o.runId;
+  std::unique_ptr<StoreHost> store;
+  int port = o.masterPort;
   if (o.nodeRank == 0) {
     if (runId.empty()) {
-      std::random_device rd;
-      runId = fmt::format("{}-{:06x}", static_cast<long long>(::time(nullptr)), rd() & 0xffffff);
+      runId = fmt::format("{}-{}", static_cast<long long>(::time(nullptr)),
+                          newRunSecret().substr(0, 6));
     }
-    c10d::TCPStoreOptions so;
-    so.port = static_cast<std::uint16_t>(port);
-    so.isServer = true;
-    so.waitWorkers = false;
-    so.timeout = o.timeout;
-    try {
-      store.emplace(o.masterAddr, so);
-    } catch (const std::exception& e) {
-      HEMINGWAY_FAIL_AS(ConfigError, "cannot host the store on port {}: {}", port, e.what());
-    }
-    port = store->getPort();
-    store->set("hemingway/run_id", std::vector<uint8_t>(runId.begin(), runId.end()));
+    store = std::make_unique<StoreHost>(o.masterAddr, port, timeout);
+    port = store->port();
+    store->publish(secret, runId);
   }
 
   HEMINGWAY_CHECK(::pipe2(gSignalPipe, O_CLOEXEC | O_NONBLOCK) == 0, "pipe failed: {}",
@@ -241,30 +229,55 @@ int launch(const LaunchOptions& o) {
   sa.sa_handler = onSignal;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
-  ::sigaction(SIGCHLD, &sa, nullptr);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGCHLD}) ::sigaction(sig, &sa, nullptr);
+  // A closed stdout (hemingway-run ... | head) must not kill the run: writes
+  // fail with EPIPE instead, and OutputStream says so once.
+  ::signal(SIGPIPE, SIG_IGN);
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
 
+  char tmpl[] = "/tmp/hemingway-run-XXXXXX";
+  HEMINGWAY_CHECK(::mkdtemp(tmpl) != nullptr, "cannot create a temporary directory: {}",
+                  std::strerror(errno));
+  const std::string errorDir = tmpl;
+  std::string logRoot;
+  if (!o.logDir.empty()) {
+    logRoot =
+        o.logDir + "/" + (runId.empty() ? std::string("node") + std::to_string(o.nodeRank) : runId);
+    makeDirs(logRoot);
+    std::fprintf(stderr, "hemingway-run: worker output goes to %s/rank_*/%s\n", logRoot.c_str(),
+                 o.tee == 0 ? " (add --tee 3 to also see it here)" : "");
+  }
+
+  auto console = std::make_shared<Console>();
   std::vector<Worker> workers(o.nprocPerNode);
   for (int local = 0; local < o.nprocPerNode; ++local) {
+    auto& w = workers[local];
+    w.localRank = local;
+    w.rank = o.nodeRank * o.nprocPerNode + local;
+    w.errorFile = fmt::format("{}/rank_{}_error.json", errorDir, w.rank);
     int outPipe[2], errPipe[2];
     HEMINGWAY_CHECK(::pipe2(outPipe, O_CLOEXEC) == 0 && ::pipe2(errPipe, O_CLOEXEC) == 0,
                     "pipe failed: {}", std::strerror(errno));
-    auto& w = workers[local];
-    w.rank = o.nodeRank * o.nprocPerNode + local;
-    w.pid = spawn(o, local, worldSize, port, runId, outPipe, errPipe);
+    w.pid = spawn(o, workerEnv(o, local, port, runId, secret, w.errorFile), outPipe, errPipe);
     ::close(outPipe[1]);
     ::close(errPipe[1]);
-    w.outFd = outPipe[0];
-    w.errFd = errPipe[0];
-    ::fcntl(w.outFd, F_SETFL, O_NONBLOCK);
-    ::fcntl(w.errFd, F_SETFL, O_NONBLOCK);
+    std::string rankDir;
+    if (!logRoot.empty()) {
+      rankDir = fmt::format("{}/rank_{}", logRoot, w.rank);
+      makeDirs(rankDir);
+    }
+    w.out = std::make_unique<OutputStream>(outPipe[0], w.rank, STDOUT_FILENO,
+                                           o.logDir.empty() || (o.tee & 1) != 0, console,
+                                           rankDir.empty() ? "" : rankDir + "/stdout.log");
+    w.err = std::make_unique<OutputStream>(errPipe[0], w.rank, STDERR_FILENO,
+                                           o.logDir.empty() || (o.tee & 2) != 0, console,
+                                           rankDir.empty() ? "" : rankDir + "/stderr.log");
   }
 
-  int exitCode = 0;
-  bool stopping = false;
-  auto stopDeadline = std::chrono::steady_clock::time_point::max();
-  bool killed = false;
+  int signalCode = 0;
+  bool stopping = false, killed = false;
+  auto stopDeadline = Clock::time_point::max();
+  auto drainDeadline = Clock::time_point::max();
   auto stopAll = [&](int sig) {
     for (auto& w : workers) {
       if (w.running) ::kill(-w.pid, sig);
@@ -273,95 +286,111 @@ int launch(const LaunchOptions& o) {
   auto beginStop = [&](int sig) {
     if (stopping) return;
     stopping = true;
+    for (auto& w : workers) w.stoppedByUs = w.running;
     stopAll(sig);
-    stopDeadline = std::chrono::steady_clock::now() + o.grace;
+    stopDeadline = Clock::now() + o.grace;
+  };
+  auto busy = [&] {
+    return std::any_of(workers.begin(), workers.end(),
+                       [](const Worker& w) { return w.running || w.out->open() || w.err->open(); });
   };
 
-  auto running = [&] {
+  while (busy()) {
+    std::vector<pollfd> fds{{gSignalPipe[0], POLLIN, 0}};
+    std::vector<OutputStream*> owners;
     for (auto& w : workers) {
-      if (w.running || w.outFd >= 0 || w.errFd >= 0) return true;
-    }
-    return false;
-  };
-  while (running()) {
-    std::vector<pollfd> fds;
-    fds.push_back({gSignalPipe[0], POLLIN, 0});
-    std::vector<std::pair<Worker*, bool>> owners;  // (worker, isStderr)
-    for (auto& w : workers) {
-      if (w.outFd >= 0) {
-        fds.push_back({w.outFd, POLLIN, 0});
-        owners.emplace_back(&w, false);
-      }
-      if (w.errFd >= 0) {
-        fds.push_back({w.errFd, POLLIN, 0});
-        owners.emplace_back(&w, true);
-      }
-    }
-    int timeoutMs = 200;
-    const int ready = ::poll(fds.data(), fds.size(), timeoutMs);
-    if (ready < 0 && errno != EINTR) HEMINGWAY_FAIL("poll failed: {}", std::strerror(errno));
-    if (ready > 0) {
-      if (fds[0].revents & POLLIN) {
-        unsigned char sig;
-        while (::read(gSignalPipe[0], &sig, 1) == 1) {
-          if (sig == SIGINT || sig == SIGTERM) {
-            std::fprintf(stderr, "hemingway-run: got signal %d, forwarding to workers\n", sig);
-            if (exitCode == 0) exitCode = 128 + sig;
-            if (stopping) {
-              stopAll(sig);
-            } else {
-              beginStop(sig);
-            }
-          }
+      for (OutputStream* s : {w.out.get(), w.err.get()}) {
+        if (s->open()) {
+          fds.push_back({s->fd(), POLLIN, 0});
+          owners.push_back(s);
         }
       }
-      for (std::size_t k = 1; k < fds.size(); ++k) {
-        if (fds[k].revents == 0) continue;
-        auto [w, isErr] = owners[k - 1];
-        drain(isErr ? w->errFd : w->outFd, isErr ? STDERR_FILENO : STDOUT_FILENO, w->rank,
-              isErr ? w->errBuf : w->outBuf);
+    }
+    const int ready = ::poll(fds.data(), fds.size(), 200);
+    if (ready < 0 && errno != EINTR) HEMINGWAY_FAIL("poll failed: {}", std::strerror(errno));
+    if (ready > 0 && (fds[0].revents & POLLIN)) {
+      unsigned char sig = 0;
+      while (::read(gSignalPipe[0], &sig, 1) == 1) {
+        if (sig == SIGCHLD) continue;
+        if (signalCode == 0) signalCode = 128 + sig;
+        if (stopping && sig == SIGINT) {
+          console->note("hemingway-run: second SIGINT: killing the workers now\n");
+          stopAll(SIGKILL);
+          killed = true;
+        } else if (!stopping) {
+          console->note(
+              fmt::format("hemingway-run: got {}; stopping the workers (SIGINT again "
+                          "kills them at once)\n",
+                          ::strsignal(sig)));
+          beginStop(sig == SIGHUP ? SIGTERM : sig);
+        }
       }
     }
-    // Reap exited workers.
-    for (auto& w : workers) {
-      if (!w.running) continue;
+    for (std::size_t k = 1; k < fds.size(); ++k) {
+      if (fds[k].revents != 0) owners[k - 1]->drain();
+    }
+    // Reap: workers, and orphans reparented to the launcher.
+    for (;;) {
       int status = 0;
-      const pid_t r = ::waitpid(w.pid, &status, WNOHANG);
-      if (r != w.pid) continue;
+      const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+      if (pid <= 0) break;
+      auto it = std::find_if(workers.begin(), workers.end(),
+                             [&](const Worker& w) { return w.pid == pid && w.running; });
+      if (it == workers.end()) continue;
+      auto& w = *it;
       w.running = false;
-      // Kill what the worker left behind in its process group.
-      ::kill(-w.pid, SIGKILL);
-      const int code = exitCodeOf(status);
-      if (code != 0 && !stopping) {
-        std::fprintf(stderr, "hemingway-run: rank %d (pid %d) %s; stopping the other workers\n",
-                     w.rank, static_cast<int>(w.pid), describe(status).c_str());
-        exitCode = code;
+      w.status = status;
+      w.exitedAt = Clock::now();
+      ::kill(-w.pid, SIGKILL);  // what the worker left in its process group
+      if (exitCodeOf(status) != 0 && !stopping) {
+        const auto cause = readErrorFile(w.errorFile);
+        console->note(
+            fmt::format("hemingway-run: rank {} (pid {}) {}; stopping the other workers\n", w.rank,
+                        w.pid, describeExit(status, cause)));
         beginStop(SIGTERM);
-      } else if (code != 0 && exitCode == 0) {
-        exitCode = code;
       }
     }
-    if (stopping && !killed && std::chrono::steady_clock::now() >= stopDeadline) {
-      std::fprintf(stderr,
-                   "hemingway-run: workers still running after the grace period; killing\n");
+    if (stopping && !killed && Clock::now() >= stopDeadline) {
+      console->note("hemingway-run: workers still running after the grace period; killing them\n");
       stopAll(SIGKILL);
       killed = true;
     }
-    // A worker that exited but whose pipes stay open (a grandchild holds them)
-    // must not keep the launcher alive: after the grace period close them.
-    if (killed) {
+    // A worker that exited but whose pipes stay open (a descendant holds
+    // them, say a daemon it started) must not keep the launcher alive: once
+    // every worker has exited, the pipes get a second to drain.
+    const bool allExited =
+        std::none_of(workers.begin(), workers.end(), [](const Worker& w) { return w.running; });
+    if (allExited && drainDeadline == Clock::time_point::max()) {
+      drainDeadline = Clock::now() + std::chrono::seconds(1);
+    }
+    if (killed || Clock::now() >= drainDeadline) {
       for (auto& w : workers) {
-        if (w.running) continue;
-        for (int* fd : {&w.outFd, &w.errFd}) {
-          if (*fd >= 0) {
-            ::close(*fd);
-            *fd = -1;
-          }
+        if (!w.running) {
+          w.out->close();
+          w.err->close();
         }
       }
     }
   }
-  return exitCode;
+  killOrphans(workers);
+
+  std::vector<WorkerOutcome> outcomes;
+  for (const auto& w : workers) {
+    outcomes.push_back({w.rank, w.status, w.stoppedByUs, w.exitedAt, readErrorFile(w.errorFile)});
+  }
+  const auto verdict = judge(outcomes);
+  if (verdict.culprit) console->note("hemingway-run: " + verdict.message + "\n");
+  const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  std::string codes;
+  for (const auto& w : workers)
+    codes += fmt::format("{}{}", codes.empty() ? "" : " ", exitCodeOf(w.status));
+  console->note(fmt::format("hemingway-run: {} worker{} on node {} | exit codes {} | {:.1f} s{}\n",
+                            workers.size(), workers.size() == 1 ? "" : "s", o.nodeRank, codes,
+                            seconds, console->droppedNote()));
+  for (const auto& w : workers) ::unlink(w.errorFile.c_str());
+  ::rmdir(errorDir.c_str());
+  if (signalCode != 0) return signalCode;
+  return verdict.exitCode;
 }
 
 }  // namespace hemingway::plugin

@@ -1,12 +1,11 @@
 // hemingway-run: the torchrun-shaped launcher. See launcher.h.
 #include <cstdio>
-#include <exception>
 
-#include "hemingway/hooks/error.h"
+#include "hemingway/hooks/cli.h"
 #include "hemingway/plugin/launcher/launcher.h"
 
 int main(int argc, char** argv) {
-  try {
+  return hemingway::cli::run("hemingway-run", [&] {
     hemingway::plugin::LaunchOptions options;
     std::string help;
     if (!hemingway::plugin::LaunchOptions::parse(argc, argv, options, help)) {
@@ -14,11 +13,5 @@ int main(int argc, char** argv) {
       return 0;
     }
     return hemingway::plugin::launch(options);
-  } catch (const hemingway::ConfigError& e) {
-    std::fprintf(stderr, "hemingway-run: %s\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "hemingway-run: %s\n", e.what());
-    return 1;
-  }
+  });
 }
