@@ -11,6 +11,7 @@ namespace hemingway::data {
 
 // Debian's dataset-fashion-mnist location.
 inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
+inline constexpr int kFashionMnistClasses = 10;
 
 enum class Split { kTrain, kTest };
 
@@ -35,8 +36,11 @@ ShardRange shardRange(std::int64_t n, int rank, int worldSize);
 
 // Reads an IDX image file and its label file (gzip or plain). Throws
 // hemingway::Error naming the file for a missing, corrupt or truncated file
-// or for a count mismatch.
-ImageSet readIdx(const std::string& imagesPath, const std::string& labelsPath);
+// (gzip's CRC-32 and length are checked), a header that announces more or
+// less data than the file holds (checked before anything is allocated),
+// bytes after the data, a count mismatch, or, with `classes` > 0, a label
+// outside [0, classes).
+ImageSet readIdx(const std::string& imagesPath, const std::string& labelsPath, int classes = 0);
 
 // Fashion-MNIST from `dir` (train: 60,000 images, test: 10,000).
 ImageSet loadFashionMnist(Split split, const std::string& dir = kFashionMnistDir);
@@ -58,8 +62,13 @@ struct SparseSet {
 
 // Reads "label idx:value idx:value ..." lines (1-based, increasing indices;
 // a dense file lists every index). Gzip is read transparently. `features` > 0
-// fixes the width (indices beyond it are an error); 0 takes the largest index.
-SparseSet readLibsvm(const std::string& path, std::int64_t features = 0);
+// fixes the width (indices beyond it are an error); 0 takes the largest index,
+// which must not exceed `maxFeatures` (the models hold a dense weight vector
+// of that many doubles). Labels and values must be finite in single precision
+// (|v| <= 3.4e38): an overflow is an input error, naming the line.
+inline constexpr std::int64_t kMaxLibsvmFeatures = std::int64_t{1} << 25;  // 33,554,432
+SparseSet readLibsvm(const std::string& path, std::int64_t features = 0,
+                     std::int64_t maxFeatures = kMaxLibsvmFeatures);
 
 // The binary task "class `positive` vs rest" of an image set: labels +1/-1,
 // pixels scaled to [0, 1] (kScale) or rows scaled to unit L2 norm (kUnitNorm),

@@ -3,7 +3,10 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <memory>
+#include <optional>
 
 #include "hemingway/hooks/error.h"
 #include "hemingway/plugin/data/datasets.h"
@@ -18,7 +21,10 @@ using GzFile = std::unique_ptr<gzFile_s, GzCloser>;
 
 GzFile openGz(const std::string& path) {
   gzFile f = gzopen(path.c_str(), "rb");
-  HEMINGWAY_CHECK(f != nullptr, "cannot open '{}': {}", path, std::strerror(errno));
+  HEMINGWAY_CHECK(f != nullptr, "cannot open '{}': {}{}", path, std::strerror(errno),
+                  errno == ENOENT ? " (Fashion-MNIST: install dataset-fashion-mnist, or give its "
+                                    "folder with --data DIR)"
+                                  : "");
   gzbuffer(f, 1 << 17);
   return GzFile(f);
 }
@@ -45,6 +51,82 @@ void readExact(gzFile f, const std::string& path, void* out, std::size_t n, cons
   }
 }
 
+// After the data: the file must end here, and zlib checks the gzip trailer
+// (CRC-32 and length) only when it reads it.
+void expectEnd(gzFile f, const std::string& path) {
+  unsigned char extra[64];
+  const int r = gzread(f, extra, sizeof extra);
+  int code = 0;
+  const char* msg = gzerror(f, &code);
+  HEMINGWAY_CHECK(r >= 0 && code == Z_OK,
+                  "'{}' is corrupt: {} (gzip's CRC or length check failed, or its trailer is "
+                  "missing; download or install the file again)",
+                  path, msg);
+  HEMINGWAY_CHECK(r == 0,
+                  "'{}' has bytes after the data its header describes: corrupt or not an "
+                  "IDX file",
+                  path);
+}
+
+// The uncompressed size a gzip file declares (its trailer's ISIZE, mod 2^32);
+// nullopt for a plain file or when it cannot be read.
+std::optional<std::uint32_t> gzipDeclaredSize(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  unsigned char head[2] = {0, 0};
+  if (!in.read(reinterpret_cast<char*>(head), 2) || head[0] != 0x1f || head[1] != 0x8b) {
+    return std::nullopt;
+  }
+  unsigned char tail[4];
+  if (!in.seekg(-4, std::ios::end) || !in.read(reinterpret_cast<char*>(tail), 4)) {
+    return std::nullopt;
+  }
+  return std::uint32_t{tail[0]} | (std::uint32_t{tail[1]} << 8) | (std::uint32_t{tail[2]} << 16) |
+         (std::uint32_t{tail[3]} << 24);
+}
+
+// Checks, before anything is allocated, that a file whose header announces
+// `bytes` in all can hold them.
+void checkSize(const std::string& path, std::uint64_t bytes, const std::string& what) {
+  std::error_code ec;
+  const auto onDisk = std::filesystem::file_size(path, ec);
+  if (ec) return;  // openGz already succeeded; the reads will tell
+  if (const auto declared = gzipDeclaredSize(path)) {
+    HEMINGWAY_CHECK(*declared == static_cast<std::uint32_t>(bytes),
+                    "'{}': its header announces {} ({} bytes), but the gzip trailer says the "
+                    "file holds {} bytes: corrupt, truncated or mislabelled",
+                    path, what, bytes, *declared);
+    // Deflate cannot expand more than about 1032:1.
+    HEMINGWAY_CHECK(bytes / 1032 <= onDisk,
+                    "'{}': its header announces {} ({} bytes), more than "
+                    "a {}-byte gzip file can hold",
+                    path, what, bytes, onDisk);
+  } else {
+    HEMINGWAY_CHECK(bytes == onDisk,
+                    "'{}': its header announces {} ({} bytes), but the file has "
+                    "{} bytes",
+                    path, what, bytes, onDisk);
+  }
+}
+
+// Reads n bytes into `out` in pieces, growing it as data arrives: a header
+// that lies costs no more memory than the file really holds.
+void readInto(gzFile f, const std::string& path, std::vector<std::uint8_t>& out, std::size_t n,
+              const char* what) {
+  constexpr std::size_t kPiece = 16u << 20;
+  out.clear();
+  while (out.size() < n) {
+    const std::size_t at = out.size();
+    const std::size_t piece = std::min(kPiece, n - at);
+    out.resize(at + piece);
+    try {
+      readExact(f, path, out.data() + at, piece, what);
+    } catch (const Error&) {
+      out.clear();
+      throw;
+    }
+  }
+}
+
 std::uint32_t readBigEndian32(gzFile f, const std::string& path, const char* what) {
   unsigned char b[4];
   readExact(f, path, b, 4, what);
@@ -62,7 +144,7 @@ ShardRange shardRange(std::int64_t n, int rank, int worldSize) {
   return {begin, begin + base + (rank < extra ? 1 : 0)};
 }
 
-ImageSet readIdx(const std::string& imagesPath, const std::string& labelsPath) {
+ImageSet readIdx(const std::string& imagesPath, const std::string& labelsPath, int classes) {
   ImageSet set;
   {
     auto f = openGz(imagesPath);
@@ -78,8 +160,10 @@ ImageSet readIdx(const std::string& imagesPath, const std::string& labelsPath) {
     set.count = count;
     set.rows = static_cast<int>(rows);
     set.cols = static_cast<int>(cols);
-    set.pixels.resize(static_cast<std::size_t>(count) * rows * cols);
-    readExact(f.get(), imagesPath, set.pixels.data(), set.pixels.size(), "the pixels");
+    const std::uint64_t n = std::uint64_t{count} * rows * cols;
+    checkSize(imagesPath, 16 + n, fmt::format("{} images of {} x {}", count, rows, cols));
+    readInto(f.get(), imagesPath, set.pixels, n, "the pixels");
+    expectEnd(f.get(), imagesPath);
   }
   {
     auto f = openGz(labelsPath);
@@ -90,8 +174,16 @@ ImageSet readIdx(const std::string& imagesPath, const std::string& labelsPath) {
     const auto count = readBigEndian32(f.get(), labelsPath, "the header");
     HEMINGWAY_CHECK(count == set.count, "'{}' has {} labels but '{}' has {} images", labelsPath,
                     count, imagesPath, set.count);
-    set.labels.resize(count);
-    readExact(f.get(), labelsPath, set.labels.data(), set.labels.size(), "the labels");
+    checkSize(labelsPath, 8 + std::uint64_t{count}, fmt::format("{} labels", count));
+    readInto(f.get(), labelsPath, set.labels, count, "the labels");
+    expectEnd(f.get(), labelsPath);
+    if (classes > 0) {
+      for (std::size_t k = 0; k < set.labels.size(); ++k) {
+        HEMINGWAY_CHECK(set.labels[k] < classes,
+                        "'{}': label {} of example {} is not a class (expected 0..{})", labelsPath,
+                        set.labels[k], k, classes - 1);
+      }
+    }
   }
   return set;
 }
@@ -99,7 +191,7 @@ ImageSet readIdx(const std::string& imagesPath, const std::string& labelsPath) {
 ImageSet loadFashionMnist(Split split, const std::string& dir) {
   const std::string prefix = split == Split::kTrain ? "train" : "t10k";
   return readIdx(dir + "/" + prefix + "-images-idx3-ubyte.gz",
-                 dir + "/" + prefix + "-labels-idx1-ubyte.gz");
+                 dir + "/" + prefix + "-labels-idx1-ubyte.gz", kFashionMnistClasses);
 }
 
 ImageSet shard(const ImageSet& set, int rank, int worldSize) {

@@ -17,7 +17,7 @@ bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
 // Parses one line into the set; `line` is NUL-terminated.
 void parseLine(char* line, const std::string& path, std::int64_t lineNo, std::int64_t features,
-               SparseSet& set) {
+               std::int64_t maxFeatures, SparseSet& set) {
   char* p = line;
   while (isSpace(*p)) ++p;
   if (*p == '\0' || *p == '#') return;  // blank or comment line
@@ -26,6 +26,8 @@ void parseLine(char* line, const std::string& path, std::int64_t lineNo, std::in
   const double label = std::strtod(p, &end);
   HEMINGWAY_CHECK(end != p && (isSpace(*end) || *end == '\0') && std::isfinite(label),
                   "'{}' line {}: the label is not a number", path, lineNo);
+  HEMINGWAY_CHECK(std::fabs(label) <= std::numeric_limits<float>::max(),
+                  "'{}' line {}: the label {} overflows single precision", path, lineNo, label);
   set.labels.push_back(label);
   p = end;
   std::int64_t last = 0;
@@ -44,11 +46,19 @@ void parseLine(char* line, const std::string& path, std::int64_t lineNo, std::in
     HEMINGWAY_CHECK(features == 0 || idx <= features,
                     "'{}' line {}: feature index {} exceeds the {} features expected", path, lineNo,
                     idx, features);
+    HEMINGWAY_CHECK(idx <= maxFeatures,
+                    "'{}' line {}: feature index {} exceeds the limit of {} features (the model "
+                    "keeps a dense weight per feature; raise the limit with --max-features)",
+                    path, lineNo, idx, maxFeatures);
     p = end + 1;
     const double value = std::strtod(p, &end);
     HEMINGWAY_CHECK(end != p && (isSpace(*end) || *end == '\0') && std::isfinite(value),
                     "'{}' line {}: the value of feature {} is not a finite number", path, lineNo,
                     idx);
+    HEMINGWAY_CHECK(std::fabs(value) <= std::numeric_limits<float>::max(),
+                    "'{}' line {}: the value {} of feature {} overflows single precision "
+                    "(|v| > 3.4e38)",
+                    path, lineNo, value, idx);
     p = end;
     last = idx;
     set.index.push_back(static_cast<std::int32_t>(idx - 1));
@@ -68,8 +78,10 @@ std::vector<float> SparseSet::toDense() const {
   return dense;
 }
 
-SparseSet readLibsvm(const std::string& path, std::int64_t features) {
+SparseSet readLibsvm(const std::string& path, std::int64_t features, std::int64_t maxFeatures) {
   HEMINGWAY_CHECK(features >= 0, "readLibsvm: features must be >= 0, got {}", features);
+  HEMINGWAY_CHECK(maxFeatures >= 1 && maxFeatures <= std::numeric_limits<std::int32_t>::max(),
+                  "readLibsvm: the feature limit must be in [1, 2^31 - 1], got {}", maxFeatures);
   gzFile f = gzopen(path.c_str(), "rb");
   HEMINGWAY_CHECK(f != nullptr, "cannot open '{}': {}", path, std::strerror(errno));
   struct Closer {
@@ -95,7 +107,7 @@ SparseSet readLibsvm(const std::string& path, std::int64_t features) {
                     lineNo + 1, msg);
     if (!gotAny) break;
     ++lineNo;
-    parseLine(line.data(), path, lineNo, features, set);
+    parseLine(line.data(), path, lineNo, features, maxFeatures, set);
   }
   HEMINGWAY_CHECK(set.rows() > 0, "'{}' holds no examples", path);
   if (features > 0) set.features = features;

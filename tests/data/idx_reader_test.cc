@@ -96,7 +96,7 @@ TEST(IdxReaderTest, TruncatedPayloadIsNamed) {
   writeGz(dir.file("i.gz"), bytes);
   writeGz(dir.file("l.gz"), labelBytes(10));
   expectErrorMentioning([&] { readIdx(dir.file("i.gz"), dir.file("l.gz")); },
-                        {"i.gz", "truncated", "pixels"});
+                        {"i.gz", "truncated", "10 images of 4 x 4"});
 }
 
 TEST(IdxReaderTest, CorruptGzipIsNamed) {
