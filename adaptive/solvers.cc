@@ -21,15 +21,38 @@ const char* statusName(FitStatus status) {
   return "?";
 }
 
+namespace {
+
+NnlsResult nnlsScaled(const Eigen::MatrixXd& a, const Eigen::VectorXd& b, int maxIterations);
+
+}  // namespace
+
 NnlsResult nnls(const Eigen::MatrixXd& a, const Eigen::VectorXd& b, int maxIterations) {
   const Eigen::Index n = a.cols();
   NnlsResult r;
   r.x = Eigen::VectorXd::Zero(n);
-  if (a.rows() == 0 || a.rows() != b.size()) {
+  if (a.rows() == 0 || n == 0 || a.rows() != b.size() || !a.allFinite() || !b.allFinite()) {
     r.status = FitStatus::kTooFewPoints;
-    r.residualNorm = b.norm();
+    r.residualNorm = b.allFinite() ? b.norm() : std::numeric_limits<double>::infinity();
     return r;
   }
+  // Columns of unit norm: the solution for x = D y is the same (D > 0 keeps
+  // x >= 0), and features of very different scales (size/m with a size of
+  // 10^6 beside log m) no longer defeat the tolerance.
+  Eigen::VectorXd d = a.colwise().norm().transpose();
+  for (Eigen::Index j = 0; j < n; ++j) d[j] = d[j] > 0 ? d[j] : 1.0;
+  r = nnlsScaled(a * d.cwiseInverse().asDiagonal(), b, maxIterations);
+  r.x = r.x.cwiseQuotient(d);
+  r.residualNorm = (a * r.x - b).norm();
+  return r;
+}
+
+namespace {
+
+NnlsResult nnlsScaled(const Eigen::MatrixXd& a, const Eigen::VectorXd& b, int maxIterations) {
+  const Eigen::Index n = a.cols();
+  NnlsResult r;
+  r.x = Eigen::VectorXd::Zero(n);
   if (maxIterations <= 0) maxIterations = static_cast<int>(3 * n);
   const double tol = 10 * std::numeric_limits<double>::epsilon() *
                      a.cwiseAbs().colwise().sum().maxCoeff() *
@@ -41,11 +64,12 @@ NnlsResult nnls(const Eigen::MatrixXd& a, const Eigen::VectorXd& b, int maxItera
     for (Eigen::Index j = 0; j < n; ++j) {
       if (passive[j]) idx.push_back(j);
     }
+    s = Eigen::VectorXd::Zero(n);
+    if (idx.empty()) return;  // nothing passive: the zero vector
     Eigen::MatrixXd ap(a.rows(), static_cast<Eigen::Index>(idx.size()));
     for (std::size_t k = 0; k < idx.size(); ++k)
       ap.col(static_cast<Eigen::Index>(k)) = a.col(idx[k]);
     const Eigen::VectorXd sp = ap.colPivHouseholderQr().solve(b);
-    s = Eigen::VectorXd::Zero(n);
     for (std::size_t k = 0; k < idx.size(); ++k) s[idx[k]] = sp[static_cast<Eigen::Index>(k)];
   };
   r.status = FitStatus::kConverged;
@@ -90,6 +114,8 @@ NnlsResult nnls(const Eigen::MatrixXd& a, const Eigen::VectorXd& b, int maxItera
   r.residualNorm = (a * r.x - b).norm();
   return r;
 }
+
+}  // namespace
 
 Eigen::VectorXd LassoFit::predict(const Eigen::MatrixXd& x) const {
   return (x * beta).array() + intercept;

@@ -32,6 +32,41 @@ std::vector<std::string> readLines(const std::string& path, bool& lastTerminated
   return lines;
 }
 
+// The bounds every trace value must meet, refused with the line that holds it.
+constexpr double kMaxMachines = 1e9;
+constexpr double kMaxIteration = 1e12;
+
+void checkRow(const TraceRow& r, const std::string& path, std::size_t line) {
+  if (!std::isfinite(r.machines) || r.machines < 1 || r.machines > kMaxMachines ||
+      r.machines != std::floor(r.machines)) {
+    fail(path, line, "the machine count is not a whole number in [1, 1e9]");
+  }
+  if (!std::isfinite(r.iteration) || r.iteration < 1 || r.iteration > kMaxIteration) {
+    fail(path, line, "the iteration is not a number in [1, 1e12]");
+  }
+  if (!std::isfinite(r.loss)) fail(path, line, "the loss is not finite");
+  if (r.iterSeconds && !(std::isfinite(*r.iterSeconds) && *r.iterSeconds > 0)) {
+    fail(path, line, "the time per iteration is not a finite number of seconds > 0");
+  }
+  if (!(std::isfinite(r.size) && r.size > 0)) {
+    fail(path, line, "the size (examples) is not a finite number > 0");
+  }
+  if (r.gap && !std::isfinite(*r.gap)) fail(path, line, "the duality gap is not finite");
+}
+
+// Cells of a CSV line; a trailing empty cell counts ("a,b," has three).
+std::vector<std::string> splitCells(const std::string& line) {
+  std::vector<std::string> cells(1);
+  for (const char c : line) {
+    if (c == ',') {
+      cells.emplace_back();
+    } else {
+      cells.back() += c;
+    }
+  }
+  return cells;
+}
+
 double finiteLoss(const nlohmann::json& v, const std::string& path, std::size_t line) {
   if (v.is_null()) fail(path, line, "the loss is null (NaN or missing)");
   const double x = v.get<double>();
@@ -76,6 +111,13 @@ std::vector<TraceRow> readJsonlTraces(const std::string& path) {
         a.count += 1;
         a.samples += j.value("samples", 0.0);
         a.maxSeconds = std::max(a.maxSeconds, j.at("step_ms").get<double>() / 1000);
+        TraceRow check;
+        check.machines = a.machines;
+        check.iteration = static_cast<double>(j.at("step").get<long long>()) + 1;
+        check.loss = a.lossSum;
+        check.iterSeconds = j.at("step_ms").get<double>() / 1000;
+        if (sizeOfRun.count(a.run)) check.size = sizeOfRun[a.run];
+        checkRow(check, path, k + 1);
       } else if (event == "iteration") {
         TraceRow r;
         r.algorithm = j.at("algorithm");
@@ -86,6 +128,7 @@ std::vector<TraceRow> readJsonlTraces(const std::string& path) {
         if (j.contains("gap") && !j.at("gap").is_null()) r.gap = j.at("gap").get<double>();
         const auto run = j.value("run", "");
         if (sizeOfRun.count(run)) r.size = sizeOfRun[run];
+        checkRow(r, path, k + 1);
         rows.push_back(r);
       }
     } catch (const TraceError&) {
@@ -124,10 +167,7 @@ std::vector<TraceRow> readCsvTraces(const std::string& path) {
     std::string line = lines[k];
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty()) continue;
-    std::vector<std::string> cells;
-    std::stringstream s(line);
-    std::string cell;
-    while (std::getline(s, cell, ',')) cells.push_back(cell);
+    const auto cells = splitCells(line);
     if (cells.size() != (withSize ? 6u : 5u)) {
       if (k + 1 == lines.size() && !terminated) break;  // torn last line
       fail(path, k + 1, "expected " + std::to_string(withSize ? 6 : 5) + " columns");
@@ -144,10 +184,9 @@ std::vector<TraceRow> readCsvTraces(const std::string& path) {
     r.machines = number(1, "m");
     r.iteration = number(2, "iteration");
     r.loss = number(3, "loss");
-    if (!std::isfinite(r.loss)) fail(path, k + 1, "the loss is not finite");
-    if (r.machines < 1 || r.iteration < 1) fail(path, k + 1, "m and iteration must be >= 1");
     if (!cells[4].empty()) r.iterSeconds = number(4, "iter_seconds");
     if (withSize) r.size = number(5, "size");
+    checkRow(r, path, k + 1);
     rows.push_back(r);
   }
   if (rows.empty()) fail(path, 0, "holds no trace rows");
