@@ -14,9 +14,15 @@ hemingway_require_package(Torch libtorch-dev)
 hemingway_require_package(fmt libfmt-dev)
 hemingway_require_package(Eigen3 libeigen3-dev)
 hemingway_require_package(nlohmann_json nlohmann-json3-dev)
-hemingway_require_package(CLI11 libcli11-dev)
 hemingway_require_package(ZLIB zlib1g-dev)
+# Gloo's headers are needed to compile against ProcessGroupGloo (its symbols
+# come with libtorch): a build dependency, not part of the link interface.
 hemingway_require_package(Gloo libgloo-dev)
+# Flag parsing of the tools, examples and benchmarks only: a library-only
+# build (all HEMINGWAY_BUILD_* off) does not need it.
+if(HEMINGWAY_BUILD_TOOLS OR HEMINGWAY_BUILD_EXAMPLES OR HEMINGWAY_BUILD_BENCHMARKS)
+  hemingway_require_package(CLI11 libcli11-dev)
+endif()
 if(HEMINGWAY_BUILD_TESTS)
   hemingway_require_package(GTest libgtest-dev)
 endif()

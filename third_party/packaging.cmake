@@ -13,15 +13,20 @@ install(TARGETS ${HEMINGWAY_EXPORTED_TARGETS}
   EXPORT HemingwayTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
-install(TARGETS hemingway-run hemingway-train RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-if(TARGET hemingway-report)
-  install(TARGETS hemingway-report RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-endif()
+foreach(tool hemingway-run hemingway-train hemingway-report)
+  if(TARGET ${tool})
+    install(TARGETS ${tool} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+  endif()
+endforeach()
 foreach(module hooks plugin adaptive)
   if(EXISTS ${PROJECT_SOURCE_DIR}/${module})
     install(DIRECTORY ${PROJECT_SOURCE_DIR}/${module}
       DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/hemingway
-      FILES_MATCHING PATTERN "*.h")
+      FILES_MATCHING PATTERN "*.h"
+      # Internals stay out of the install tree: no public header includes them.
+      PATTERN "detail" EXCLUDE
+      PATTERN "launcher" EXCLUDE
+      PATTERN "report" EXCLUDE)
   endif()
 endforeach()
 
