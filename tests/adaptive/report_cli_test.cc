@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -123,6 +124,118 @@ TEST(ReportCliTest, BadInputsGetClearMessages) {
   auto noGoal = runCommand(report(writeCsv(dir)));
   EXPECT_NE(noGoal.exitCode, 0);
   EXPECT_NE(noGoal.output.find("target loss, a time budget"), std::string::npos) << noGoal.output;
+}
+
+}  // namespace
+
+namespace {
+
+// A name from the data cannot run anything or write outside the plot folder.
+TEST(ReportCliTest, AlgorithmNamesFromDataNeitherRunNorEscape) {
+  if (std::system("command -v gnuplot > /dev/null") != 0)
+    GTEST_SKIP() << "gnuplot is not installed";
+  TempDir dir;
+  const std::string marker = dir.file("pwned");
+  const std::vector<std::string> names = {"$(touch " + marker + ")", "`touch " + marker + "`",
+                                          "a'b\"c", "../escaped",
+                                          "x' . system('touch " + marker + "') . '"};
+  const auto path = dir.file("evil.csv");
+  {
+    std::ofstream out(path);
+    out << "algorithm,m,iteration,loss,iter_seconds\n";
+    for (const auto& name : names) {
+      for (int m : {1, 2, 4}) {
+        for (int i = 1; i <= 40; ++i) {
+          out << name << ',' << m << ',' << i << ',' << 0.1 + std::pow(10.0, -0.05 * i / m) << ','
+              << 0.01 + 0.1 / m << '\n';
+        }
+      }
+    }
+  }
+  const std::string plots = dir.file("plots");
+  auto r = runCommand(report(path + " --time-budget 1 --plots " + plots));
+  EXPECT_EQ(r.exitCode, 0) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(marker)) << "a name from the data ran a command";
+  EXPECT_FALSE(std::filesystem::exists(dir.file("escaped-convergence.png")));
+  int images = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    const auto name = e.path().filename().string();
+    EXPECT_TRUE(name == "plots" || name == "evil.csv") << "written outside --plots: " << name;
+  }
+  for (const auto& e : std::filesystem::directory_iterator(plots)) {
+    EXPECT_EQ(e.path().extension(), ".png") << e.path();
+    ++images;
+  }
+  EXPECT_EQ(images, 2 * static_cast<int>(names.size()));
+  // A quote in the folder itself works too.
+  auto quoted = runCommand(report(path + " --time-budget 1 --plots \"" + dir.file("it's") + "\""));
+  EXPECT_EQ(quoted.exitCode, 0) << quoted.output;
+  EXPECT_FALSE(std::filesystem::exists(marker));
+}
+
+// Realistic sizes and machine counts answer; impossible values are refused with the line.
+TEST(ReportCliTest, LargeJobsAnswerAndBadNumbersAreRefused) {
+  TempDir dir;
+  const auto log = dir.file("imagenet.jsonl");
+  {
+    std::ofstream out(log);
+    for (int world : {2, 3}) {
+      const std::string run = "r" + std::to_string(world);
+      out << R"({"event":"run_start","run":")" << run << R"(","rank":0,"world_size":)" << world
+          << R"(,"algorithm":"sgd","dataset_size":1281167})"
+          << "\n";
+      for (int s = 0; s < 40; ++s) {
+        for (int rank = 0; rank < world; ++rank) {
+          out << R"({"event":"step","run":")" << run << R"(","rank":)" << rank
+              << R"(,"world_size":)" << world << R"(,"step":)" << s << R"(,"step_ms":)"
+              << 8 + 12.0 / world + 0.1 * (s % 3) << R"(,"loss":)" << 2.0 / (s + 1) + 0.01 * world
+              << "}\n";
+        }
+      }
+    }
+  }
+  auto big = runCommand(report(log + " --time-budget 60"));
+  EXPECT_EQ(big.exitCode, 0) << big.output;
+  EXPECT_NE(big.output.find("recommendation"), std::string::npos) << big.output;
+
+  const std::string header = "algorithm,m,iteration,loss,iter_seconds\n";
+  std::string huge = header;
+  for (double m : {1e7, 2e7}) {
+    for (int i = 1; i <= 30; ++i) {
+      huge += "a," + std::to_string(static_cast<long long>(m)) + "," + std::to_string(i) + "," +
+              std::to_string(1.0 / i) + "," + std::to_string(0.01 + 1e5 / m) + "\n";
+    }
+  }
+  std::ofstream(dir.file("huge.csv")) << huge;
+  auto manyMachines = runCommand("timeout 60 " + report(dir.file("huge.csv") + " --time-budget 5"));
+  EXPECT_TRUE(manyMachines.exitCode == 0 || manyMachines.exitCode == 2) << manyMachines.output;
+  EXPECT_EQ(manyMachines.output.find("nan"), std::string::npos) << manyMachines.output;
+
+  for (const auto& [row, needle] :
+       std::vector<std::pair<std::string, std::string>>{{"a,inf,1,1.0,0.1", "machine count"},
+                                                        {"a,1e308,1,1.0,0.1", "machine count"},
+                                                        {"a,nan,1,1.0,0.1", "machine count"},
+                                                        {"a,2,nan,1.0,0.1", "iteration"},
+                                                        {"a,2,1,1.0,-0.1", "time per iteration"},
+                                                        {"a,2,1,1.0,0", "time per iteration"},
+                                                        {"a,2,1,1.0,nan", "time per iteration"}}) {
+    std::ofstream(dir.file("bad.csv")) << header << "a,1,1,1.0,0.1\n" << row << "\n";
+    auto r = runCommand("timeout 30 " + report(dir.file("bad.csv") + " --time-budget 5"));
+    EXPECT_EQ(r.exitCode, 2) << row << "\n" << r.output;
+    EXPECT_NE(r.output.find("line 3"), std::string::npos) << row << "\n" << r.output;
+    EXPECT_NE(r.output.find(needle), std::string::npos) << row << "\n" << r.output;
+  }
+  for (const std::string flags :
+       {"--time-budget nan", "--price-per-machine-hour nan --time-budget 1", "--target-loss inf",
+        "--target-los 0.08", "--candidates 1,1e308"}) {
+    auto r = runCommand(report(log + " " + flags));
+    EXPECT_EQ(r.exitCode, 2) << flags << "\n" << r.output;
+    EXPECT_NE(r.output.find(flags.substr(0, flags.find(' '))), std::string::npos) << r.output;
+  }
+  // The documented CSV row with an empty trailing iter_seconds (a virtual run).
+  std::ofstream(dir.file("empty.csv")) << header << "a,1,1,1.0,\na,1,2,0.5,\n";
+  auto empty = runCommand(report(dir.file("empty.csv") + " --time-budget 5"));
+  EXPECT_EQ(empty.output.find("expected 5 columns"), std::string::npos) << empty.output;
 }
 
 }  // namespace

@@ -166,3 +166,74 @@ TEST(FashionMnistTest, ReadsDebianPackageAsShipped) {
 
 }  // namespace
 }  // namespace hemingway::data
+
+namespace hemingway::data {
+namespace {
+
+// Pixels that do not compress away, so corruption lands in the deflate data.
+std::vector<unsigned char> noisyImages(uint32_t count, uint32_t rows, uint32_t cols) {
+  auto b = imagesBytes(count, rows, cols);
+  uint32_t x = 12345;
+  for (std::size_t k = 16; k < b.size(); ++k) {
+    x = x * 1103515245u + 12345u;
+    b[k] = static_cast<unsigned char>(x >> 24);
+  }
+  return b;
+}
+
+TEST(IdxReaderTest, CorruptionInTheMiddleOfAGzipIsRefused) {
+  testing::TempDir dir;
+  writeGz(dir.file("i.gz"), noisyImages(200, 28, 28));
+  writeGz(dir.file("l.gz"), labelBytes(200));
+  auto bytes = readRaw(dir.file("i.gz"));
+  // 1,000 bytes flipped in the middle: inflate may still "succeed" on them,
+  // only the CRC-32 in the trailer can tell.
+  for (std::size_t k = bytes.size() / 2; k < bytes.size() / 2 + 1000; ++k) bytes[k] ^= 0x5a;
+  writeRaw(dir.file("bad.gz"), bytes);
+  expectErrorMentioning([&] { readIdx(dir.file("bad.gz"), dir.file("l.gz")); },
+                        {"bad.gz", "corrupt"});
+}
+
+TEST(IdxReaderTest, MissingGzipTrailerIsRefused) {
+  testing::TempDir dir;
+  writeGz(dir.file("i.gz"), noisyImages(20, 4, 4));
+  writeGz(dir.file("l.gz"), labelBytes(20));
+  auto bytes = readRaw(dir.file("i.gz"));
+  bytes.resize(bytes.size() - 8);  // CRC-32 and ISIZE gone
+  writeRaw(dir.file("notrailer.gz"), bytes);
+  expectErrorMentioning([&] { readIdx(dir.file("notrailer.gz"), dir.file("l.gz")); },
+                        {"notrailer.gz"});
+}
+
+TEST(IdxReaderTest, AHeaderClaimingMoreThanTheFileHoldsFailsBeforeAllocating) {
+  testing::TempDir dir;
+  auto bytes = noisyImages(10, 28, 28);
+  bytes[4] = 0x04;  // count = 2^26 + 10 images: 52 GB
+  writeGz(dir.file("big.gz"), bytes);
+  writeRaw(dir.file("big.idx"), bytes);
+  writeGz(dir.file("l.gz"), labelBytes(10));
+  for (const char* f : {"big.gz", "big.idx"}) {
+    try {
+      readIdx(dir.file(f), dir.file("l.gz"));
+      ADD_FAILURE() << "expected an error for " << f;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what();
+    } catch (const std::bad_alloc&) {
+      ADD_FAILURE() << f << ": allocated before checking the header";
+    }
+  }
+}
+
+TEST(IdxReaderTest, LabelsOutsideTheClassesAreRefusedNamingTheFile) {
+  testing::TempDir dir;
+  writeGz(dir.file("i.gz"), imagesBytes(5, 2, 2));
+  auto labels = labelBytes(5);
+  labels.back() = 10;
+  writeGz(dir.file("l.gz"), labels);
+  EXPECT_NO_THROW(readIdx(dir.file("i.gz"), dir.file("l.gz")));  // no class count: any byte
+  expectErrorMentioning([&] { readIdx(dir.file("i.gz"), dir.file("l.gz"), 10); },
+                        {"l.gz", "label 10 of example 4", "0..9"});
+}
+
+}  // namespace
+}  // namespace hemingway::data

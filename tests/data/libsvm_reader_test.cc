@@ -87,3 +87,45 @@ TEST(LibsvmReaderTest, EmptyAndMissingFilesAreNamed) {
 
 }  // namespace
 }  // namespace hemingway::data
+
+namespace hemingway::data {
+namespace {
+
+TEST(LibsvmReaderTest, FeatureIndicesAboveTheLimitAreRefusedBeforeAllocating) {
+  testing::TempDir dir;
+  std::ofstream(dir.file("wide.libsvm")) << "1 1:0.5 2147483647:1\n";
+  std::ofstream(dir.file("wide2.libsvm")) << "1 1:0.5 100000000:1\n";
+  for (const char* f : {"wide.libsvm", "wide2.libsvm"}) {
+    try {
+      readLibsvm(dir.file(f));
+      ADD_FAILURE() << "expected an error for " << f;
+    } catch (const hemingway::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("exceeds the limit of 33554432 features"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  // A higher limit, when asked for.
+  auto set = readLibsvm(dir.file("wide2.libsvm"), 0, 100000000);
+  EXPECT_EQ(set.features, 100000000);
+}
+
+TEST(LibsvmReaderTest, ValuesOverflowingSinglePrecisionAreInputErrors) {
+  testing::TempDir dir;
+  std::ofstream(dir.file("big.libsvm")) << "1 1:0.5\n-1 3:1e39\n";
+  std::ofstream(dir.file("label.libsvm")) << "1e39 1:0.5\n";
+  for (const char* f : {"big.libsvm", "label.libsvm"}) {
+    try {
+      readLibsvm(dir.file(f));
+      ADD_FAILURE() << "expected an error for " << f;
+    } catch (const hemingway::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("overflows single precision"), std::string::npos)
+          << e.what();
+      EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace hemingway::data

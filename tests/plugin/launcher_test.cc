@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <string>
 #include <thread>
 
@@ -356,6 +357,69 @@ TEST(LauncherTest, WorkerOfAnotherRunIsRefused) {
   EXPECT_NE(bare.output.find("belongs to a hemingway-run run"), std::string::npos) << bare.output;
   ::kill(nodeA, SIGTERM);
   ::waitpid(nodeA, nullptr, 0);
+}
+
+}  // namespace
+
+namespace {
+
+// The README's training loop: two ranks train on different examples (their
+// first losses differ although rank 0's parameters are everywhere), and the
+// log starts with run_start carrying the configuration.
+TEST(LauncherTest, ReadmeTrainingLoopShardsDataByRank) {
+  const std::string program = TRAIN_LOOP_BIN;
+  if (program.empty()) GTEST_SKIP() << "examples are not built";
+  TempDir dir;
+  auto r = runLauncher("--nproc-per-node 2 -- " + program + " " + dir.file("run.jsonl"));
+  ASSERT_EQ(r.exitCode, 0) << r.output;
+  std::ifstream in(dir.file("run.jsonl"));
+  std::string line;
+  std::map<int, double> firstLoss;
+  int starts = 0, steps = 0;
+  while (std::getline(in, line)) {
+    if (line.find("\"event\":\"run_start\"") != std::string::npos) {
+      ++starts;
+      EXPECT_NE(line.find("\"batch_size\":\"64\""), std::string::npos) << line;
+      EXPECT_NE(line.find("\"model\":\"mlp-784-128-10\""), std::string::npos) << line;
+      EXPECT_EQ(steps, 0) << "run_start comes before the steps";
+    }
+    if (line.find("\"event\":\"step\"") == std::string::npos) continue;
+    ++steps;
+    if (line.find("\"step\":0,") == std::string::npos) continue;
+    const int rank = line.find("\"rank\":1,") != std::string::npos ? 1 : 0;
+    const auto at = line.find("\"loss\":") + 7;
+    firstLoss[rank] = std::stod(line.substr(at));
+  }
+  EXPECT_EQ(starts, 2);
+  EXPECT_EQ(steps, 400);
+  ASSERT_EQ(firstLoss.size(), 2u);
+  EXPECT_NE(firstLoss[0], firstLoss[1]) << "both ranks trained on the same batch";
+  // Without the launcher's env, the program fails with one readable line.
+  auto bare = testing::runCommand("env RANK=0 " + program);
+  EXPECT_EQ(bare.exitCode, 1) << bare.output;
+  EXPECT_NE(bare.output.find("train_loop: MASTER_ADDR is not set"), std::string::npos)
+      << bare.output;
+  EXPECT_EQ(bare.output.find("terminate called"), std::string::npos) << bare.output;
+}
+
+// Every tool: a usage error exits 2 and names the flag; --help shows defaults.
+TEST(LauncherTest, EveryToolsUsageErrorsExit2NamingTheFlag) {
+  const std::string example = FMNIST_MLP_BIN;
+  if (example.empty()) GTEST_SKIP() << "examples are not built";
+  for (const auto& [args, flag] :
+       std::vector<std::pair<std::string, std::string>>{{" --lr nan", "--lr"},
+                                                        {" --iterations 0", "--iterations"},
+                                                        {" --bogus", "--bogus"},
+                                                        {" --algorithm adam", "--algorithm"}}) {
+    auto r = testing::runCommand(example + args);
+    EXPECT_EQ(r.exitCode, 2) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find(flag), std::string::npos) << r.output;
+  }
+  auto help = testing::runCommand(example + " --help");
+  EXPECT_EQ(help.exitCode, 0);
+  EXPECT_NE(help.output.find("=512"), std::string::npos) << help.output;  // --hidden's default
+  auto runHelp = runLauncher("--help");
+  EXPECT_NE(runHelp.output.find("[5]"), std::string::npos) << runHelp.output;  // --grace
 }
 
 }  // namespace
