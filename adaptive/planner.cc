@@ -7,8 +7,17 @@
 
 namespace hemingway::adaptive {
 
+Interval CompositeModel::secondsPerIteration(double machines) const {
+  if (const auto it = measuredSeconds.find(machines); it != measuredSeconds.end()) {
+    Interval measured;
+    measured.value = measured.low = measured.high = it->second;
+    return measured;
+  }
+  return system.predict(machines, size);
+}
+
 double CompositeModel::lossAfter(double seconds, double machines) const {
-  const double perIteration = system.predictSeconds(machines, size);
+  const double perIteration = secondsPerIteration(machines).value;
   const double iterations = perIteration > 0 ? std::max(1.0, seconds / perIteration) : 1.0;
   return convergence.predictLoss(iterations, machines);
 }
@@ -16,7 +25,7 @@ double CompositeModel::lossAfter(double seconds, double machines) const {
 std::optional<Interval> CompositeModel::timeTo(double target, double machines) const {
   const auto iterations = convergence.iterationsTo(target, machines);
   if (!iterations) return std::nullopt;
-  auto f = system.predict(machines, size);
+  auto f = secondsPerIteration(machines);
   Interval t;
   t.value = *iterations * f.value;
   t.low = *iterations * f.low;
@@ -40,8 +49,12 @@ Plan plan(const std::vector<CompositeModel>& models, const PlanQuery& query) {
       CandidatePrediction p;
       p.algorithm = model.algorithm;
       p.machines = m;
-      const auto f = model.system.predict(m, model.size);
+      const auto f = model.secondsPerIteration(m);
       p.secondsPerIteration = f.value;
+      p.fittedSecondsPerIteration = model.system.predictSeconds(m, model.size);
+      if (const auto it = model.measuredSeconds.find(m); it != model.measuredSeconds.end()) {
+        p.measuredSecondsPerIteration = it->second;
+      }
       p.extrapolated = f.extrapolated || seen.empty() || m < seen.front() || m > seen.back();
       if (query.targetLoss) {
         p.iterationsToTarget = model.convergence.iterationsTo(*query.targetLoss, m);
@@ -104,6 +117,46 @@ Plan plan(const std::vector<CompositeModel>& models, const PlanQuery& query) {
   if (best->extrapolated)
     reason << " (extrapolated: m = " << best->machines << " was not measured)";
   r.reason = reason.str();
+  return out;
+}
+
+std::vector<RemainingPrediction> planFromState(const CompositeModel& model, const CurrentState& now,
+                                               double targetLoss,
+                                               const std::vector<double>& candidates,
+                                               double switchCostSeconds) {
+  if (!std::isfinite(now.machines) || now.machines < 1 || !std::isfinite(now.iteration) ||
+      !std::isfinite(now.loss) || !std::isfinite(targetLoss) || !std::isfinite(switchCostSeconds) ||
+      switchCostSeconds < 0) {
+    throw std::invalid_argument("planFromState: the state, target and switch cost must be finite");
+  }
+  std::vector<RemainingPrediction> out;
+  for (double m : candidates) {
+    RemainingPrediction r;
+    r.machines = m;
+    const double switchCost = m == now.machines ? 0.0 : switchCostSeconds;
+    if (now.loss <= targetLoss) {  // already there
+      r.startIteration = now.iteration;
+      r.remainingIterations = 0;
+      Interval zero;
+      zero.value = zero.low = zero.high = 0;
+      r.remainingSeconds = zero;
+      out.push_back(r);
+      continue;
+    }
+    r.startIteration = model.convergence.iterationsTo(now.loss, m);
+    const auto end = model.convergence.iterationsTo(targetLoss, m);
+    if (r.startIteration && end) {
+      r.remainingIterations = std::max(0.0, *end - *r.startIteration);
+      const auto f = model.secondsPerIteration(m);
+      Interval t;
+      t.value = *r.remainingIterations * f.value + switchCost;
+      t.low = *r.remainingIterations * f.low + switchCost;
+      t.high = *r.remainingIterations * f.high + switchCost;
+      t.extrapolated = f.extrapolated;
+      r.remainingSeconds = t;
+    }
+    out.push_back(r);
+  }
   return out;
 }
 

@@ -4,6 +4,7 @@
 // by a deadline at a price per machine-hour.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,7 +20,13 @@ struct CompositeModel {
   SystemModel system;
   ConvergenceModel convergence;
   double size = 1;  // the job size f is evaluated at
+  // Median measured seconds per iteration by machine count: where a count
+  // was measured, the planner uses the measurement rather than the fit.
+  std::map<double, double> measuredSeconds;
 
+  // Seconds per iteration on `machines`: the measured median where there is
+  // one (an interval of zero width), else f's prediction.
+  Interval secondsPerIteration(double machines) const;
   // h(t, m): the predicted loss after `seconds` on `machines`.
   double lossAfter(double seconds, double machines) const;
   // Seconds to reach `target` on `machines` (interval from f), if ever.
@@ -36,8 +43,10 @@ struct PlanQuery {
 struct CandidatePrediction {
   std::string algorithm;
   double machines = 1;
-  double secondsPerIteration = 0;
-  std::optional<Interval> timeToTarget;  // seconds
+  double secondsPerIteration = 0;                     // what the planner uses
+  std::optional<double> measuredSecondsPerIteration;  // median of the measured iterations
+  double fittedSecondsPerIteration = 0;               // f(m)
+  std::optional<Interval> timeToTarget;               // seconds
   std::optional<double> iterationsToTarget;
   std::optional<double> lossAtBudget;
   std::optional<double> machineHours;  // to the target
@@ -62,5 +71,34 @@ struct Plan {
 // Needs a target or a budget; a price needs a target. An impossible query
 // throws std::invalid_argument (the numeric core depends on Eigen only).
 Plan plan(const std::vector<CompositeModel>& models, const PlanQuery& query);
+
+// Planning from the current state, for a controller deciding mid-run.
+struct CurrentState {
+  double machines = 1;   // the machine count the run has now
+  double iteration = 1;  // iterations done so far
+  double loss = 0;       // the loss (metric) now
+};
+
+struct RemainingPrediction {
+  double machines = 1;
+  // The iteration at which m's curve has the current loss: where a run on m
+  // machines would stand now. Empty when m's curve never gets that low.
+  std::optional<double> startIteration;
+  std::optional<double> remainingIterations;  // from startIteration to the target
+  // Seconds to the target on m machines, the switch cost included when m is
+  // not the current count; empty when m is not predicted to reach it.
+  std::optional<Interval> remainingSeconds;
+};
+
+// For every candidate m, the predicted remaining time to `targetLoss` if the
+// run continued on m machines from `now`, by placing the current loss on m's
+// curve: remaining iterations = iterationsTo(target, m) - iterationsTo(loss, m),
+// times f(m) (measured where measured), plus `switchCostSeconds` for m other
+// than now.machines. A run already at the target has nothing remaining.
+// Throws std::invalid_argument for a non-finite state or cost.
+std::vector<RemainingPrediction> planFromState(const CompositeModel& model, const CurrentState& now,
+                                               double targetLoss,
+                                               const std::vector<double>& candidates,
+                                               double switchCostSeconds);
 
 }  // namespace hemingway::adaptive

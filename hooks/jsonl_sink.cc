@@ -9,6 +9,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "hemingway/hooks/job.h"
+
 #include "hemingway/hooks/error.h"
 
 namespace hemingway::hooks {
@@ -119,7 +121,10 @@ std::string toJson(const RunInfo& info) {
                       {"dataset_size", info.datasetSize},
                       {"host", info.host},
                       {"time", info.time}};
-  if (!info.extra.empty()) j["config"] = info.extra;
+  if (!info.extra.empty()) {
+    j["config"] = info.extra;
+    j["job"] = jobFingerprint(info.extra);
+  }
   return j.dump();
 }
 

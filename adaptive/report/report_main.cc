@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "hemingway/adaptive/fitting.h"
 #include "hemingway/adaptive/planner.h"
 #include "hemingway/adaptive/report/traces.h"
 #include "hemingway/hooks/cli.h"
@@ -32,8 +33,8 @@ namespace {
 struct Flags {
   std::vector<std::string> inputs;
   std::optional<double> targetLoss, timeBudget, pStar, price;
-  std::string candidates, plots;
-  bool json = false;
+  std::string candidates, plots, appendTo, metric = "loss";
+  bool json = false, pool = false;
 };
 
 class UsageError : public std::runtime_error {
@@ -64,14 +65,22 @@ std::vector<double> parseCandidates(const std::string& text) {
 
 json orNull(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
 
-std::string joinMachines(const std::set<double>& ms) {
-  std::ostringstream o;
-  bool first = true;
-  for (double m : ms) {
-    o << (first ? "" : ", ") << m;
-    first = false;
+// Appends one JSON line to `path`, starting on a new line even when the file
+// ends in a torn line, in a single write.
+void appendRecord(const std::string& path, const std::string& line) {
+  bool needsNewline = false;
+  {
+    std::ifstream in(path, std::ios::binary | std::ios::ate);
+    if (in && in.tellg() > 0) {
+      in.seekg(-1, std::ios::end);
+      needsNewline = in.get() != '\n';
+    }
   }
-  return o.str();
+  const std::string text = (needsNewline ? "\n" : "") + line + "\n";
+  std::ofstream out(path, std::ios::app | std::ios::binary);
+  out << text;
+  out.flush();
+  if (!out) throw std::runtime_error("cannot append to " + path);
 }
 
 // A file name from a name found in data: letters, digits, '.', '-', '_', '+'
@@ -195,52 +204,29 @@ void writePlots(const std::string& dir, const std::vector<ad::TraceRow>& rows,
 
 int report(const Flags& flags) {
   std::vector<ad::TraceRow> rows;
-  std::string firstLog;
+  ad::JobConfigs configs;
   for (const auto& path : flags.inputs) {
-    auto part = endsWith(path, ".csv") ? ad::readCsvTraces(path) : ad::readJsonlTraces(path);
-    if (!endsWith(path, ".csv") && firstLog.empty()) firstLog = path;
+    auto part =
+        endsWith(path, ".csv") ? ad::readCsvTraces(path) : ad::readJsonlTraces(path, &configs);
     rows.insert(rows.end(), part.begin(), part.end());
   }
-  std::map<std::string, std::vector<ad::TraceRow>> byAlgorithm;
-  for (auto& r : rows) byAlgorithm[r.algorithm].push_back(r);
-
+  ad::FitOptions fo;
+  fo.metric = flags.metric == "gap" ? ad::Metric::kGap : ad::Metric::kLoss;
+  fo.pStar = flags.pStar;
+  fo.pool = flags.pool;
+  std::vector<ad::FittedModel> fitted;
+  try {
+    fitted = ad::fitModels(rows, configs, fo);
+  } catch (const ad::FitError& e) {
+    throw UsageError(e.what());
+  }
   std::vector<ad::CompositeModel> models;
   std::set<double> observed;
   double smallestLoss = INFINITY;
-  for (const auto& [algorithm, part] : byAlgorithm) {
-    std::vector<ad::TimingPoint> times;
-    std::vector<ad::LossPoint> losses;
-    std::set<double> timedMs, ms;
-    double size = 1;
-    for (const auto& r : part) {
-      losses.push_back({r.machines, r.iteration, r.loss});
-      ms.insert(r.machines);
-      smallestLoss = std::min(smallestLoss, r.loss);
-      size = r.size;
-      if (r.iterSeconds) {
-        times.push_back({r.machines, r.size, *r.iterSeconds});
-        timedMs.insert(r.machines);
-      }
-    }
-    observed.insert(ms.begin(), ms.end());
-    ad::CompositeModel model;
-    model.algorithm = algorithm;
-    model.size = size;
-    model.system = ad::SystemModel::fit(times);
-    if (model.system.status() == ad::FitStatus::kTooFewPoints) {
-      throw UsageError("algorithm " + algorithm + ": " + model.system.problem() +
-                       ". Measured machine counts with times: " +
-                       (timedMs.empty() ? std::string("none (virtual runs carry no times)")
-                                        : joinMachines(timedMs)));
-    }
-    ad::ConvergenceOptions co;
-    co.pStar = flags.pStar;
-    model.convergence = ad::ConvergenceModel::fit(losses, co);
-    if (model.convergence.status() == ad::FitStatus::kTooFewPoints) {
-      throw UsageError("algorithm " + algorithm + ": " + model.convergence.problem() +
-                       ". Runs at m = " + joinMachines(ms));
-    }
-    models.push_back(std::move(model));
+  for (auto& f : fitted) {
+    observed.insert(f.machines.begin(), f.machines.end());
+    smallestLoss = std::min(smallestLoss, f.smallestLoss);
+    models.push_back(f.model);
   }
   if (flags.targetLoss && *flags.targetLoss < smallestLoss) {
     std::fprintf(stderr,
@@ -282,6 +268,8 @@ int report(const Flags& flags) {
         {{"algorithm", p.algorithm},
          {"m", p.machines},
          {"seconds_per_iteration", p.secondsPerIteration},
+         {"seconds_per_iteration_measured", orNull(p.measuredSecondsPerIteration)},
+         {"seconds_per_iteration_fit", p.fittedSecondsPerIteration},
          {"iterations_to_target", orNull(p.iterationsToTarget)},
          {"time_to_target_s", p.timeToTarget ? json(p.timeToTarget->value) : json(nullptr)},
          {"time_to_target_low_s", p.timeToTarget ? json(p.timeToTarget->low) : json(nullptr)},
@@ -310,8 +298,8 @@ int report(const Flags& flags) {
                   m.convergence.pStarEstimated() ? " estimated" : " given",
                   m.convergence.rSquared(), m.convergence.points());
     }
-    std::printf("\n%-10s %6s %12s %14s %14s %14s %s\n", "algorithm", "m", "s/iter", "time_to_eps_s",
-                "loss_at_T", "machine_hours", "");
+    std::printf("\n%-10s %6s %12s %12s %14s %14s %14s %s\n", "algorithm", "m", "s/iter_meas",
+                "s/iter_fit", "time_to_eps_s", "loss_at_T", "machine_hours", "");
     for (const auto& p : result.predictions) {
       auto num = [](const std::optional<double>& v) {
         char buf[32];
@@ -320,8 +308,8 @@ int report(const Flags& flags) {
         return std::string(buf);
       };
       std::printf(
-          "%-10s %6g %12.4g %14s %14s %14s %s\n", p.algorithm.c_str(), p.machines,
-          p.secondsPerIteration,
+          "%-10s %6g %12s %12.4g %14s %14s %14s %s\n", p.algorithm.c_str(), p.machines,
+          num(p.measuredSecondsPerIteration).c_str(), p.fittedSecondsPerIteration,
           num(p.timeToTarget ? std::optional<double>(p.timeToTarget->value) : std::nullopt).c_str(),
           num(p.lossAtBudget).c_str(), num(p.machineHours).c_str(),
           p.extrapolated ? "(extrapolated)" : "");
@@ -334,14 +322,12 @@ int report(const Flags& flags) {
     }
   }
   if (!flags.plots.empty()) writePlots(flags.plots, rows, models);
-  if (!firstLog.empty()) {  // the recommendation joins the log it came from
+  if (!flags.appendTo.empty()) {  // only when asked: the inputs are never written
     json record = out["recommendation"];
     record["event"] = "recommendation";
     record["target_loss"] = orNull(flags.targetLoss);
     record["time_budget_s"] = orNull(flags.timeBudget);
-    std::ofstream log(firstLog, std::ios::app);
-    log << record.dump() << '\n';
-    log.flush();
+    appendRecord(flags.appendTo, record.dump());
   }
   return rec.found ? 0 : 3;
 }
@@ -365,6 +351,11 @@ int main(int argc, char** argv) {
       ->check(hemingway::cli::kFinitePositive);
   app.add_flag("--json", f.json, "print the result as JSON");
   app.add_option("--plots", f.plots, "write PNG plots (gnuplot) into this directory");
+  app.add_option("--metric", f.metric, "what g models: loss, or gap (duality gap, P* = 0)")
+      ->check(CLI::IsMember({"loss", "gap"}));
+  app.add_flag("--pool", f.pool, "fit runs of different jobs of one algorithm together");
+  app.add_option("--append-to", f.appendTo,
+                 "append the recommendation as a JSON line to this log (inputs are never written)");
   if (auto code = hemingway::cli::parse(app, argc, argv, "hemingway-report")) return *code;
   for (const auto& path : f.inputs) {
     if (!std::filesystem::is_regular_file(path)) {

@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "hemingway/hooks/job.h"
+
 namespace hemingway::adaptive {
 namespace {
 
@@ -76,11 +78,12 @@ double finiteLoss(const nlohmann::json& v, const std::string& path, std::size_t 
 
 }  // namespace
 
-std::vector<TraceRow> readJsonlTraces(const std::string& path) {
+std::vector<TraceRow> readJsonlTraces(const std::string& path, JobConfigs* configs) {
   bool terminated = true;
   const auto lines = readLines(path, terminated);
   std::map<std::string, std::string> algorithmOfRun;
   std::map<std::string, double> sizeOfRun;
+  std::map<std::string, std::string> jobOfRun;
   struct StepAgg {
     std::string run;
     double machines = 1, lossSum = 0, count = 0, maxSeconds = 0, samples = 0;
@@ -93,8 +96,11 @@ std::vector<TraceRow> readJsonlTraces(const std::string& path) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(line);
-    } catch (const std::exception& e) {
+    } catch (const nlohmann::json::parse_error& e) {
       if (k + 1 == lines.size() && !terminated) break;  // torn last line of a crashed writer
+      // A line cut short by a crash (the parser ran out of input), followed
+      // by records a later writer appended: skipped. Anything else is an error.
+      if (e.byte >= line.size() && line.rfind('{', 0) == 0) continue;
       fail(path, k + 1, std::string("not a JSON object: ") + e.what());
     }
     try {
@@ -102,6 +108,16 @@ std::vector<TraceRow> readJsonlTraces(const std::string& path) {
       if (event == "run_start") {
         algorithmOfRun[j.at("run")] = j.value("algorithm", "sgd");
         sizeOfRun[j.at("run")] = j.value("dataset_size", 1.0);
+        std::map<std::string, std::string> config;
+        if (j.contains("config") && j.at("config").is_object()) {
+          for (const auto& [key, value] : j.at("config").items()) {
+            config[key] = value.is_string() ? value.get<std::string>() : value.dump();
+          }
+        }
+        std::string job = j.value("job", "");
+        if (job.empty() && !config.empty()) job = hooks::jobFingerprint(config);
+        jobOfRun[j.at("run")] = job;
+        if (configs != nullptr && !job.empty()) (*configs)[job] = config;
       } else if (event == "step") {
         if (j.at("loss").is_null()) continue;  // a step without a loss carries no progress
         auto& a = steps[{j.at("run").get<std::string>(), j.at("step").get<long long>()}];
@@ -128,6 +144,7 @@ std::vector<TraceRow> readJsonlTraces(const std::string& path) {
         if (j.contains("gap") && !j.at("gap").is_null()) r.gap = j.at("gap").get<double>();
         const auto run = j.value("run", "");
         if (sizeOfRun.count(run)) r.size = sizeOfRun[run];
+        if (jobOfRun.count(run)) r.job = jobOfRun[run];
         checkRow(r, path, k + 1);
         rows.push_back(r);
       }
@@ -146,6 +163,7 @@ std::vector<TraceRow> readJsonlTraces(const std::string& path) {
     r.iterSeconds = a.maxSeconds;
     r.samples = a.samples;
     if (sizeOfRun.count(a.run)) r.size = sizeOfRun[a.run];
+    if (jobOfRun.count(a.run)) r.job = jobOfRun[a.run];
     rows.push_back(r);
   }
   if (rows.empty()) fail(path, 0, "holds no step or iteration records with a loss");

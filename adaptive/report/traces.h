@@ -9,18 +9,9 @@
 #include <string>
 #include <vector>
 
-namespace hemingway::adaptive {
+#include "hemingway/adaptive/trace.h"
 
-struct TraceRow {
-  std::string algorithm;
-  double machines = 1;
-  double iteration = 1;  // 1-based
-  double loss = 0;
-  std::optional<double> iterSeconds;  // absent for virtual runs
-  std::optional<double> gap;          // duality gap of dual methods' iteration records
-  double samples = 0;                 // examples per iteration over all workers (step records)
-  double size = 1;
-};
+namespace hemingway::adaptive {
 
 // A bad input file; the message names the file, the line and the problem.
 class TraceError : public std::runtime_error {
@@ -31,7 +22,10 @@ class TraceError : public std::runtime_error {
 // Step records (one per rank: loss averaged over ranks, time the slowest
 // rank's) and iteration records (rank 0). A torn last line is skipped; any
 // other unparsable line, or a NaN or infinite loss, is a TraceError.
-std::vector<TraceRow> readJsonlTraces(const std::string& path);
+// Each row carries its run's job fingerprint: run_start's `job`, or one made
+// from its `config` (hooks/job.h); `configs`, when given, receives each job's
+// configuration.
+std::vector<TraceRow> readJsonlTraces(const std::string& path, JobConfigs* configs = nullptr);
 std::vector<TraceRow> readCsvTraces(const std::string& path);
 
 }  // namespace hemingway::adaptive

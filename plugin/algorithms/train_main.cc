@@ -93,10 +93,16 @@ int train(const Flags& f) {
   info.parameterCount = problem.features();
   info.parameterBytes = problem.features() * 8;
   info.datasetSize = problem.examples();
+  // Settings a dual method does not use are "-": they do not split its job.
+  const bool dual = hw::plugin::isDual(options.algorithm);
   info.extra = {{"loss", f.loss},
                 {"lambda", fmt::format("{}", f.lambda)},
                 {"dataset", f.dataset},
                 {"normalize", f.normalize},
+                {"lr", dual ? "-" : fmt::format("{}", f.lr)},
+                {"batch_size", dual ? "-" : std::to_string(f.batchSize)},
+                {"seed", std::to_string(f.seed)},
+                {"data", f.data},
                 {"virtual_workers", std::to_string(f.virtualWorkers)},
                 {"local_iters", std::to_string(f.localIters)}};
   if (workers.reports()) {

@@ -74,15 +74,31 @@ TEST(ReportCliTest, PrintsModelsTableAndRecommendationAndAppendsToTheLog) {
     }
     out << R"({"event":"step","run":"r1","rank":0,"wor)";  // torn by a crash
   }
+  auto slurp = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string before = slurp(log);
   auto r = runCommand(report(writeCsv(dir) + " " + log + " --target-loss 0.2"));
   ASSERT_EQ(r.exitCode, 0) << r.output;
   EXPECT_NE(r.output.find("f(m) ="), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("log10(P - P*)"), std::string::npos);
   EXPECT_NE(r.output.find("recommendation:"), std::string::npos);
+  EXPECT_EQ(slurp(log), before) << "the report wrote to its input";
+  // Asked to, it appends on a line of its own after the torn line, and the
+  // log still reads.
+  auto appended =
+      runCommand(report(writeCsv(dir) + " " + log + " --target-loss 0.2 --append-to " + log));
+  ASSERT_EQ(appended.exitCode, 0) << appended.output;
   std::ifstream in(log);
   std::string line, last;
   while (std::getline(in, line)) last = line;
+  EXPECT_EQ(last.rfind("{\"algorithm\"", 0), 0u) << last;
   EXPECT_NE(last.find("\"event\":\"recommendation\""), std::string::npos) << last;
+  auto again = runCommand(report(writeCsv(dir) + " " + log + " --target-loss 0.2"));
+  EXPECT_EQ(again.exitCode, 0) << again.output;
+  // Measured seconds per iteration beside the fit.
+  EXPECT_NE(r.output.find("s/iter_meas"), std::string::npos) << r.output;
 }
 
 TEST(ReportCliTest, PlotsArePngFilesFromGnuplot) {
