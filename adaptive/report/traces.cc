@@ -102,6 +102,8 @@ std::vector<TraceRow> readJsonlTraces(const std::string& path, JobConfigs* confi
       // by records a later writer appended: skipped. Anything else is an error.
       if (e.byte >= line.size() && line.rfind('{', 0) == 0) continue;
       fail(path, k + 1, std::string("not a JSON object: ") + e.what());
+    } catch (const std::exception& e) {  // a number out of range, say
+      fail(path, k + 1, std::string("not a JSON object: ") + e.what());
     }
     try {
       const std::string event = j.value("event", "");
@@ -120,7 +122,12 @@ std::vector<TraceRow> readJsonlTraces(const std::string& path, JobConfigs* confi
         if (configs != nullptr && !job.empty()) (*configs)[job] = config;
       } else if (event == "step") {
         if (j.at("loss").is_null()) continue;  // a step without a loss carries no progress
-        auto& a = steps[{j.at("run").get<std::string>(), j.at("step").get<long long>()}];
+        // A step index is checked as a number before it becomes an integer.
+        const double stepIndex = j.at("step").get<double>();
+        if (!(stepIndex >= 0 && stepIndex < kMaxIteration) || stepIndex != std::floor(stepIndex)) {
+          fail(path, k + 1, "the step is not a whole number in [0, 1e12)");
+        }
+        auto& a = steps[{j.at("run").get<std::string>(), static_cast<long long>(stepIndex)}];
         a.run = j.at("run");
         a.machines = j.at("world_size");
         a.lossSum += finiteLoss(j.at("loss"), path, k + 1);
@@ -129,7 +136,7 @@ std::vector<TraceRow> readJsonlTraces(const std::string& path, JobConfigs* confi
         a.maxSeconds = std::max(a.maxSeconds, j.at("step_ms").get<double>() / 1000);
         TraceRow check;
         check.machines = a.machines;
-        check.iteration = static_cast<double>(j.at("step").get<long long>()) + 1;
+        check.iteration = stepIndex + 1;
         check.loss = a.lossSum;
         check.iterSeconds = j.at("step_ms").get<double>() / 1000;
         if (sizeOfRun.count(a.run)) check.size = sizeOfRun[a.run];

@@ -125,6 +125,12 @@ TEST(ReportCliTest, BadInputsGetClearMessages) {
       {"empty.jsonl", "", "--target-loss 1", "holds no step or iteration records"},
       {"corrupt.jsonl", "{\"event\":\"step\"\nnot json\n{}\n", "--target-loss 1", "line 1"},
       {"nan.csv", header + "a,1,1,nan,0.1\n", "--target-loss 1", "the loss is not finite"},
+      {"bigstep.jsonl",
+       "{\"event\":\"step\",\"run\":\"r\",\"step\":1e300,\"world_size\":1,\"step_ms\":1,"
+       "\"loss\":1}\n",
+       "--target-loss 1", "the step is not a whole number"},
+      {"overflow.jsonl", "{\"event\":\"step\",\"run\":\"r\",\"loss\":1e999999}\n",
+       "--target-loss 1", "number overflow"},
       {"header.csv", "algo,m\n", "--target-loss 1", "the header must be"},
       {"one-m.csv", header + "a,2,1,1.0,0.1\na,2,2,0.5,0.1\n", "--target-loss 0.1",
        "machine count"},
