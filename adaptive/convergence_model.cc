@@ -6,6 +6,7 @@
 #include <map>
 #include <sstream>
 
+#include "hemingway/adaptive/level_set_curve.h"
 #include "hemingway/adaptive/statistics.h"
 
 namespace hemingway::adaptive {
@@ -112,6 +113,35 @@ Design design(const std::vector<LossPoint>& points, double pStar) {
     d.y[r] = std::log10(p.loss - pStar);
   }
   return d;
+}
+
+// The first iteration (scanned geometrically, then bisected) at which
+// `log10At(i)` is <= goal; empty when none up to maxIterations.
+template <typename F>
+std::optional<double> firstIterationBelow(const F& log10At, double goal, double maxIterations) {
+  double prev = 1;
+  if (log10At(1.0) <= goal) return 1.0;
+  for (double i = 2; i <= maxIterations; i = std::ceil(i * 1.25)) {
+    if (log10At(i) <= goal) {
+      double a = prev, b = i;
+      while (b - a > 1) {
+        const double mid = std::floor((a + b) / 2);
+        (log10At(mid) <= goal ? b : a) = mid;
+      }
+      return b;
+    }
+    prev = i;
+  }
+  return std::nullopt;
+}
+
+// Points above P*, as P - P*.
+std::vector<LossPoint> aboveOptimum(const std::vector<LossPoint>& points, double pStar) {
+  std::vector<LossPoint> out;
+  for (const auto& p : points) {
+    if (p.loss > pStar) out.push_back({p.machines, p.iteration, p.loss - pStar});
+  }
+  return out;
 }
 
 }  // namespace
@@ -233,11 +263,14 @@ ConvergenceModel ConvergenceModel::fit(const std::vector<LossPoint>& raw,
   if (!std::isfinite(bestScore)) {
     model.status_ = FitStatus::kTooFewPoints;
     model.problem_ = "too few points above P* for cross-validation: run longer or at more m";
+    return model;
   }
+  model.chooseForm(points, options);
   return model;
 }
 
 double ConvergenceModel::predictLog10(double iteration, double machines) const {
+  if (levelSet_ && form_ == "level-set") return levelSet_->predictLog10(iteration, machines);
   return fit_.intercept + convergenceFeatures(iteration, machines).dot(fit_.beta);
 }
 
@@ -249,21 +282,83 @@ std::optional<double> ConvergenceModel::iterationsTo(double target, double machi
                                                      double maxIterations) const {
   if (!(target > pStar_)) return std::nullopt;
   const double goal = std::log10(target - pStar_);
-  // Scan geometrically, then bisect on the first crossing.
-  double prev = 1;
-  if (predictLog10(1, machines) <= goal) return 1.0;
-  for (double i = 2; i <= maxIterations; i = std::ceil(i * 1.25)) {
-    if (predictLog10(i, machines) <= goal) {
-      double a = prev, b = i;
-      while (b - a > 1) {
-        const double mid = std::floor((a + b) / 2);
-        (predictLog10(mid, machines) <= goal ? b : a) = mid;
-      }
-      return b;
-    }
-    prev = i;
+  if (levelSet_ && form_ == "level-set") {
+    const double logI = levelSet_->log10IterationsTo(goal, machines);
+    if (!std::isfinite(logI)) return std::nullopt;
+    const double i = std::max(1.0, std::ceil(std::pow(10.0, logI) - 1e-9));
+    if (i > maxIterations) return std::nullopt;
+    return i;
   }
-  return std::nullopt;
+  return firstIterationBelow([&](double i) { return predictLog10(i, machines); }, goal,
+                             maxIterations);
+}
+
+std::optional<std::pair<double, double>> ConvergenceModel::iterationsInterval(
+    double target, double machines, double maxIterations) const {
+  const auto i = iterationsTo(target, machines, maxIterations);
+  if (!i || !heldOutError_) return std::nullopt;
+  // A prediction that is `r` (log ratio) off the truth: truth = i / e^r.
+  const double lo = std::max(1.0, std::floor(*i / std::exp(residualHigh_)));
+  const double hi = std::ceil(*i / std::exp(residualLow_));
+  return std::make_pair(std::min(lo, *i), std::max(hi, *i));
+}
+
+void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
+                                  const ConvergenceOptions& options) {
+  const auto bounds = slopeBoundsFor(options.algorithm);
+  const auto above = aboveOptimum(points, pStar_);
+  auto levelSet = std::make_shared<LevelSetCurve>(LevelSetCurve::fit(above, bounds));
+  if (!levelSet->usable()) return;
+  levelSet_ = levelSet;
+  if (!options.chooseForm) return;
+  if (machines_.size() < 3) {  // nothing to hold out: the measured curves themselves
+    form_ = "level-set";
+    return;
+  }
+  LassoOptions quick = options.lasso;
+  quick.pathLength = std::min(quick.pathLength, 20);
+  std::vector<double> lassoErrors, levelErrors;
+  for (std::size_t h = 1; h + 1 < machines_.size(); ++h) {
+    const double mh = machines_[h];
+    std::vector<LossPoint> train, test;
+    for (const auto& p : points) (p.machines == mh ? test : train).push_back(p);
+    const auto truth = LevelSetCurve::fit(aboveOptimum(test, pStar_), bounds);
+    const auto level = LevelSetCurve::fit(aboveOptimum(train, pStar_), bounds);
+    const auto d = design(train, pStar_);
+    const auto cv = lassoCv(d.x, d.y, kFolds(static_cast<int>(d.y.size()), 3, options.seed), quick);
+    if (!truth.usable() || !level.usable() || cv.fit.status == FitStatus::kTooFewPoints) continue;
+    const double top = truth.predictLog10(1, mh);
+    const double bottom = truth.predictLog10(truth.longestTrace(mh), mh);
+    for (double q : {0.25, 0.5, 0.75, 1.0}) {
+      const double goal = top - (top - bottom) * q;
+      const double real = std::pow(10.0, truth.log10IterationsTo(goal, mh));
+      if (!(real >= 5)) continue;
+      const double byLevel = std::pow(10.0, level.log10IterationsTo(goal, mh));
+      const auto byLasso = firstIterationBelow(
+          [&](double i) { return cv.fit.intercept + convergenceFeatures(i, mh).dot(cv.fit.beta); },
+          goal, 1e7);
+      // Signed log ratios: their spread gives the intervals.
+      levelErrors.push_back(std::isfinite(byLevel) ? std::log(byLevel / real) : 30.0);
+      lassoErrors.push_back(byLasso ? std::log(*byLasso / real) : 30.0);
+    }
+  }
+  if (levelErrors.empty()) {
+    form_ = "level-set";
+    return;
+  }
+  // Median relative error |pred / true - 1| of each form.
+  auto relative = [](const std::vector<double>& logRatios) {
+    std::vector<double> e;
+    for (double r : logRatios) e.push_back(std::abs(std::exp(std::min(r, 30.0)) - 1));
+    return median(e);
+  };
+  const double lassoError = relative(lassoErrors), levelError = relative(levelErrors);
+  form_ = levelError <= lassoError ? "level-set" : "lasso";
+  heldOutError_ = std::min(levelError, lassoError);
+  heldOutCases_ = levelErrors.size();
+  const auto& chosen = form_ == "level-set" ? levelErrors : lassoErrors;
+  residualLow_ = quantile(chosen, 0.1);
+  residualHigh_ = quantile(chosen, 0.9);
 }
 
 }  // namespace hemingway::adaptive

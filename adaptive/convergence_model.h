@@ -1,7 +1,15 @@
-// The convergence model: log10(P(i, m) - P*) = sum_j lambda_j phi_j(i, m),
-// fitted by Lasso with cross-validation over a library of fractional,
-// polynomial and logarithmic terms of the iteration i and machines m and
-// their products (convergenceFeatureNames() lists them).
+// The convergence model g(i, m) of P(i, m) - P*, in one of two forms, chosen
+// per (job, algorithm) by leave-one-m-out error: each interior measured m is
+// held out in turn, both forms are fitted on the others, and the iterations
+// they predict to reach levels of the held-out curve (25/50/75/100% of its
+// log range, cases needing 5+ iterations) are compared with the truth; the
+// form with the smaller median relative error serves. With fewer than three
+// machine counts there is nothing to hold out and the level-set form serves.
+// - "lasso": log10(P(i, m) - P*) = sum_j lambda_j phi_j(i, m), fitted by Lasso
+//   with cross-validation over a library of fractional, polynomial and
+//   logarithmic terms of i and m and their products (convergenceFeatureNames()).
+// - "level-set": the measured curves themselves, interpolated between machine
+//   counts (level_set_curve.h).
 //
 // - P* is given (a known optimum or a duality-gap certificate) or estimated
 //   by profiling: candidates below the smallest observed value (a log grid of
@@ -16,8 +24,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <Eigen/Dense>
@@ -38,12 +48,20 @@ Eigen::RowVectorXd convergenceFeatures(double iteration, double machines);
 
 struct ConvergenceOptions {
   std::optional<double> pStar;  // known optimum; estimated when empty
+  // The algorithm: it bounds how iteration counts may change with m
+  // (slopeBoundsFor in level_set_curve.h) where the level-set form extrapolates.
+  std::string algorithm;
+  // Compare the forms by leave-one-m-out error (needs 3+ machine counts);
+  // false: the Lasso library alone (the paper's form).
+  bool chooseForm = true;
   int window = 1;
   int maxPointsPerMachineCount = 200;
   int folds = 5;  // k-fold CV over the smoothed points
   std::uint64_t seed = 1;
   LassoOptions lasso;
 };
+
+class LevelSetCurve;
 
 class ConvergenceModel {
  public:
@@ -61,14 +79,28 @@ class ConvergenceModel {
   double maxObservedIteration() const { return maxIteration_; }
   const std::vector<double>& observedMachines() const { return machines_; }
 
+  // The form that serves ("lasso" or "level-set") and its leave-one-m-out
+  // median relative error of iterations to a level (empty when not measured)
+  // over `heldOutCases()` cases.
+  const std::string& form() const { return form_; }
+  std::optional<double> heldOutError() const { return heldOutError_; }
+  std::size_t heldOutCases() const { return heldOutCases_; }
+
   double predictLog10(double iteration, double machines) const;
   double predictLoss(double iteration, double machines) const;
   // The first iteration (up to maxIterations) at which the predicted value
   // is <= target; empty when never.
   std::optional<double> iterationsTo(double target, double machines,
                                      double maxIterations = 1e7) const;
+  // An 80% interval [lo, hi] around iterationsTo from the chosen form's
+  // leave-one-m-out log-ratio errors (their 10% and 90% quantiles); empty
+  // when the forms could not be compared or the target is never reached.
+  std::optional<std::pair<double, double>> iterationsInterval(double target, double machines,
+                                                              double maxIterations = 1e7) const;
 
  private:
+  void chooseForm(const std::vector<LossPoint>& points, const ConvergenceOptions& options);
+
   FitStatus status_ = FitStatus::kTooFewPoints;
   std::string problem_;
   double pStar_ = 0;
@@ -78,6 +110,11 @@ class ConvergenceModel {
   std::size_t points_ = 0;
   double maxIteration_ = 0;
   std::vector<double> machines_;
+  std::string form_ = "lasso";
+  std::optional<double> heldOutError_;
+  std::size_t heldOutCases_ = 0;
+  double residualLow_ = 0, residualHigh_ = 0;
+  std::shared_ptr<const LevelSetCurve> levelSet_;
 };
 
 }  // namespace hemingway::adaptive

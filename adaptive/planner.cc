@@ -59,6 +59,11 @@ Plan plan(const std::vector<CompositeModel>& models, const PlanQuery& query) {
       if (query.targetLoss) {
         p.iterationsToTarget = model.convergence.iterationsTo(*query.targetLoss, m);
         p.timeToTarget = model.timeTo(*query.targetLoss, m);
+        p.iterationsToTargetInterval = model.convergence.iterationsInterval(*query.targetLoss, m);
+        if (p.iterationsToTargetInterval) {
+          p.timeToTargetInterval = std::make_pair(p.iterationsToTargetInterval->first * f.low,
+                                                  p.iterationsToTargetInterval->second * f.high);
+        }
         if (p.timeToTarget) {
           p.machineHours = p.timeToTarget->value * m / 3600;
           if (query.pricePerMachineHour) p.cost = *p.machineHours * *query.pricePerMachineHour;

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "hemingway/adaptive/convergence_model.h"
@@ -48,6 +49,9 @@ struct CandidatePrediction {
   double fittedSecondsPerIteration = 0;               // f(m)
   std::optional<Interval> timeToTarget;               // seconds
   std::optional<double> iterationsToTarget;
+  // 80% intervals from g's leave-one-m-out errors (and f's bootstrap).
+  std::optional<std::pair<double, double>> iterationsToTargetInterval;
+  std::optional<std::pair<double, double>> timeToTargetInterval;
   std::optional<double> lossAtBudget;
   std::optional<double> machineHours;  // to the target
   std::optional<double> cost;          // machineHours * price

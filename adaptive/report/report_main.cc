@@ -64,6 +64,22 @@ std::vector<double> parseCandidates(const std::string& text) {
 }
 
 json orNull(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
+json pairOrNull(const std::optional<std::pair<double, double>>& v) {
+  return v ? json::array({v->first, v->second}) : json(nullptr);
+}
+
+// " (leave-one-m-out error 4.2% over 12 cases, the other form's was larger)".
+std::string formNote(const ad::ConvergenceModel& g) {
+  if (!g.heldOutError()) {
+    return " (fewer than 3 machine counts: no form could be held out and compared)";
+  }
+  char buf[160];
+  std::snprintf(buf, sizeof buf,
+                " (median leave-one-m-out error of iterations to a level %.1f%% over %zu cases, "
+                "the smaller of the two forms)",
+                100 * *g.heldOutError(), g.heldOutCases());
+  return buf;
+}
 
 // Appends one JSON line to `path`, starting on a new line even when the file
 // ends in a torn line, in a single write.
@@ -262,6 +278,14 @@ int report(const Flags& flags) {
                                            {"m", nullptr},
                                            {"predicted_seconds", nullptr},
                                            {"reason", rec.reason}};
+  out["models"] = json::array();
+  for (const auto& m : models) {
+    out["models"].push_back({{"algorithm", m.algorithm},
+                             {"form", m.convergence.form()},
+                             {"held_out_error", orNull(m.convergence.heldOutError())},
+                             {"held_out_cases", m.convergence.heldOutCases()},
+                             {"p_star", m.convergence.pStar()}});
+  }
   out["predictions"] = json::array();
   for (const auto& p : result.predictions) {
     out["predictions"].push_back(
@@ -271,6 +295,8 @@ int report(const Flags& flags) {
          {"seconds_per_iteration_measured", orNull(p.measuredSecondsPerIteration)},
          {"seconds_per_iteration_fit", p.fittedSecondsPerIteration},
          {"iterations_to_target", orNull(p.iterationsToTarget)},
+         {"iterations_to_target_interval", pairOrNull(p.iterationsToTargetInterval)},
+         {"time_to_target_interval_s", pairOrNull(p.timeToTargetInterval)},
          {"time_to_target_s", p.timeToTarget ? json(p.timeToTarget->value) : json(nullptr)},
          {"time_to_target_low_s", p.timeToTarget ? json(p.timeToTarget->low) : json(nullptr)},
          {"time_to_target_high_s", p.timeToTarget ? json(p.timeToTarget->high) : json(nullptr)},
@@ -297,6 +323,8 @@ int report(const Flags& flags) {
       std::printf("  (P* %.6g%s, R^2 %.3f, %zu points)\n", m.convergence.pStar(),
                   m.convergence.pStarEstimated() ? " estimated" : " given",
                   m.convergence.rSquared(), m.convergence.points());
+      std::printf("%s: g's form: %s%s\n", m.algorithm.c_str(), m.convergence.form().c_str(),
+                  formNote(m.convergence).c_str());
     }
     std::printf("\n%-10s %6s %12s %12s %14s %14s %14s %s\n", "algorithm", "m", "s/iter_meas",
                 "s/iter_fit", "time_to_eps_s", "loss_at_T", "machine_hours", "");

@@ -1,0 +1,97 @@
+#include "hemingway/adaptive/level_set_curve.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+namespace {
+
+namespace ad = hemingway::adaptive;
+
+// y(i, m) = 10^(-i / (c m^s)): iterations to a level L are -L c m^s.
+std::vector<ad::LossPoint> powerLawTraces(const std::vector<double>& machines, double c, double s,
+                                          int iterations) {
+  std::vector<ad::LossPoint> points;
+  for (double m : machines) {
+    for (int i = 1; i <= iterations; ++i) {
+      points.push_back({m, double(i), std::pow(10.0, -i / (c * std::pow(m, s)))});
+    }
+  }
+  return points;
+}
+
+TEST(LevelSetCurveTest, ExactAtMeasuredMachineCountsAndLogLogBetweenThem) {
+  const auto curve =
+      ad::LevelSetCurve::fit(powerLawTraces({2, 8}, 10, 0.5, 200), ad::slopeBoundsFor("cocoa"));
+  ASSERT_TRUE(curve.usable());
+  // Level -3 is reached at i = 30 sqrt(m): 42.4 at m = 2, 84.9 at m = 8, 60 at m = 4.
+  EXPECT_NEAR(std::pow(10.0, curve.log10IterationsTo(-3, 2)), 30 * std::sqrt(2.0), 0.5);
+  EXPECT_NEAR(std::pow(10.0, curve.log10IterationsTo(-3, 8)), 30 * std::sqrt(8.0), 0.5);
+  EXPECT_NEAR(std::pow(10.0, curve.log10IterationsTo(-3, 4)), 60, 1.0);
+}
+
+TEST(LevelSetCurveTest, ExtrapolationInMachinesIsBoundedPerAlgorithm) {
+  // Iterations grow as m^2 here, faster than CoCoA's theory allows (m^1).
+  const auto points = powerLawTraces({1, 2}, 10, 2, 400);
+  const auto cocoa = ad::LevelSetCurve::fit(points, ad::slopeBoundsFor("cocoa"));
+  // From m = 2 (level -2 at i = 80) to m = 8: at most linear, 320, not 1280.
+  EXPECT_NEAR(std::pow(10.0, cocoa.log10IterationsTo(-2, 8)), 320, 5);
+  const auto gd = ad::LevelSetCurve::fit(points, ad::slopeBoundsFor("gd"));
+  EXPECT_NEAR(std::pow(10.0, gd.log10IterationsTo(-2, 8)), 80, 2);
+}
+
+TEST(LevelSetCurveTest, NeverRisesAndNeverAboveTheStartForNoisyDecreasingTraces) {
+  std::mt19937_64 rng(7);
+  std::normal_distribution<double> noise(0, 0.05);
+  for (int trial = 0; trial < 20; ++trial) {
+    std::vector<ad::LossPoint> points;
+    double start = -INFINITY;
+    for (double m : {1.0, 2.0, 4.0, 16.0}) {
+      const double rate = 0.02 + 0.01 * (trial % 5);
+      for (int i = 1; i <= 150; ++i) {
+        const double y = 0.001 + std::exp(-rate * i / std::sqrt(m)) * std::pow(10.0, noise(rng));
+        points.push_back({m, double(i), y});
+        if (i == 1) start = std::max(start, std::log10(y));
+      }
+    }
+    const auto curve = ad::LevelSetCurve::fit(points, ad::slopeBoundsFor("cocoa+"));
+    for (double m : {1.0, 3.0, 4.0, 9.0, 32.0, 128.0}) {
+      double previous = INFINITY;
+      for (double i = 1; i <= 2000; i *= 1.3) {
+        const double v = curve.predictLog10(i, m);
+        EXPECT_LE(v, previous + 1e-9) << "rises at i = " << i << ", m = " << m;
+        EXPECT_LE(v, start + 1e-9) << "above the observed start at i = " << i << ", m = " << m;
+        previous = v;
+      }
+    }
+  }
+}
+
+TEST(LevelSetCurveTest, ConvergenceModelChoosesItsFormByHeldOutError) {
+  // Knee-shaped traces no Lasso term matches well: a fast phase, then a slow
+  // tail whose level rises with m.
+  std::vector<ad::LossPoint> points;
+  for (double m : {1.0, 2.0, 4.0, 8.0, 16.0}) {
+    for (int i = 1; i <= 300; ++i) {
+      points.push_back(
+          {m, double(i), std::exp(-0.3 * i / m) + 1e-3 * std::sqrt(m) * std::pow(i, -0.7)});
+    }
+  }
+  ad::ConvergenceOptions o;
+  o.pStar = 0;
+  o.algorithm = "cocoa+";
+  const auto model = ad::ConvergenceModel::fit(points, o);
+  ASSERT_NE(model.status(), ad::FitStatus::kTooFewPoints) << model.problem();
+  EXPECT_TRUE(model.form() == "level-set" || model.form() == "lasso");
+  ASSERT_TRUE(model.heldOutError().has_value());
+  EXPECT_GT(model.heldOutCases(), 0u);
+  // The chosen form predicts a measured curve's iterations well.
+  const auto it = model.iterationsTo(std::exp(-0.3 * 40 / 4.0), 4);
+  ASSERT_TRUE(it.has_value());
+  EXPECT_NEAR(*it, 40, 6);
+  o.chooseForm = false;
+  EXPECT_EQ(ad::ConvergenceModel::fit(points, o).form(), "lasso");
+}
+
+}  // namespace

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Fidelity of g (issue: recommendations a user can trust) on two trace sets of
+# exact CoCoA and CoCoA+ runs by hemingway-train's virtual workers, m = 1..128:
+#   A: Fashion-MNIST class 5 vs rest, hinge, lambda 1e-4, unit rows
+#   B: Fashion-MNIST class 2 vs rest, hinge, lambda 1e-3, unit rows
+# each until duality gap 1e-4 (at most 3000 iterations), and P* per set from
+# a long m = 1 run (its dual value, a certified lower bound).
+# Usage: tests/bench/run_fidelity_benchmark.sh [BUILD_DIR] [TRACE_DIR]
+#   TRACE_DIR keeps the traces (they take minutes): reused when present.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+build=${1:-$root/build}
+traces=${2:-$(mktemp -d)}
+mkdir -p "$traces"
+train="$build/plugin/hemingway-train"
+for set in "A 5 1e-4" "B 2 1e-3"; do
+  read -r name cls lambda <<<"$set"
+  common=(--dataset "fashion-mnist:class=$cls" --loss hinge --lambda "$lambda" --normalize unit)
+  if [ ! -s "$traces/$name-pstar.jsonl" ]; then
+    "$train" --algorithm cocoa+ "${common[@]}" --virtual-workers 1 --iterations 300 --target-gap 1e-10 \
+      --log "$traces/$name-pstar.jsonl" >/dev/null 2>&1
+  fi
+  for alg in cocoa cocoa+; do
+    for m in 1 2 4 8 16 32 64 128; do
+      out="$traces/$name-$alg-m$m.jsonl"
+      [ -s "$out" ] && continue
+      "$train" --algorithm "$alg" "${common[@]}" --virtual-workers "$m" --iterations 3000 \
+        --target-gap 1e-4 --log "$out.tmp" >/dev/null 2>&1 && mv "$out.tmp" "$out" &
+      while [ "$(jobs -r | wc -l)" -ge 2 ]; do sleep 1; done
+    done
+  done
+done
+wait
+for set in A B; do
+  pstar=$(tail -1 "$traces/$set-pstar.jsonl" | grep -o '"dual":[^,]*' | cut -d: -f2)
+  for alg in cocoa cocoa+; do cat "$traces/$set-$alg"-m*.jsonl >"$traces/$set-$alg.all"; done
+  echo "== set $set (P* = $pstar) =="
+  "$build/tests/bench/bench_fidelity" gap 0 "$traces/$set-cocoa.all" "$traces/$set-cocoa+.all"
+  "$build/tests/bench/bench_fidelity" primal "$pstar" "$traces/$set-cocoa.all" "$traces/$set-cocoa+.all"
+done
