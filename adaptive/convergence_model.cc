@@ -187,6 +187,7 @@ ConvergenceModel ConvergenceModel::fit(const std::vector<LossPoint>& raw,
       model.machines_.push_back(p.machines);
     }
     model.maxIteration_ = std::max(model.maxIteration_, p.iteration);
+    model.longest_[p.machines] = std::max(model.longest_[p.machines], p.iteration);
   }
   std::sort(model.machines_.begin(), model.machines_.end());
   if (points.size() < 10) {
@@ -291,6 +292,11 @@ std::optional<double> ConvergenceModel::iterationsTo(double target, double machi
   }
   return firstIterationBelow([&](double i) { return predictLog10(i, machines); }, goal,
                              maxIterations);
+}
+
+double ConvergenceModel::longestTraceAt(double machines) const {
+  const auto it = longest_.find(machines);
+  return it != longest_.end() ? it->second : maxIteration_;
 }
 
 std::optional<std::pair<double, double>> ConvergenceModel::iterationsInterval(

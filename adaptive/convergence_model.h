@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -77,6 +78,8 @@ class ConvergenceModel {
   double rSquared() const { return rSquared_; }
   std::size_t points() const { return points_; }
   double maxObservedIteration() const { return maxIteration_; }
+  // The longest trace at `machines` if it was measured, else the longest of all.
+  double longestTraceAt(double machines) const;
   const std::vector<double>& observedMachines() const { return machines_; }
 
   // The form that serves ("lasso" or "level-set") and its leave-one-m-out
@@ -109,6 +112,7 @@ class ConvergenceModel {
   double rSquared_ = 0;
   std::size_t points_ = 0;
   double maxIteration_ = 0;
+  std::map<double, double> longest_;  // by machine count
   std::vector<double> machines_;
   std::string form_ = "lasso";
   std::optional<double> heldOutError_;

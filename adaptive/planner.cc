@@ -56,6 +56,8 @@ Plan plan(const std::vector<CompositeModel>& models, const PlanQuery& query) {
         p.measuredSecondsPerIteration = it->second;
       }
       p.extrapolated = f.extrapolated || seen.empty() || m < seen.front() || m > seen.back();
+      p.extrapolatedM = std::find(seen.begin(), seen.end(), m) == seen.end();
+      const double longest = model.convergence.longestTraceAt(m);
       if (query.targetLoss) {
         p.iterationsToTarget = model.convergence.iterationsTo(*query.targetLoss, m);
         p.timeToTarget = model.timeTo(*query.targetLoss, m);
@@ -69,7 +71,13 @@ Plan plan(const std::vector<CompositeModel>& models, const PlanQuery& query) {
           if (query.pricePerMachineHour) p.cost = *p.machineHours * *query.pricePerMachineHour;
         }
       }
-      if (query.timeBudgetSeconds) p.lossAtBudget = model.lossAfter(*query.timeBudgetSeconds, m);
+      if (query.timeBudgetSeconds) {
+        p.lossAtBudget = model.lossAfter(*query.timeBudgetSeconds, m);
+        if (f.value > 0 && *query.timeBudgetSeconds / f.value > longest) {
+          p.extrapolatedIterations = true;
+        }
+      }
+      if (p.iterationsToTarget && *p.iterationsToTarget > longest) p.extrapolatedIterations = true;
       out.predictions.push_back(p);
     }
   }

@@ -56,6 +56,10 @@ struct CandidatePrediction {
   std::optional<double> machineHours;  // to the target
   std::optional<double> cost;          // machineHours * price
   bool extrapolated = false;           // m outside what was measured for f or g
+  bool extrapolatedM = false;          // m itself was not measured (g at m is a prediction)
+  // The target (or the budget's iterations) lies beyond the longest trace at
+  // m (at an unmeasured m: beyond every trace): g's tail is extrapolated.
+  bool extrapolatedIterations = false;
 };
 
 struct Recommendation {

@@ -68,6 +68,15 @@ json pairOrNull(const std::optional<std::pair<double, double>>& v) {
   return v ? json::array({v->first, v->second}) : json(nullptr);
 }
 
+// The table's last column: what is extrapolated.
+std::string flagsOf(const ad::CandidatePrediction& p) {
+  std::string out;
+  if (p.extrapolatedM) out += "m not measured";
+  if (p.extrapolatedIterations) out += std::string(out.empty() ? "" : "; ") + "beyond the traces";
+  if (out.empty() && p.extrapolated) out = "extrapolated";
+  return out.empty() ? "" : "(" + out + ")";
+}
+
 // " (leave-one-m-out error 4.2% over 12 cases, the other form's was larger)".
 std::string formNote(const ad::ConvergenceModel& g) {
   if (!g.heldOutError()) {
@@ -303,7 +312,9 @@ int report(const Flags& flags) {
          {"loss_at_budget", orNull(p.lossAtBudget)},
          {"machine_hours", orNull(p.machineHours)},
          {"cost", orNull(p.cost)},
-         {"extrapolated", p.extrapolated}});
+         {"extrapolated", p.extrapolated},
+         {"extrapolated_m", p.extrapolatedM},
+         {"extrapolated_iterations", p.extrapolatedIterations}});
   }
   if (flags.json) {
     std::cout << out.dump(2) << std::endl;
@@ -339,8 +350,7 @@ int report(const Flags& flags) {
           "%-10s %6g %12s %12.4g %14s %14s %14s %s\n", p.algorithm.c_str(), p.machines,
           num(p.measuredSecondsPerIteration).c_str(), p.fittedSecondsPerIteration,
           num(p.timeToTarget ? std::optional<double>(p.timeToTarget->value) : std::nullopt).c_str(),
-          num(p.lossAtBudget).c_str(), num(p.machineHours).c_str(),
-          p.extrapolated ? "(extrapolated)" : "");
+          num(p.lossAtBudget).c_str(), num(p.machineHours).c_str(), flagsOf(p).c_str());
     }
     if (rec.found) {
       std::printf("\nrecommendation: %s on %g machines, predicted %.4g s: %s\n",

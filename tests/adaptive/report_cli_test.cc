@@ -47,10 +47,34 @@ TEST(ReportCliTest, JsonOutputHasTheDocumentedFields) {
   EXPECT_GT(j["recommendation"]["predicted_seconds"].get<double>(), 0);
   ASSERT_EQ(j["predictions"].size(), 10u);
   for (const auto& p : j["predictions"]) {
-    for (const char* key : {"algorithm", "m", "time_to_target_s", "loss_at_budget"}) {
+    for (const char* key :
+         {"algorithm", "m", "time_to_target_s", "loss_at_budget", "iterations_to_target_interval",
+          "time_to_target_interval_s", "seconds_per_iteration_measured",
+          "seconds_per_iteration_fit", "extrapolated_m", "extrapolated_iterations"}) {
       EXPECT_TRUE(p.contains(key)) << key;
     }
     EXPECT_EQ(p["extrapolated"].get<bool>(), p["m"].get<double>() == 16);
+    EXPECT_EQ(p["extrapolated_m"].get<bool>(), p["m"].get<double>() == 16);
+    // Measured where measured: the planner's seconds per iteration is the measurement.
+    if (p["m"].get<double>() != 16) {
+      EXPECT_DOUBLE_EQ(p["seconds_per_iteration"].get<double>(),
+                       p["seconds_per_iteration_measured"].get<double>());
+    } else {
+      EXPECT_TRUE(p["seconds_per_iteration_measured"].is_null());
+    }
+    // Four machine counts: the forms were compared, so intervals exist where the target is reached.
+    if (!p["iterations_to_target"].is_null()) {
+      ASSERT_TRUE(p["iterations_to_target_interval"].is_array());
+      EXPECT_LE(p["iterations_to_target_interval"][0].get<double>(),
+                p["iterations_to_target"].get<double>());
+      EXPECT_GE(p["iterations_to_target_interval"][1].get<double>(),
+                p["iterations_to_target"].get<double>());
+    }
+  }
+  ASSERT_EQ(j["models"].size(), 2u);
+  for (const auto& m : j["models"]) {
+    EXPECT_TRUE(m["form"] == "lasso" || m["form"] == "level-set") << m;
+    EXPECT_TRUE(m["held_out_error"].is_number()) << m;
   }
 }
 
