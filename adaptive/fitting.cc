@@ -60,7 +60,8 @@ FittedModel fitOne(const std::string& job, const std::string& algorithm,
   }
   for (auto& [m, seconds] : secondsByM) out.model.measuredSeconds[m] = median(seconds);
   out.model.system = SystemModel::fit(times);
-  if (out.model.system.status() == FitStatus::kTooFewPoints) {
+  out.systemIdentifiable = out.model.system.status() != FitStatus::kTooFewPoints;
+  if (!out.systemIdentifiable && secondsByM.size() != 1) {
     std::set<double> timed;
     for (const auto& [m, s] : secondsByM) timed.insert(m);
     throw FitError(
@@ -79,6 +80,29 @@ FittedModel fitOne(const std::string& job, const std::string& algorithm,
 }
 
 }  // namespace
+
+std::vector<Probe> nextProbes(const FittedModel& fitted) {
+  // Three machine counts make g's held-out error measurable and f's terms
+  // separable: add the doubling and the halving of what was measured (or
+  // 2 and 4 from m = 1), each long enough to show the curve's shape and a
+  // stable median time, but no longer than the runs so far.
+  std::vector<Probe> probes;
+  if (fitted.machines.size() >= 3 && fitted.systemIdentifiable) return probes;
+  const double lo = *fitted.machines.begin(), hi = *fitted.machines.rbegin();
+  double longest = 0;
+  for (const auto& [m, i] : fitted.longestTrace) longest = std::max(longest, i);
+  const double iterations = std::clamp(std::ceil(longest / 2), 30.0, std::max(30.0, longest));
+  std::vector<double> wanted;
+  if (lo >= 2) wanted.push_back(std::floor(lo / 2));
+  wanted.push_back(hi * 2);
+  if (lo < 2) wanted.push_back(hi * 4);
+  for (double m : wanted) {
+    if (fitted.machines.count(m) == 0 && probes.size() + fitted.machines.size() < 3) {
+      probes.push_back({m, iterations});
+    }
+  }
+  return probes;
+}
 
 std::string differingKeys(const std::map<std::string, std::string>& a,
                           const std::map<std::string, std::string>& b, bool bothUsed) {

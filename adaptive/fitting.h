@@ -40,7 +40,20 @@ struct FittedModel {
   std::set<double> machines;              // machine counts with loss records
   std::map<double, double> longestTrace;  // iterations recorded per machine count
   double smallestLoss = 0;                // of the fitted metric
+  // False with times at a single machine count: f cannot separate computation
+  // from communication, and only the measured m can be planned (a one-run
+  // answer: the forward prediction there, and probes to run next).
+  bool systemIdentifiable = true;
 };
+
+// The cheapest runs that make f identifiable and g's held-out error
+// measurable (Ernest's experiment design, cut to what the runs lack): the
+// machine counts to add and how many iterations each.
+struct Probe {
+  double machines = 1;
+  double iterations = 0;
+};
+std::vector<Probe> nextProbes(const FittedModel& fitted);
 
 // Groups `rows` by (job, algorithm) and fits f and g of each. Throws FitError
 // when one algorithm has rows of several jobs (naming the configuration keys

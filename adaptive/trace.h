@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace hemingway::adaptive {
 
@@ -22,5 +23,7 @@ struct TraceRow {
 
 // A job's configuration (run_start's `config`), by job fingerprint.
 using JobConfigs = std::map<std::string, std::map<std::string, std::string>>;
+// A job's command line (run_start's `command`, the first seen), by fingerprint.
+using JobCommands = std::map<std::string, std::vector<std::string>>;
 
 }  // namespace hemingway::adaptive

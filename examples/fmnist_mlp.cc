@@ -19,6 +19,7 @@
 namespace hw = hemingway;
 
 struct Flags {
+  std::vector<std::string> command;
   int hidden = 512, batchSize = 64, iterations = 500, threads = 1, localIters = 8;
   double lr = 0.05;
   std::string log, algorithm = "sgd", data = hw::data::kFashionMnistDir;
@@ -64,6 +65,7 @@ int train(const Flags& f) {
                 {"batch_size", std::to_string(f.batchSize)},
                 {"local_iters", f.algorithm == "local-sgd" ? std::to_string(f.localIters) : "-"},
                 {"data", f.data}};
+  info.command = f.command;
   recorder.runStart(info);
 
   torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(f.lr).momentum(0.9));
@@ -109,6 +111,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Fashion-MNIST MLP, data-parallel with Hemingway"};
   hw::cli::showDefaults(app);
   Flags f;
+  f.command.assign(argv, argv + argc);
   app.add_option("--hidden", f.hidden, "hidden units per layer")->check(CLI::Range(1, 1 << 16));
   app.add_option("--batch-size", f.batchSize, "examples per worker per step")
       ->check(CLI::Range(1, 1 << 20));

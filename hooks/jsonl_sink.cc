@@ -125,6 +125,7 @@ std::string toJson(const RunInfo& info) {
     j["config"] = info.extra;
     j["job"] = jobFingerprint(info.extra);
   }
+  if (!info.command.empty()) j["command"] = info.command;
   return j.dump();
 }
 

@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace hemingway::hooks {
 
@@ -36,8 +37,12 @@ struct RunInfo {
   std::int64_t datasetSize = 0;
   std::string host;
   double time = 0;
-  // Free-form extra configuration (flags of the program), written as strings.
+  // The job's configuration, written as `config` (strings) with its `job`
+  // fingerprint (hooks/job.h).
   std::map<std::string, std::string> extra;
+  // The program's command line (argv), written as `command`: what
+  // hemingway-report prints as the next runs to make.
+  std::vector<std::string> command;
 };
 
 // One outer iteration of a distributed optimization algorithm (written once

@@ -68,6 +68,45 @@ json pairOrNull(const std::optional<std::pair<double, double>>& v) {
   return v ? json::array({v->first, v->second}) : json(nullptr);
 }
 
+// The command that runs `argv` (a run's recorded command line) on `machines`
+// for `iterations`: --virtual-workers changes for a virtual run, otherwise
+// hemingway-run starts that many workers. Arguments are quoted for a POSIX
+// shell where they need it (the user pastes the line; nothing runs it here).
+std::string probeCommand(std::vector<std::string> argv, double machines, double iterations) {
+  const auto set = [&argv](const std::string& flag, const std::string& value) {
+    for (std::size_t k = 1; k < argv.size(); ++k) {
+      if (argv[k] == flag && k + 1 < argv.size()) {
+        argv[k + 1] = value;
+        return true;
+      }
+      if (argv[k].rfind(flag + "=", 0) == 0) {
+        argv[k] = flag + "=" + value;
+        return true;
+      }
+    }
+    return false;
+  };
+  char m[32], n[32];
+  std::snprintf(m, sizeof m, "%g", machines);
+  std::snprintf(n, sizeof n, "%.0f", iterations);
+  const bool virtualRun = set("--virtual-workers", m);
+  if (!set("--iterations", n)) {
+    argv.push_back("--iterations");
+    argv.push_back(n);
+  }
+  std::string out = virtualRun ? "" : std::string("hemingway-run --nproc-per-node ") + m + " -- ";
+  for (std::size_t k = 0; k < argv.size(); ++k) {
+    const auto& a = argv[k];
+    const bool plain = !a.empty() && a.find_first_not_of(
+                                         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLM"
+                                         "NOPQRSTUVWXYZ0123456789_-+=/.,:@%") == std::string::npos;
+    std::string quoted = "'";
+    for (const char c : a) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    out += (k ? " " : "") + (plain ? a : quoted + "'");
+  }
+  return out;
+}
+
 // The table's last column: what is extrapolated.
 std::string flagsOf(const ad::CandidatePrediction& p) {
   std::string out;
@@ -230,9 +269,10 @@ void writePlots(const std::string& dir, const std::vector<ad::TraceRow>& rows,
 int report(const Flags& flags) {
   std::vector<ad::TraceRow> rows;
   ad::JobConfigs configs;
+  ad::JobCommands commands;
   for (const auto& path : flags.inputs) {
-    auto part =
-        endsWith(path, ".csv") ? ad::readCsvTraces(path) : ad::readJsonlTraces(path, &configs);
+    auto part = endsWith(path, ".csv") ? ad::readCsvTraces(path)
+                                       : ad::readJsonlTraces(path, &configs, &commands);
     rows.insert(rows.end(), part.begin(), part.end());
   }
   ad::FitOptions fo;
@@ -246,10 +286,13 @@ int report(const Flags& flags) {
     throw UsageError(e.what());
   }
   std::vector<ad::CompositeModel> models;
-  std::set<double> observed;
+  std::set<double> observed, timedOnly;
+  bool identifiable = true;
   double smallestLoss = INFINITY;
   for (auto& f : fitted) {
     observed.insert(f.machines.begin(), f.machines.end());
+    identifiable = identifiable && f.systemIdentifiable;
+    for (const auto& [m, seconds] : f.model.measuredSeconds) timedOnly.insert(m);
     smallestLoss = std::min(smallestLoss, f.smallestLoss);
     models.push_back(f.model);
   }
@@ -263,7 +306,11 @@ int report(const Flags& flags) {
   query.targetLoss = flags.targetLoss;
   query.timeBudgetSeconds = flags.timeBudget;
   query.pricePerMachineHour = flags.price;
-  if (!flags.candidates.empty()) {
+  if (!identifiable) {
+    // One machine count with times: f is not identifiable, so only measured
+    // counts are planned (the forward prediction), and probes come next.
+    query.candidates.assign(timedOnly.begin(), timedOnly.end());
+  } else if (!flags.candidates.empty()) {
     query.candidates = parseCandidates(flags.candidates);
   } else {
     std::set<double> c(observed.begin(), observed.end());
@@ -316,6 +363,23 @@ int report(const Flags& flags) {
          {"extrapolated_m", p.extrapolatedM},
          {"extrapolated_iterations", p.extrapolatedIterations}});
   }
+  out["probes"] = json::array();
+  std::vector<std::string> probeLines;
+  for (const auto& f : fitted) {
+    const auto it = commands.find(f.job);
+    for (const auto& probe : ad::nextProbes(f)) {
+      const std::string command =
+          it == commands.end() ? "" : probeCommand(it->second, probe.machines, probe.iterations);
+      out["probes"].push_back({{"algorithm", f.model.algorithm},
+                               {"m", probe.machines},
+                               {"iterations", probe.iterations},
+                               {"command", command.empty() ? json(nullptr) : json(command)}});
+      char line[160];
+      std::snprintf(line, sizeof line, "  %s: m = %g for %g iterations", f.model.algorithm.c_str(),
+                    probe.machines, probe.iterations);
+      probeLines.push_back(std::string(line) + (command.empty() ? "" : ":\n    " + command));
+    }
+  }
   if (flags.json) {
     std::cout << out.dump(2) << std::endl;
   } else {
@@ -358,6 +422,15 @@ int report(const Flags& flags) {
     } else {
       std::printf("\nno recommendation: %s\n", rec.reason.c_str());
     }
+    if (!identifiable) {
+      std::printf(
+          "\nOnly one machine count has times: the table is the forward prediction at the "
+          "measured m. To compare machine counts, run next (the cheapest probes that make f "
+          "identifiable and g's held-out error measurable), then report on the logs again:\n");
+    } else if (!probeLines.empty()) {
+      std::printf("\nTo measure g's held-out error, run next:\n");
+    }
+    for (const auto& line : probeLines) std::printf("%s\n", line.c_str());
   }
   if (!flags.plots.empty()) writePlots(flags.plots, rows, models);
   if (!flags.appendTo.empty()) {  // only when asked: the inputs are never written

@@ -78,7 +78,8 @@ double finiteLoss(const nlohmann::json& v, const std::string& path, std::size_t 
 
 }  // namespace
 
-std::vector<TraceRow> readJsonlTraces(const std::string& path, JobConfigs* configs) {
+std::vector<TraceRow> readJsonlTraces(const std::string& path, JobConfigs* configs,
+                                      JobCommands* commands) {
   bool terminated = true;
   const auto lines = readLines(path, terminated);
   std::map<std::string, std::string> algorithmOfRun;
@@ -120,6 +121,14 @@ std::vector<TraceRow> readJsonlTraces(const std::string& path, JobConfigs* confi
         if (job.empty() && !config.empty()) job = hooks::jobFingerprint(config);
         jobOfRun[j.at("run")] = job;
         if (configs != nullptr && !job.empty()) (*configs)[job] = config;
+        if (commands != nullptr && j.contains("command") && j.at("command").is_array() &&
+            !commands->count(job)) {
+          std::vector<std::string> argv;
+          for (const auto& a : j.at("command")) {
+            if (a.is_string()) argv.push_back(a.get<std::string>());
+          }
+          (*commands)[job] = argv;
+        }
       } else if (event == "step") {
         if (j.at("loss").is_null()) continue;  // a step without a loss carries no progress
         // A step index is checked as a number before it becomes an integer.

@@ -25,7 +25,8 @@ class TraceError : public std::runtime_error {
 // Each row carries its run's job fingerprint: run_start's `job`, or one made
 // from its `config` (hooks/job.h); `configs`, when given, receives each job's
 // configuration.
-std::vector<TraceRow> readJsonlTraces(const std::string& path, JobConfigs* configs = nullptr);
+std::vector<TraceRow> readJsonlTraces(const std::string& path, JobConfigs* configs = nullptr,
+                                      JobCommands* commands = nullptr);
 std::vector<TraceRow> readCsvTraces(const std::string& path);
 
 }  // namespace hemingway::adaptive

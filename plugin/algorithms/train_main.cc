@@ -28,6 +28,7 @@ struct Flags {
   int virtualWorkers = 0, iterations = 100, batchSize = 1;
   long long localIters = 0;
   std::int64_t maxFeatures = hw::data::kMaxLibsvmFeatures;
+  std::vector<std::string> command;
   unsigned long long seed = 1;
 };
 
@@ -105,6 +106,7 @@ int train(const Flags& f) {
                 {"data", f.data},
                 {"virtual_workers", std::to_string(f.virtualWorkers)},
                 {"local_iters", std::to_string(f.localIters)}};
+  info.command = f.command;
   if (workers.reports()) {
     recorder.runStart(info);
     fmt::print(stderr,
@@ -160,6 +162,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Hemingway: distributed optimization of L2-regularized linear models"};
   hw::cli::showDefaults(app);
   Flags f;
+  f.command.assign(argv, argv + argc);
   app.add_option("--algorithm", f.algorithm, "gd|sgd|local-sgd|cocoa|cocoa+")
       ->check(CLI::IsMember({"gd", "sgd", "local-sgd", "cocoa", "cocoa+"}));
   app.add_option("--loss", f.loss, "hinge|logistic|squared")

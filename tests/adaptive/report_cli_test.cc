@@ -285,3 +285,42 @@ TEST(ReportCliTest, LargeJobsAnswerAndBadNumbersAreRefused) {
 }
 
 }  // namespace
+
+namespace {
+
+// One job at one m: the forward prediction there, and the probes to run next
+// as commands built from the run's own command line.
+TEST(ReportCliTest, OneRunAtOneMachineCountGetsAnAnswerAndTheProbesToRun) {
+  TempDir dir;
+  const auto log = dir.file("one.jsonl");
+  {
+    std::ofstream out(log);
+    out << R"({"event":"run_start","run":"r2","rank":0,"world_size":2,"algorithm":"sgd",)"
+        << R"("dataset_size":100,"config":{"lr":"0.1"},"job":"j1",)"
+        << R"("command":["/bin/train","--lr","0.1","--iterations","80","--log","it's.jsonl"]})"
+        << "\n";
+    for (int s = 0; s < 80; ++s) {
+      for (int rank = 0; rank < 2; ++rank) {
+        out << R"({"event":"step","run":"r2","rank":)" << rank << R"(,"world_size":2,"step":)" << s
+            << R"(,"step_ms":)" << 12 + (s % 3) << R"(,"loss":)" << 2.0 / (s + 1) + 0.1 << "}\n";
+      }
+    }
+  }
+  auto r = runCommand(report(log + " --target-loss 0.2 --time-budget 5"));
+  EXPECT_EQ(r.exitCode, 0) << r.output;
+  EXPECT_NE(r.output.find("forward prediction at the measured m"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("hemingway-run --nproc-per-node 4 -- /bin/train --lr 0.1 --iterations 40 "
+                          "--log 'it'\\''s.jsonl'"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("hemingway-run --nproc-per-node 1 --"), std::string::npos) << r.output;
+  auto j = runCommand(report(log + " --target-loss 0.2 --json 2>/dev/null"));
+  ASSERT_EQ(j.exitCode, 0) << j.output;
+  const auto doc = nlohmann::json::parse(j.output);
+  ASSERT_EQ(doc["predictions"].size(), 1u);
+  EXPECT_EQ(doc["predictions"][0]["m"], 2);
+  EXPECT_NEAR(doc["predictions"][0]["seconds_per_iteration"].get<double>(), 0.013, 1e-9);
+  EXPECT_EQ(doc["probes"].size(), 2u);
+}
+
+}  // namespace
