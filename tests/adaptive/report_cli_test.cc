@@ -157,7 +157,7 @@ TEST(ReportCliTest, BadInputsGetClearMessages) {
        "--target-loss 1", "number overflow"},
       {"header.csv", "algo,m\n", "--target-loss 1", "the header must be"},
       {"one-m.csv", header + "a,2,1,1.0,0.1\na,2,2,0.5,0.1\n", "--target-loss 0.1",
-       "machine count"},
+       "fewer than 10 loss values"},
   };
   for (const auto& c : cases) {
     std::ofstream(dir.file(c.file)) << c.content;
