@@ -187,10 +187,28 @@ int runProgram(const std::vector<std::string>& args) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+std::string fmt(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+// What the plots show besides the models.
+struct PlotContext {
+  bool gap = false;  // the metric is the duality gap
+  std::optional<double> target;
+  const ad::Plan* plan = nullptr;
+};
+
 // Writes PNG plots into `dir` (only the images: gnuplot's data and scripts go
-// to a temporary folder) and runs gnuplot without a shell.
+// to a temporary folder) and runs gnuplot without a shell. Per algorithm:
+// ALG-convergence.png (the metric per m, observed and fitted, one colour per
+// m), ALG-system.png (median seconds per iteration per measured m and f with
+// its interval band; unmeasured m beyond the dashed line) and, with a
+// target, ALG-time-to-target.png (predicted time against m with its 80%
+// band, the measured runs' times, the recommendation marked).
 void writePlots(const std::string& dir, const std::vector<ad::TraceRow>& rows,
-                const std::vector<ad::CompositeModel>& models) {
+                const std::vector<ad::CompositeModel>& models, const PlotContext& context) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw UsageError("--plots: cannot create " + dir + ": " + ec.message());
@@ -204,61 +222,127 @@ void writePlots(const std::string& dir, const std::vector<ad::TraceRow>& rows,
       std::filesystem::remove_all(path, ignored);
     }
   } cleanup{work};
+  const std::string metric = context.gap ? "duality gap" : "loss - P*";
   for (const auto& model : models) {
     const std::string name = safeFileName(model.algorithm);
     const std::string base = work + "/" + name;
     const std::string out = dir + "/" + name;
+    const double pStar = model.convergence.pStar();
+    auto value = [&](const ad::TraceRow& r) -> std::optional<double> {
+      const double v = context.gap ? r.gap.value_or(-1) : r.loss - pStar;
+      return v > 0 ? std::optional<double>(v) : std::nullopt;
+    };
     std::set<double> ms;
     for (const auto& r : rows) {
       if (r.algorithm == model.algorithm) ms.insert(r.machines);
     }
     std::ofstream script(base + ".gp");
-    script << "set terminal pngcairo size 900,600\n";
-    script << "set output " << gnuplotQuote(out + "-convergence.png") << "\nset logscale y\n";
+    script << "set terminal pngcairo size 1000,600\nset key outside right top\nset grid\n";
+    script << "set output " << gnuplotQuote(out + "-convergence.png")
+           << "\nset logscale y\nset format y '10^{%L}'\n";
     script << "set title "
-           << gnuplotQuote(model.algorithm + ": observed (points) and fitted g (lines), P* = " +
-                           std::to_string(model.convergence.pStar()))
-           << "\nset xlabel 'iteration'\nset ylabel 'P - P*'\nplot ";
-    bool first = true;
+           << gnuplotQuote(model.algorithm + ": " + metric + " per m, observed (points) and g (" +
+                           model.convergence.form() + " form, lines)")
+           << "\nset xlabel 'iteration'\nset ylabel " << gnuplotQuote(metric) << "\n";
+    if (context.target) {
+      script << "set arrow from graph 0, first "
+             << (context.gap ? *context.target : *context.target - pStar) << " to graph 1, first "
+             << (context.gap ? *context.target : *context.target - pStar)
+             << " nohead dt 2 lc rgb 'gray40'\n";
+    }
+    script << "plot ";
     int k = 0;
     for (double m : ms) {
-      const std::string obs = base + "-m" + std::to_string(k++) + ".dat";
+      const std::string obs = base + "-m" + std::to_string(k) + ".dat";
       std::ofstream o(obs), f(obs + ".fit");
       double maxI = 1;
       for (const auto& r : rows) {
-        if (r.algorithm == model.algorithm && r.machines == m &&
-            r.loss > model.convergence.pStar()) {
-          o << r.iteration << ' ' << r.loss - model.convergence.pStar() << '\n';
+        if (r.algorithm != model.algorithm || r.machines != m) continue;
+        if (const auto v = value(r)) {
+          o << r.iteration << ' ' << *v << '\n';
           maxI = std::max(maxI, r.iteration);
         }
       }
       for (double i = 1; i <= maxI; i = std::max(i + 1, i * 1.05)) {
-        f << i << ' ' << model.convergence.predictLoss(i, m) - model.convergence.pStar() << '\n';
+        f << i << ' ' << std::pow(10.0, model.convergence.predictLog10(i, m)) << '\n';
       }
-      script << (first ? "" : ", ") << gnuplotQuote(obs)
-             << " with points pt 7 ps 0.4 title 'm=" << m << "', " << gnuplotQuote(obs + ".fit")
-             << " with lines lw 2 title 'fit m=" << m << "'";
-      first = false;
+      script << (k ? ", " : "") << gnuplotQuote(obs) << " with points pt 7 ps 0.35 lc " << k + 1
+             << " title 'm=" << m << "', " << gnuplotQuote(obs + ".fit") << " with lines lw 2 lc "
+             << k + 1 << " notitle";
+      ++k;
     }
-    script << "\nset output " << gnuplotQuote(out + "-system.png") << "\nunset logscale y\n";
-    script << "set title " << gnuplotQuote(model.algorithm + ": seconds per iteration f(m)")
-           << "\n";
-    script << "set xlabel 'machines m'\nset ylabel 'seconds per iteration'\n";
+    script << "\nunset arrow\nunset logscale y\nset format y '%g'\n";
+    // f(m): medians per measured m, the fit and its band.
+    const double maxM = ms.empty() ? 2 : *ms.rbegin() * 2;
     {
       std::ofstream pts(base + "-times.dat"), fit(base + "-times.fit");
-      for (const auto& r : rows) {
-        if (r.algorithm == model.algorithm && r.iterSeconds) {
-          pts << r.machines << ' ' << *r.iterSeconds << '\n';
-        }
-      }
-      const double maxM = ms.empty() ? 1 : *ms.rbegin() * 2;
+      for (const auto& [m, seconds] : model.measuredSeconds) pts << m << ' ' << seconds << '\n';
       for (double m = 1; m <= maxM; m += std::max(1.0, maxM / 100)) {
-        fit << m << ' ' << model.system.predictSeconds(m, model.size) << '\n';
+        const auto f = model.system.predict(m, model.size);
+        fit << m << ' ' << f.value << ' ' << f.low << ' ' << f.high << '\n';
       }
     }
-    script << "plot " << gnuplotQuote(base + "-times.dat")
-           << " with points pt 7 ps 0.3 title 'measured', " << gnuplotQuote(base + "-times.fit")
-           << " with lines lw 2 title 'f(m)'\n";
+    script << "set output " << gnuplotQuote(out + "-system.png") << "\n";
+    script << "set title " << gnuplotQuote(model.algorithm + ": seconds per iteration f(m)")
+           << "\nset xlabel 'machines m'\nset ylabel 'seconds per iteration'\n";
+    if (!ms.empty()) {
+      script << "set arrow from " << *ms.rbegin() << ", graph 0 to " << *ms.rbegin()
+             << ", graph 1 nohead dt 2 lc rgb 'gray40'\nset label 'extrapolated ->' at "
+             << *ms.rbegin() << ", graph 0.95 offset 1,0\n";
+    }
+    script << "plot " << gnuplotQuote(base + "-times.fit")
+           << " using 1:3:4 with filledcurves lc rgb '#c6dbef' title 'f interval', "
+           << gnuplotQuote(base + "-times.fit") << " using 1:2 with lines lw 2 lc rgb '#08519c' "
+           << "title 'f(m)', " << gnuplotQuote(base + "-times.dat")
+           << " with points pt 7 ps 1.2 lc rgb '#d62728' title 'measured median'\n";
+    script << "unset arrow\nunset label\n";
+    // Time to the target per candidate m, with the 80% band and the choice.
+    if (context.target && context.plan != nullptr) {
+      std::ofstream pred(base + "-ttt.dat"), rec(base + "-rec.dat"), meas(base + "-ttt-meas.dat");
+      int points = 0;
+      for (const auto& p : context.plan->predictions) {
+        if (p.algorithm != model.algorithm || !p.timeToTarget) continue;
+        const auto band = p.timeToTargetInterval.value_or(
+            std::make_pair(p.timeToTarget->value, p.timeToTarget->value));
+        pred << p.machines << ' ' << p.timeToTarget->value << ' ' << band.first << ' '
+             << band.second << '\n';
+        ++points;
+        const auto& r = context.plan->recommendation;
+        if (r.found && r.algorithm == p.algorithm && r.machines == p.machines) {
+          rec << p.machines << ' ' << p.timeToTarget->value << '\n';
+        }
+      }
+      for (const auto& [m, seconds] : model.measuredSeconds) {  // what the runs themselves took
+        std::optional<double> first;
+        for (const auto& r : rows) {
+          if (r.algorithm != model.algorithm || r.machines != m) continue;
+          const auto v = value(r);
+          const double goal = context.gap ? *context.target : *context.target - pStar;
+          if (v && *v <= goal && (!first || r.iteration < *first)) first = r.iteration;
+        }
+        if (first) meas << m << ' ' << *first * seconds << '\n';
+      }
+      pred.close();
+      rec.close();
+      meas.close();
+      if (points > 0) {
+        script << "set output " << gnuplotQuote(out + "-time-to-target.png") << "\n";
+        script
+            << "set title "
+            << gnuplotQuote(model.algorithm + ": seconds to " + metric + " target " +
+                            std::to_string(*context.target) + " against m")
+            << "\nset xlabel 'machines m'\nset ylabel 'seconds to the target'\nset logscale x 2\n";
+        script << "plot " << gnuplotQuote(base + "-ttt.dat")
+               << " using 1:3:4 with filledcurves lc rgb '#fdd0a2' title '80% interval', "
+               << gnuplotQuote(base + "-ttt.dat")
+               << " using 1:2 with linespoints lw 2 pt 7 lc rgb '#d94801' title 'predicted', "
+               << gnuplotQuote(base + "-ttt-meas.dat")
+               << " with points pt 9 ps 1.8 lc rgb '#238b45' title 'measured runs', "
+               << gnuplotQuote(base + "-rec.dat")
+               << " with points pt 6 ps 4 lw 3 lc rgb 'black' title 'recommended'\n";
+        script << "unset logscale x\n";
+      }
+    }
     script.close();
     const int code = runProgram({"gnuplot", base + ".gp"});
     if (code == 127) throw std::runtime_error("cannot run gnuplot (install gnuplot-nox)");
@@ -432,7 +516,10 @@ int report(const Flags& flags) {
     }
     for (const auto& line : probeLines) std::printf("%s\n", line.c_str());
   }
-  if (!flags.plots.empty()) writePlots(flags.plots, rows, models);
+  if (!flags.plots.empty()) {
+    writePlots(flags.plots, rows, models,
+               {fo.metric == ad::Metric::kGap, flags.targetLoss, &result});
+  }
   if (!flags.appendTo.empty()) {  // only when asked: the inputs are never written
     json record = out["recommendation"];
     record["event"] = "recommendation";

@@ -131,11 +131,20 @@ TEST(ReportCliTest, PlotsArePngFilesFromGnuplot) {
   TempDir dir;
   auto r = runCommand(report(writeCsv(dir) + " --target-loss 0.11 --plots " + dir.file("plots")));
   ASSERT_EQ(r.exitCode, 0) << r.output;
-  for (const char* f : {"cocoa-convergence.png", "cocoa-system.png", "cocoa+-convergence.png"}) {
+  for (const char* f : {"cocoa-convergence.png", "cocoa-system.png", "cocoa+-convergence.png",
+                        "cocoa-time-to-target.png", "cocoa+-time-to-target.png"}) {
     std::ifstream png(dir.file(std::string("plots/") + f), std::ios::binary);
     char magic[4] = {};
     png.read(magic, 4);
     EXPECT_EQ(std::string(magic + 1, 3), "PNG") << f;
+    // A sensible size: more than an empty frame, less than a photograph.
+    const auto bytes = std::filesystem::file_size(dir.file(std::string("plots/") + f));
+    EXPECT_GT(bytes, 10000u) << f;
+    EXPECT_LT(bytes, 2000000u) << f;
+  }
+  // The folder holds only the images.
+  for (const auto& e : std::filesystem::directory_iterator(dir.file("plots"))) {
+    EXPECT_EQ(e.path().extension(), ".png") << e.path();
   }
 }
 
