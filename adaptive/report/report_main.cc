@@ -485,8 +485,11 @@ int report(const Flags& flags) {
       std::printf("%s: g's form: %s%s\n", m.algorithm.c_str(), m.convergence.form().c_str(),
                   formNote(m.convergence).c_str());
     }
-    std::printf("\n%-10s %6s %12s %12s %14s %14s %14s %s\n", "algorithm", "m", "s/iter_meas",
-                "s/iter_fit", "time_to_eps_s", "loss_at_T", "machine_hours", "");
+    // The columns carry the names of the JSON fields.
+    std::printf("\n%-10s %6s %30s %25s %20s %15s %25s %14s %13s %s\n", "algorithm", "m",
+                "seconds_per_iteration_measured", "seconds_per_iteration_fit",
+                "iterations_to_target", "time_to_target_s", "time_to_target_interval_s",
+                "loss_at_budget", "machine_hours", "");
     for (const auto& p : result.predictions) {
       auto num = [](const std::optional<double>& v) {
         char buf[32];
@@ -494,11 +497,18 @@ int report(const Flags& flags) {
         std::snprintf(buf, sizeof buf, "%.4g", *v);
         return std::string(buf);
       };
+      std::string band = "-";
+      if (p.timeToTargetInterval) {
+        band = "[" + num(p.timeToTargetInterval->first) + ", " +
+               num(p.timeToTargetInterval->second) + "]";
+      }
       std::printf(
-          "%-10s %6g %12s %12.4g %14s %14s %14s %s\n", p.algorithm.c_str(), p.machines,
+          "%-10s %6g %30s %25.4g %20s %15s %25s %14s %13s %s\n", p.algorithm.c_str(), p.machines,
           num(p.measuredSecondsPerIteration).c_str(), p.fittedSecondsPerIteration,
+          num(p.iterationsToTarget).c_str(),
           num(p.timeToTarget ? std::optional<double>(p.timeToTarget->value) : std::nullopt).c_str(),
-          num(p.lossAtBudget).c_str(), num(p.machineHours).c_str(), flagsOf(p).c_str());
+          band.c_str(), num(p.lossAtBudget).c_str(), num(p.machineHours).c_str(),
+          flagsOf(p).c_str());
     }
     if (rec.found) {
       std::printf("\nrecommendation: %s on %g machines, predicted %.4g s: %s\n",

@@ -122,7 +122,7 @@ TEST(ReportCliTest, PrintsModelsTableAndRecommendationAndAppendsToTheLog) {
   auto again = runCommand(report(writeCsv(dir) + " " + log + " --target-loss 0.2"));
   EXPECT_EQ(again.exitCode, 0) << again.output;
   // Measured seconds per iteration beside the fit.
-  EXPECT_NE(r.output.find("s/iter_meas"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("seconds_per_iteration_measured"), std::string::npos) << r.output;
 }
 
 TEST(ReportCliTest, PlotsArePngFilesFromGnuplot) {
