@@ -299,13 +299,31 @@ double ConvergenceModel::longestTraceAt(double machines) const {
   return it != longest_.end() ? it->second : maxIteration_;
 }
 
+bool ConvergenceModel::kneeAt(double target, double machines) const {
+  if (!levelSet_ || !(target > pStar_) || machines_.empty()) return false;
+  // The measured count nearest to m in log scale.
+  double nearest = machines_.front();
+  for (double m : machines_) {
+    if (std::abs(std::log(m / machines)) < std::abs(std::log(nearest / machines))) nearest = m;
+  }
+  const double slope = levelSet_->localSlope(std::log10(target - pStar_), nearest);
+  return std::isfinite(slope) && slope > kKneeSlope;
+}
+
 std::optional<std::pair<double, double>> ConvergenceModel::iterationsInterval(
     double target, double machines, double maxIterations) const {
   const auto i = iterationsTo(target, machines, maxIterations);
   if (!i || !heldOutError_) return std::nullopt;
   // A prediction that is `r` (log ratio) off the truth: truth = i / e^r.
-  const double lo = std::max(1.0, std::floor(*i / std::exp(residualHigh_)));
-  const double hi = std::ceil(*i / std::exp(residualLow_));
+  const bool outside = machines < machines_.front() || machines > machines_.back();
+  double rLow = outside ? outsideLow_ : residualLow_;
+  double rHigh = outside ? outsideHigh_ : residualHigh_;
+  if (kneeAt(target, machines)) {  // a flat part: small errors in level, large in iterations
+    rLow = std::min(rLow, 0.0) - kKneeWidening;
+    rHigh = std::max(rHigh, 0.0) + kKneeWidening;
+  }
+  const double lo = std::max(1.0, std::floor(*i / std::exp(rHigh)));
+  const double hi = std::ceil(*i / std::exp(rLow));
   return std::make_pair(std::min(lo, *i), std::max(hi, *i));
 }
 
@@ -323,30 +341,46 @@ void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
   }
   LassoOptions quick = options.lasso;
   quick.pathLength = std::min(quick.pathLength, 20);
-  std::vector<double> lassoErrors, levelErrors;
-  for (std::size_t h = 1; h + 1 < machines_.size(); ++h) {
-    const double mh = machines_[h];
-    std::vector<LossPoint> train, test;
-    for (const auto& p : points) (p.machines == mh ? test : train).push_back(p);
+  // Both forms fitted on `train`, predicting the iterations at which the curve
+  // at `mh` reaches 25, 50, 75 and 100% of its log range (5+ iterations):
+  // their signed log ratios to the truth.
+  auto heldOut = [&](const std::vector<LossPoint>& train, const std::vector<LossPoint>& test,
+                     double mh, std::vector<double>& level, std::vector<double>& lasso) {
     const auto truth = LevelSetCurve::fit(aboveOptimum(test, pStar_), bounds);
-    const auto level = LevelSetCurve::fit(aboveOptimum(train, pStar_), bounds);
+    const auto byLevelCurve = LevelSetCurve::fit(aboveOptimum(train, pStar_), bounds);
     const auto d = design(train, pStar_);
     const auto cv = lassoCv(d.x, d.y, kFolds(static_cast<int>(d.y.size()), 3, options.seed), quick);
-    if (!truth.usable() || !level.usable() || cv.fit.status == FitStatus::kTooFewPoints) continue;
+    if (!truth.usable() || !byLevelCurve.usable() || cv.fit.status == FitStatus::kTooFewPoints) {
+      return;
+    }
     const double top = truth.predictLog10(1, mh);
     const double bottom = truth.predictLog10(truth.longestTrace(mh), mh);
     for (double q : {0.25, 0.5, 0.75, 1.0}) {
       const double goal = top - (top - bottom) * q;
       const double real = std::pow(10.0, truth.log10IterationsTo(goal, mh));
       if (!(real >= 5)) continue;
-      const double byLevel = std::pow(10.0, level.log10IterationsTo(goal, mh));
+      const double byLevel = std::pow(10.0, byLevelCurve.log10IterationsTo(goal, mh));
       const auto byLasso = firstIterationBelow(
           [&](double i) { return cv.fit.intercept + convergenceFeatures(i, mh).dot(cv.fit.beta); },
           goal, 1e7);
-      // Signed log ratios: their spread gives the intervals.
-      levelErrors.push_back(std::isfinite(byLevel) ? std::log(byLevel / real) : 30.0);
-      lassoErrors.push_back(byLasso ? std::log(*byLasso / real) : 30.0);
+      level.push_back(std::isfinite(byLevel) ? std::log(byLevel / real) : 30.0);
+      lasso.push_back(byLasso ? std::log(*byLasso / real) : 30.0);
     }
+  };
+  std::vector<double> lassoErrors, levelErrors;
+  for (std::size_t h = 1; h + 1 < machines_.size(); ++h) {
+    const double mh = machines_[h];
+    std::vector<LossPoint> train, test;
+    for (const auto& p : points) (p.machines == mh ? test : train).push_back(p);
+    heldOut(train, test, mh, levelErrors, lassoErrors);
+  }
+  // Extrapolation, for intervals beyond the measured counts: the largest m
+  // from the smaller ones, the smallest from the larger ones.
+  std::vector<double> lassoOutside, levelOutside;
+  for (const double mh : {machines_.back(), machines_.front()}) {
+    std::vector<LossPoint> train, test;
+    for (const auto& p : points) (p.machines == mh ? test : train).push_back(p);
+    heldOut(train, test, mh, levelOutside, lassoOutside);
   }
   if (levelErrors.empty()) {
     form_ = "level-set";
@@ -365,6 +399,14 @@ void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
   const auto& chosen = form_ == "level-set" ? levelErrors : lassoErrors;
   residualLow_ = quantile(chosen, 0.1);
   residualHigh_ = quantile(chosen, 0.9);
+  const auto& outside = form_ == "level-set" ? levelOutside : lassoOutside;
+  if (outside.size() >= 3) {
+    outsideLow_ = quantile(outside, 0.1);
+    outsideHigh_ = quantile(outside, 0.9);
+  } else {
+    outsideLow_ = residualLow_;
+    outsideHigh_ = residualHigh_;
+  }
 }
 
 }  // namespace hemingway::adaptive

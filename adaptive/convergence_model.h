@@ -98,8 +98,17 @@ class ConvergenceModel {
   // An 80% interval [lo, hi] around iterationsTo from the chosen form's
   // leave-one-m-out log-ratio errors (their 10% and 90% quantiles); empty
   // when the forms could not be compared or the target is never reached.
+  // Beyond the measured counts the interval comes from extrapolating the
+  // outermost counts from the others, and at a knee it is widened.
   std::optional<std::pair<double, double>> iterationsInterval(double target, double machines,
                                                               double maxIterations = 1e7) const;
+  // True where `target` meets a flat part of the curve at the measured count
+  // nearest to m: the local slope of log10(P - P*) against log10 i is
+  // shallower than kKneeSlope, so a small error in level is a large one in
+  // iterations.
+  bool kneeAt(double target, double machines) const;
+  static constexpr double kKneeSlope = -1.5;
+  static constexpr double kKneeWidening = 0.4;  // log ratio added to each side
 
  private:
   void chooseForm(const std::vector<LossPoint>& points, const ConvergenceOptions& options);
@@ -118,6 +127,7 @@ class ConvergenceModel {
   std::optional<double> heldOutError_;
   std::size_t heldOutCases_ = 0;
   double residualLow_ = 0, residualHigh_ = 0;
+  double outsideLow_ = 0, outsideHigh_ = 0;
   std::shared_ptr<const LevelSetCurve> levelSet_;
 };
 

@@ -136,6 +136,28 @@ double LevelSetCurve::predictLog10(double iteration, double machines) const {
   return hi;
 }
 
+double LevelSetCurve::localSlope(double level, double machines) const {
+  const double x = std::log10(machines);
+  for (const auto& c : curves_) {
+    if (c.logM != x) continue;
+    const double at = log10IterationsOn(c, level);
+    if (!std::isfinite(at) || at > c.logI.back()) return NAN;
+    const double lo = std::max(c.logI.front(), at - 0.25);
+    const double hi = std::min(c.logI.back(), at + 0.25);
+    if (hi - lo < 1e-9) return NAN;
+    auto levelAt = [&c](double logI) {  // the curve's level at log10 i
+      const auto it = std::lower_bound(c.logI.begin(), c.logI.end(), logI);
+      if (it == c.logI.begin()) return c.level.front();
+      if (it == c.logI.end()) return c.level.back();
+      const auto k = static_cast<std::size_t>(it - c.logI.begin());
+      const double t = (logI - c.logI[k - 1]) / (c.logI[k] - c.logI[k - 1]);
+      return c.level[k - 1] + t * (c.level[k] - c.level[k - 1]);
+    };
+    return (levelAt(hi) - levelAt(lo)) / (hi - lo);
+  }
+  return NAN;
+}
+
 double LevelSetCurve::longestTrace(double machines) const {
   const double x = std::log10(machines);
   for (const auto& c : curves_) {

@@ -36,6 +36,10 @@ class LevelSetCurve {
   // log10 of the iterations needed to reach log10(P - P*) = level on
   // `machines`; +infinity when never.
   double log10IterationsTo(double level, double machines) const;
+  // d level / d log10 i where the curve at the measured count `machines`
+  // crosses `level` (over a window of a quarter decade of i on each side);
+  // NaN when `machines` was not measured or the curve never gets there.
+  double localSlope(double level, double machines) const;
   // The longest trace at `machines`, if measured (0 otherwise).
   double longestTrace(double machines) const;
 

@@ -62,6 +62,7 @@ Plan plan(const std::vector<CompositeModel>& models, const PlanQuery& query) {
         p.iterationsToTarget = model.convergence.iterationsTo(*query.targetLoss, m);
         p.timeToTarget = model.timeTo(*query.targetLoss, m);
         p.iterationsToTargetInterval = model.convergence.iterationsInterval(*query.targetLoss, m);
+        p.knee = model.convergence.kneeAt(*query.targetLoss, m);
         if (p.iterationsToTargetInterval) {
           p.timeToTargetInterval = std::make_pair(p.iterationsToTargetInterval->first * f.low,
                                                   p.iterationsToTargetInterval->second * f.high);

@@ -60,6 +60,9 @@ struct CandidatePrediction {
   // The target (or the budget's iterations) lies beyond the longest trace at
   // m (at an unmeasured m: beyond every trace): g's tail is extrapolated.
   bool extrapolatedIterations = false;
+  // The target meets a flat part of the curve (ConvergenceModel::kneeAt):
+  // every form is least sure there, and the interval is widened.
+  bool knee = false;
 };
 
 struct Recommendation {

@@ -112,6 +112,7 @@ std::string flagsOf(const ad::CandidatePrediction& p) {
   std::string out;
   if (p.extrapolatedM) out += "m not measured";
   if (p.extrapolatedIterations) out += std::string(out.empty() ? "" : "; ") + "beyond the traces";
+  if (p.knee) out += std::string(out.empty() ? "" : "; ") + "knee: target on a flat part";
   if (out.empty() && p.extrapolated) out = "extrapolated";
   return out.empty() ? "" : "(" + out + ")";
 }
@@ -445,7 +446,8 @@ int report(const Flags& flags) {
          {"cost", orNull(p.cost)},
          {"extrapolated", p.extrapolated},
          {"extrapolated_m", p.extrapolatedM},
-         {"extrapolated_iterations", p.extrapolatedIterations}});
+         {"extrapolated_iterations", p.extrapolatedIterations},
+         {"knee", p.knee}});
   }
   out["probes"] = json::array();
   std::vector<std::string> probeLines;
