@@ -142,8 +142,8 @@ double LevelSetCurve::localSlope(double level, double machines) const {
     if (c.logM != x) continue;
     const double at = log10IterationsOn(c, level);
     if (!std::isfinite(at) || at > c.logI.back()) return NAN;
-    const double lo = std::max(c.logI.front(), at - 0.25);
-    const double hi = std::min(c.logI.back(), at + 0.25);
+    const double lo = std::max(c.logI.front(), at - 0.1);
+    const double hi = std::min(c.logI.back(), at + 0.1);
     if (hi - lo < 1e-9) return NAN;
     auto levelAt = [&c](double logI) {  // the curve's level at log10 i
       const auto it = std::lower_bound(c.logI.begin(), c.logI.end(), logI);

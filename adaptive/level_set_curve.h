@@ -37,7 +37,7 @@ class LevelSetCurve {
   // `machines`; +infinity when never.
   double log10IterationsTo(double level, double machines) const;
   // d level / d log10 i where the curve at the measured count `machines`
-  // crosses `level` (over a window of a quarter decade of i on each side);
+  // crosses `level` (over a tenth of a decade of i on each side);
   // NaN when `machines` was not measured or the curve never gets there.
   double localSlope(double level, double machines) const;
   // The longest trace at `machines`, if measured (0 otherwise).

@@ -90,6 +90,13 @@ TEST(LevelSetCurveTest, ConvergenceModelChoosesItsFormByHeldOutError) {
   const auto it = model.iterationsTo(std::exp(-0.3 * 40 / 4.0), 4);
   ASSERT_TRUE(it.has_value());
   EXPECT_NEAR(*it, 40, 6);
+  // The knee: the fast phase is steep in log-log, the tail flat.
+  EXPECT_FALSE(model.kneeAt(std::exp(-0.3 * 20 / 4.0), 4));
+  EXPECT_TRUE(model.kneeAt(5e-5, 4));
+  const auto steep = model.iterationsInterval(std::exp(-0.3 * 20 / 4.0), 4);
+  const auto flat = model.iterationsInterval(5e-5, 4);
+  ASSERT_TRUE(steep && flat);
+  EXPECT_GT(flat->second / flat->first, steep->second / steep->first) << "widened at the knee";
   o.chooseForm = false;
   EXPECT_EQ(ad::ConvergenceModel::fit(points, o).form(), "lasso");
 }

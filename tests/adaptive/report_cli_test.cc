@@ -50,7 +50,7 @@ TEST(ReportCliTest, JsonOutputHasTheDocumentedFields) {
     for (const char* key :
          {"algorithm", "m", "time_to_target_s", "loss_at_budget", "iterations_to_target_interval",
           "time_to_target_interval_s", "seconds_per_iteration_measured",
-          "seconds_per_iteration_fit", "extrapolated_m", "extrapolated_iterations"}) {
+          "seconds_per_iteration_fit", "extrapolated_m", "extrapolated_iterations", "knee"}) {
       EXPECT_TRUE(p.contains(key)) << key;
     }
     EXPECT_EQ(p["extrapolated"].get<bool>(), p["m"].get<double>() == 16);
