@@ -22,6 +22,7 @@ status=0
 for t in jsonl csv libsvm idx; do
   corpus="$work/corpus/$t"
   mkdir -p "$corpus"
+  [ -d "$here/corpus/$t" ] || { echo "FAIL: the seed corpus $here/corpus/$t is missing"; status=1; continue; }
   log="$work/$t.log"
   (cd "$work" && "./fuzz_$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
     -malloc_limit_mb=1024 -print_final_stats=1 "$corpus" "$here/corpus/$t") >"$log" 2>&1
