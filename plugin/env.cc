@@ -34,17 +34,21 @@ std::optional<long long> envInt(const char* name, long long min, long long max) 
   return parseInt(name, *text, min, max);
 }
 
+double parseSeconds(const std::string& what, const std::string& text) {
+  errno = 0;
+  char* end = nullptr;
+  const double value = std::strtod(text.c_str(), &end);
+  HEMINGWAY_CHECK_AS(
+      ConfigError,
+      !text.empty() && *end == '\0' && std::isfinite(value) && value > 0 && value <= 1e6,
+      "{}='{}' is not a number of seconds in (0, 1e6]", what, text);
+  return value;
+}
+
 std::optional<double> envSeconds(const char* name) {
   auto text = envString(name);
   if (!text) return std::nullopt;
-  errno = 0;
-  char* end = nullptr;
-  const double value = std::strtod(text->c_str(), &end);
-  HEMINGWAY_CHECK_AS(
-      ConfigError,
-      !text->empty() && *end == '\0' && std::isfinite(value) && value > 0 && value <= 1e6,
-      "{}='{}' is not a number of seconds in (0, 1e6]", name, *text);
-  return value;
+  return parseSeconds(name, *text);
 }
 
 }  // namespace hemingway::plugin

@@ -18,7 +18,11 @@ std::optional<long long> envInt(const char* name, long long min, long long max);
 // [min, max], throwing ConfigError naming `what`.
 long long parseInt(const std::string& what, const std::string& text, long long min, long long max);
 
-// Parses `name` as a number of seconds > 0; nullopt when unset.
+// Parses `text` (from a flag or variable called `what`) as a number of
+// seconds in (0, 1e6], throwing ConfigError naming `what`.
+double parseSeconds(const std::string& what, const std::string& text);
+
+// Parses `name` as a number of seconds in (0, 1e6]; nullopt when unset.
 std::optional<double> envSeconds(const char* name);
 
 }  // namespace hemingway::plugin

@@ -40,17 +40,6 @@ constexpr const char* kUsage =
     "  --no-python              run PROGRAM directly even if it ends in .py\n"
     "  -h, --help               this text\n";
 
-double parseSeconds(const std::string& flag, const std::string& text) {
-  char* end = nullptr;
-  errno = 0;
-  const double v = std::strtod(text.c_str(), &end);
-  HEMINGWAY_CHECK_AS(
-      ConfigError,
-      !text.empty() && *end == '\0' && errno == 0 && std::isfinite(v) && v > 0 && v <= 1e6,
-      "{}='{}' is not a number of seconds in (0, 1e6]", flag, text);
-  return v;
-}
-
 std::chrono::milliseconds toMs(double seconds) {
   return std::chrono::milliseconds(static_cast<long long>(std::ceil(seconds * 1000)));
 }
