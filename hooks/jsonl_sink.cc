@@ -29,7 +29,8 @@ void appendStepLine(fmt::memory_buffer& out, const StepRecord& r, const std::str
   } else {
     fmt::format_to(std::back_inserter(out), "null");
   }
-  fmt::format_to(std::back_inserter(out), ",\"samples\":{},\"time\":{:.6f}}}\n", r.samples, r.time);
+  fmt::format_to(std::back_inserter(out), ",\"samples\":{},\"time\":{:.6f},\"generation\":{}}}\n",
+                 r.samples, r.time, r.generation);
 }
 }  // namespace
 
@@ -73,6 +74,10 @@ void JsonlSink::onRunStart(const RunInfo& info) { writeLine(toJson(info)); }
 
 void JsonlSink::onIteration(const IterationRecord& record) { writeLine(toJson(record)); }
 
+void JsonlSink::onRegroup(const RegroupRecord& record) { writeLine(toJson(record)); }
+
+void JsonlSink::onRunEnd(const RunEndRecord& record) { writeLine(toJson(record)); }
+
 namespace {
 nlohmann::json orNull(const std::optional<double>& v) {
   return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
@@ -97,9 +102,34 @@ std::string toJson(const IterationRecord& r) {
   return j.dump();
 }
 
-// A step record is written every step: formatted directly (a few
-// microseconds) rather than through a JSON object. Numbers are finite (the
-// recorder rejects NaN losses) and fmt prints them in shortest round-trip form.
+std::string toJson(const RegroupRecord& r) {
+  nlohmann::json j = {{"event", "regroup"},
+                      {"run", r.run},
+                      {"generation", r.generation},
+                      {"from_world_size", r.fromWorldSize},
+                      {"to_world_size", r.toWorldSize},
+                      {"step", r.step},
+                      {"cause", r.cause},
+                      {"agree_ms", r.agreeMs},
+                      {"form_ms", r.formMs},
+                      {"state_ms", r.stateMs},
+                      {"total_ms", r.totalMs},
+                      {"state_bytes", r.stateBytes},
+                      {"time", r.time}};
+  return j.dump();
+}
+
+std::string toJson(const RunEndRecord& r) {
+  nlohmann::json j = {{"event", "run_end"},
+                      {"run", r.run},
+                      {"rank", r.rank},
+                      {"world_size", r.worldSize},
+                      {"generation", r.generation},
+                      {"steps", r.steps},
+                      {"param_checksum", r.paramChecksum},
+                      {"time", r.time}};
+  return j.dump();
+}
 
 // A step record is written every step: formatted directly into a reused
 // buffer (no JSON object, no allocation once warm). Numbers are finite (the

@@ -24,6 +24,8 @@ class JsonlSink : public StepHook {
   void onStep(const StepRecord& record) override;
   void onRunStart(const RunInfo& info) override;
   void onIteration(const IterationRecord& record) override;
+  void onRegroup(const RegroupRecord& record) override;
+  void onRunEnd(const RunEndRecord& record) override;
 
   // Appends an already-serialized JSON object (one line, no newline).
   void writeLine(const std::string& json);
@@ -44,5 +46,7 @@ class JsonlSink : public StepHook {
 std::string toJson(const StepRecord& record);
 std::string toJson(const RunInfo& info);
 std::string toJson(const IterationRecord& record);
+std::string toJson(const RegroupRecord& record);
+std::string toJson(const RunEndRecord& record);
 
 }  // namespace hemingway::hooks

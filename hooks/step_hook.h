@@ -15,6 +15,10 @@ class StepHook {
   virtual void onRunStart(const RunInfo& /*info*/) {}
   // Called once per outer iteration by the distributed optimization algorithms.
   virtual void onIteration(const IterationRecord& /*record*/) {}
+  // Called on the new rank 0 after each membership change of an elastic run.
+  virtual void onRegroup(const RegroupRecord& /*record*/) {}
+  // Called once per rank when its run ends.
+  virtual void onRunEnd(const RunEndRecord& /*record*/) {}
 };
 
 }  // namespace hemingway::hooks

@@ -24,6 +24,35 @@ struct StepRecord {
   std::optional<double> loss;
   std::int64_t samples = 0;
   double time = 0;
+  int generation = 0;  // membership generation (elastic runs change it)
+};
+
+// One membership change of an elastic run, written by the new rank 0.
+struct RegroupRecord {
+  std::string run;
+  int generation = 0;  // the new generation
+  int fromWorldSize = 0;
+  int toWorldSize = 0;
+  std::int64_t step = 0;  // the first step the new membership trains
+  std::string cause;      // "request", "controller" or "failure"
+  double agreeMs = 0;     // agreeing on the new membership and the step
+  double formMs = 0;      // forming the new Gloo group
+  double stateMs = 0;     // moving the training state to the new members
+  double totalMs = 0;     // the training stall, first to last of these phases
+  std::int64_t stateBytes = 0;
+  double time = 0;
+};
+
+// The end of a run on one rank: the committed steps and a checksum of the
+// parameters (equal on every rank of a correct data-parallel run).
+struct RunEndRecord {
+  std::string run;
+  int rank = 0;
+  int worldSize = 1;
+  int generation = 0;
+  std::int64_t steps = 0;
+  std::string paramChecksum;
+  double time = 0;
 };
 
 // The configuration of a run, written once per rank before the first step.

@@ -1,6 +1,7 @@
 #include "hemingway/hooks/step_recorder.h"
 
 #include <cmath>
+#include <exception>
 #include <utility>
 
 #include "hemingway/hooks/error.h"
@@ -13,11 +14,39 @@ double unixSeconds() {
   return duration<double>(system_clock::now().time_since_epoch()).count();
 }
 
+namespace {
+void checkMembership(int rank, int worldSize) {
+  if (rank == -1 && worldSize == 0) return;  // parked
+  HEMINGWAY_CHECK_AS(ConfigError, worldSize >= 1, "world size must be >= 1, got {}", worldSize);
+  HEMINGWAY_CHECK_AS(ConfigError, rank >= 0 && rank < worldSize, "rank {} is outside [0, {})", rank,
+                     worldSize);
+}
+}  // namespace
+
 StepRecorder::StepRecorder(RecorderOptions options) : options_(std::move(options)) {
-  HEMINGWAY_CHECK_AS(ConfigError, options_.worldSize >= 1, "world size must be >= 1, got {}",
-                     options_.worldSize);
-  HEMINGWAY_CHECK_AS(ConfigError, options_.rank >= 0 && options_.rank < options_.worldSize,
-                     "rank {} is outside [0, {})", options_.rank, options_.worldSize);
+  checkMembership(options_.rank, options_.worldSize);
+}
+
+void StepRecorder::setMembership(int rank, int worldSize, int generation) {
+  checkMembership(rank, worldSize);
+  options_.rank = rank;
+  options_.worldSize = worldSize;
+  options_.generation = generation;
+}
+
+void StepRecorder::regroup(RegroupRecord record) {
+  record.run = options_.run;
+  record.time = unixSeconds();
+  for (auto& hook : hooks_) hook->onRegroup(record);
+}
+
+void StepRecorder::runEnd(RunEndRecord record) {
+  record.run = options_.run;
+  record.rank = options_.rank;
+  record.worldSize = options_.worldSize;
+  record.generation = options_.generation;
+  record.time = unixSeconds();
+  for (auto& hook : hooks_) hook->onRunEnd(record);
 }
 
 void StepRecorder::addHook(std::shared_ptr<StepHook> hook) {
@@ -57,8 +86,9 @@ void StepRecorder::addCommunication(double commMs, double exposedCommMs) {
 
 void StepRecorder::finish(const Step& step) noexcept {
   const auto end = Clock::now();
+  if (std::uncaught_exceptions() > step.exceptions_) return;  // the step failed
   const std::int64_t index = nextStep_++;
-  if (!options_.enabled) return;
+  if (!options_.enabled || options_.worldSize == 0) return;
   try {
     StepRecord record;
     record.run = options_.run;
@@ -72,6 +102,7 @@ void StepRecorder::finish(const Step& step) noexcept {
     record.loss = step.loss_;
     record.samples = step.samples_;
     record.time = unixSeconds();
+    record.generation = options_.generation;
     for (auto& hook : hooks_) hook->onStep(record);
   } catch (...) {
     deferredError_ = std::current_exception();
@@ -79,13 +110,17 @@ void StepRecorder::finish(const Step& step) noexcept {
 }
 
 StepRecorder::Step::Step(StepRecorder* recorder, std::int64_t samples)
-    : recorder_(recorder), samples_(samples), start_(Clock::now()) {}
+    : recorder_(recorder),
+      samples_(samples),
+      start_(Clock::now()),
+      exceptions_(std::uncaught_exceptions()) {}
 
 StepRecorder::Step::Step(Step&& other) noexcept
     : recorder_(std::exchange(other.recorder_, nullptr)),
       samples_(other.samples_),
       loss_(other.loss_),
-      start_(other.start_) {}
+      start_(other.start_),
+      exceptions_(other.exceptions_) {}
 
 StepRecorder::Step::~Step() {
   if (recorder_ != nullptr) recorder_->finish(*this);

@@ -16,9 +16,12 @@ namespace hemingway::hooks {
 
 struct RecorderOptions {
   std::string run;  // run id shared by all ranks of one run
+  // rank -1 with world size 0: a parked worker of an elastic run, which
+  // records nothing until setMembership() admits it.
   int rank = 0;
   int worldSize = 1;
   bool enabled = true;  // when false, steps are not timed and hooks are not called
+  int generation = 0;
 };
 
 // Usage, once per iteration:
@@ -55,12 +58,25 @@ class StepRecorder {
     std::int64_t samples_;
     std::optional<double> loss_;
     Clock::time_point start_;
+    int exceptions_ = 0;  // std::uncaught_exceptions() when the scope opened
   };
 
   // Fills run, rank and time and hands an algorithm's iteration to every hook.
   void iteration(IterationRecord record);
 
-  // Opens the scope of one step. Rethrows an error a hook raised in the
+  // Hands a membership change of an elastic run to every hook.
+  void regroup(RegroupRecord record);
+  // Hands this rank's end of the run to every hook.
+  void runEnd(RunEndRecord record);
+  // Follows a membership change: the rank, world size and generation of the
+  // records from now on.
+  void setMembership(int rank, int worldSize, int generation);
+  // The index of the next step record (an elastic run resumes from its last
+  // committed step after a failure).
+  void setNextStep(std::int64_t step) { nextStep_ = step; }
+
+  // Opens the scope of one step. A step left by an exception is not recorded
+  // (an elastic run redoes it). Rethrows an error a hook raised in the
   // previous step (a destructor cannot throw it).
   Step step(std::int64_t samples = 0);
 

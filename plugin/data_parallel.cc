@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <ATen/ATen.h>
+#include <fmt/format.h>
 #include <torch/csrc/autograd/engine.h>
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/function_hook.h>
@@ -83,6 +84,8 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
   std::vector<std::uintptr_t> hookKeys;
   std::unique_ptr<detail::RingAverager> ringAverager;
 
+  int generation = -1;
+  bool parkedSeen = false;
   bool syncEnabled = true;
   bool inBackward = false;
   std::size_t nextLaunch = 0;
@@ -91,9 +94,21 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
   Impl(ProcessGroup& g, std::shared_ptr<torch::nn::Module> m, DataParallelOptions o,
        hooks::StepRecorder* r)
       : group(g), module(std::move(m)), options(o), recorder(r) {
-    if (group.worldSize() > 1) {
+    followGroup();
+  }
+
+  // Follows a membership change of the group (checked at the start of every
+  // sync): a new ring for the new ranks. In an elastic run the ring is not
+  // used: Gloo's allreduce can be abandoned when a member dies, a ring job
+  // blocked in a point-to-point receive cannot.
+  void followGroup() {
+    if (generation == group.generation() && parkedSeen == group.parked()) return;
+    generation = group.generation();
+    parkedSeen = group.parked();
+    ringAverager.reset();
+    if (!group.parked() && group.worldSize() > 1 && !group.elastic()) {
       detail::RingOptions ringOptions;
-      ringOptions.segmentBytes = static_cast<std::int64_t>(o.ringSegmentBytes);
+      ringOptions.segmentBytes = static_cast<std::int64_t>(options.ringSegmentBytes);
       ringOptions.receivesFirst = !group.onLoopback();
       ringAverager = std::make_unique<detail::RingAverager>(group, group.newChannel(), ringOptions);
     }
@@ -183,9 +198,10 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
   void installHooks();
 
   void onGradReady(std::size_t index) {
-    if (!syncEnabled || ready[index]) return;
+    if (!syncEnabled || ready[index] || group.worldSize() <= 1) return;
     const auto t0 = nowNs();
     if (!inBackward) {
+      followGroup();
       inBackward = true;
       std::weak_ptr<Impl> weak = weak_from_this();
       torch::autograd::Engine::get_default_engine().queue_callback([weak] {
@@ -272,12 +288,14 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void waitFor(Bucket& b, std::size_t index) {
+    if (!b.ring) {
+      group.wait(*b.work, fmt::format("gradient allreduce of bucket {} (a peer died, hung or "
+                                      "diverged in its number of backward calls)",
+                                      index));
+      return;
+    }
     try {
-      if (b.ring) {
-        b.ring->wait(group.timeout() + group.timeout());  // its own messages time out first
-      } else {
-        b.work->wait(group.timeout());
-      }
+      b.ring->wait(group.timeout() + group.timeout());  // its own messages time out first
     } catch (const std::exception& e) {
       HEMINGWAY_FAIL_AS(PeerLostError,
                         "gradient allreduce of bucket {} failed on rank {} of {} (timeout {} ms); "
@@ -362,7 +380,8 @@ DataParallel::DataParallel(ProcessGroup& group, std::shared_ptr<torch::nn::Modul
   impl_ = std::make_shared<Impl>(group, std::move(module), options, recorder);
   impl_->buildBuckets();
   broadcastState();
-  if (group.worldSize() > 1) impl_->installHooks();
+  // Always: a group that grows later must find the hooks in place.
+  impl_->installHooks();
 }
 
 DataParallel::~DataParallel() {
@@ -382,8 +401,9 @@ DataParallel::NoSync::NoSync(DataParallel& owner)
 DataParallel::NoSync::~NoSync() { owner_.impl_->syncEnabled = previous_; }
 
 void DataParallel::syncGradients() {
-  if (impl_->group.worldSize() == 1) return;
+  if (impl_->group.worldSize() <= 1) return;
   HEMINGWAY_CHECK(!impl_->inBackward, "syncGradients() called during backward");
+  impl_->followGroup();
   impl_->finishSync(/*merge=*/true);
 }
 

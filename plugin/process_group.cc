@@ -7,8 +7,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <random>
+#include <sstream>
+#include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 #include <torch/csrc/distributed/c10d/HashStore.hpp>
@@ -70,6 +76,16 @@ std::string storeValueToString(const std::vector<uint8_t>& v) {
   return std::string(v.begin(), v.end());
 }
 
+std::vector<int> parseMembers(const std::string& text) {
+  std::vector<int> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) out.push_back(std::stoi(item));
+  }
+  return out;
+}
+
 }  // namespace
 
 GroupOptions GroupOptions::fromEnv() {
@@ -80,6 +96,26 @@ GroupOptions GroupOptions::fromEnv() {
     o.timeout = std::chrono::milliseconds(static_cast<long long>(*t * 1000));
   }
   if (auto id = envString("HEMINGWAY_RUN_ID")) o.runId = *id;
+  if (envInt("HEMINGWAY_ELASTIC", 0, 1).value_or(0) == 1) {
+    // Membership comes from hemingway-run through the store, not RANK/WORLD_SIZE.
+    const char* required[] = {"MASTER_ADDR", "MASTER_PORT", "HEMINGWAY_WORKER_ID"};
+    for (const char* name : required) {
+      HEMINGWAY_CHECK_AS(ConfigError, envString(name).has_value(),
+                         "{} is not set (HEMINGWAY_ELASTIC=1 is for workers that hemingway-run "
+                         "--max-workers starts)",
+                         name);
+    }
+    o.elastic = true;
+    o.rank0HostsStore = false;
+    o.workerId = static_cast<int>(*envInt("HEMINGWAY_WORKER_ID", 0, kMaxWorld));
+    o.masterAddr = *envString("MASTER_ADDR");
+    o.masterPort = static_cast<int>(*envInt("MASTER_PORT", 1, 65535));
+    o.rank = -1;
+    o.worldSize = 0;
+    if (auto secret = envString("HEMINGWAY_RUN_SECRET")) o.runSecret = *secret;
+    if (auto ifname = envString("GLOO_SOCKET_IFNAME")) o.interface = *ifname;
+    return o;
+  }
   if (!anySet) return o;  // a single process, no rendezvous
 
   const char* required[] = {"MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE"};
@@ -117,12 +153,43 @@ struct ProcessGroup::Impl {
   int generation = 0;
   int channels = 0;
   bool loopback = false;
+  bool parked = false;
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
   std::shared_ptr<::gloo::transport::Device> device;
+  std::vector<std::thread> graveyard;  // old groups being destroyed
+  bool aborted = false;
+  std::chrono::steady_clock::time_point lastAbortCheck{};
+
+  ~Impl() {
+    gloo.reset();
+    for (auto& t : graveyard) t.join();
+  }
+
+  // ~ProcessGroupGloo waits for its queued work, which on a broken group
+  // ends only as the peers tear down: off the training thread.
+  void bury(c10::intrusive_ptr<c10d::ProcessGroupGloo> old) {
+    if (!old) return;
+    graveyard.emplace_back([old = std::move(old)]() mutable { old.reset(); });
+  }
+
+  std::string getString(const std::string& key) { return storeValueToString(store->get(key)); }
+
+  // The newest generation and this worker's place in it (elastic runs).
+  void readMembership() {
+    const int latest = std::stoi(getString(detail::elasticKey("latest")));
+    const auto members = parseMembers(getString(detail::generationKey(latest, "members")));
+    generation = latest;
+    const auto it = std::find(members.begin(), members.end(), options.workerId);
+    parked = it == members.end();
+    options.rank = parked ? -1 : static_cast<int>(it - members.begin());
+    options.worldSize = parked ? 0 : static_cast<int>(members.size());
+  }
 
   void connectStore() {
-    if (options.worldSize == 1 && !options.rank0HostsStore) {
+    if (options.elastic) {
+      // fall through: always the launcher's store
+    } else if (options.worldSize == 1 && !options.rank0HostsStore) {
       // fall through: a launched world of one still uses the agent's store
     } else if (options.worldSize == 1) {
       store = c10::make_intrusive<c10d::HashStore>();
@@ -200,22 +267,26 @@ struct ProcessGroup::Impl {
     }
   }
 
-  void formGroup() {
+  // Forms the group of `generation` without touching the current one.
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> newGroup(int gen, int rank, int world) {
     auto glooOptions = c10d::ProcessGroupGloo::Options::create(options.timeout);
     glooOptions->devices.push_back(device);
     glooOptions->threads = options.glooThreads;
     auto prefixed =
-        c10::make_intrusive<c10d::PrefixStore>(fmt::format("hemingway/gen/{}", generation), store);
+        c10::make_intrusive<c10d::PrefixStore>(fmt::format("hemingway/gen/{}", gen), store);
     try {
-      gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, options.rank, options.worldSize,
-                                                         glooOptions);
+      return c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, rank, world, glooOptions);
     } catch (const std::exception& e) {
       HEMINGWAY_FAIL_AS(TimeoutError,
                         "rank {} of {} could not form the Gloo group (generation {}) within {} "
                         "ms; is every rank running? {}",
-                        options.rank, options.worldSize, generation, options.timeout.count(),
-                        detail::brief(e));
+                        rank, world, gen, options.timeout.count(), detail::brief(e));
     }
+  }
+
+  void formGroup() {
+    if (parked) return;
+    gloo = newGroup(generation, options.rank, options.worldSize);
   }
 };
 
@@ -226,10 +297,13 @@ ProcessGroup::ProcessGroup(GroupOptions options) : impl_(std::make_unique<Impl>(
   if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
     ::signal(SIGPIPE, SIG_IGN);
   }
-  HEMINGWAY_CHECK_AS(ConfigError, options.worldSize >= 1, "world size must be >= 1, got {}",
-                     options.worldSize);
-  HEMINGWAY_CHECK_AS(ConfigError, options.rank >= 0 && options.rank < options.worldSize,
-                     "rank {} is out of range for world size {}", options.rank, options.worldSize);
+  if (!options.elastic) {
+    HEMINGWAY_CHECK_AS(ConfigError, options.worldSize >= 1, "world size must be >= 1, got {}",
+                       options.worldSize);
+    HEMINGWAY_CHECK_AS(ConfigError, options.rank >= 0 && options.rank < options.worldSize,
+                       "rank {} is out of range for world size {}", options.rank,
+                       options.worldSize);
+  }
   HEMINGWAY_CHECK_AS(ConfigError, options.timeout.count() > 0, "timeout must be > 0 ms, got {}",
                      options.timeout.count());
   HEMINGWAY_CHECK_AS(ConfigError, options.masterPort >= 0 && options.masterPort <= 65535,
@@ -237,14 +311,29 @@ ProcessGroup::ProcessGroup(GroupOptions options) : impl_(std::make_unique<Impl>(
   impl_->options = std::move(options);
   hooks::setLogRank(impl_->options.rank);
   impl_->connectStore();
-  impl_->agreeOnRunId();
+  if (impl_->options.elastic) {
+    impl_->agreeOnRunId();  // rank -1: waits for the launcher's run id
+    impl_->readMembership();
+    hooks::setLogRank(impl_->options.rank);
+  } else {
+    impl_->agreeOnRunId();
+  }
   impl_->makeDevice();
   impl_->formGroup();
-  HEMINGWAY_LOG(kInfo, "joined group of {} (generation 0, run {})", impl_->options.worldSize,
-                impl_->options.runId);
+  if (impl_->parked) {
+    HEMINGWAY_LOG(kInfo, "worker {} parked (generation {}, run {})", impl_->options.workerId,
+                  impl_->generation, impl_->options.runId);
+  } else {
+    HEMINGWAY_LOG(kInfo, "joined group of {} (generation {}, run {})", impl_->options.worldSize,
+                  impl_->generation, impl_->options.runId);
+  }
 }
 
 ProcessGroup::~ProcessGroup() = default;
+
+bool ProcessGroup::elastic() const { return impl_->options.elastic; }
+bool ProcessGroup::parked() const { return impl_->parked; }
+int ProcessGroup::workerId() const { return impl_->options.workerId; }
 
 int ProcessGroup::rank() const { return impl_->options.rank; }
 int ProcessGroup::worldSize() const { return impl_->options.worldSize; }
@@ -272,15 +361,99 @@ void ProcessGroup::barrier() {
 }
 
 void ProcessGroup::regroup(int newRank, int newWorldSize) {
+  adopt(impl_->generation + 1, newRank, newWorldSize);
+}
+
+void ProcessGroup::adopt(int generation, int newRank, int newWorldSize) {
   HEMINGWAY_CHECK_AS(ConfigError, newWorldSize >= 1 && newRank >= 0 && newRank < newWorldSize,
                      "regroup: rank {} is out of range for world size {}", newRank, newWorldSize);
-  impl_->gloo.reset();
+  HEMINGWAY_CHECK_AS(ConfigError, generation > impl_->generation || impl_->parked,
+                     "regroup: generation {} is not after the current {}", generation,
+                     impl_->generation);
+  HEMINGWAY_CHECK_AS(
+      ConfigError,
+      newWorldSize == 1 || dynamic_cast<c10d::HashStore*>(impl_->store.get()) == nullptr,
+      "regroup: this group was formed without a rendezvous store (a single "
+      "process); it cannot grow to {} ranks",
+      newWorldSize);
+  auto next = impl_->newGroup(generation, newRank, newWorldSize);  // throws: the old one stays
+  impl_->bury(std::move(impl_->gloo));
+  impl_->gloo = std::move(next);
+  impl_->parked = false;
+  impl_->aborted = false;
   impl_->options.rank = newRank;
   impl_->options.worldSize = newWorldSize;
-  impl_->generation += 1;
+  impl_->generation = generation;
   hooks::setLogRank(newRank);
-  impl_->formGroup();
-  HEMINGWAY_LOG(kInfo, "regrouped: world {} (generation {})", newWorldSize, impl_->generation);
+  HEMINGWAY_LOG(kDebug, "regrouped: rank {} of {} (generation {})", newRank, newWorldSize,
+                generation);
+}
+
+void ProcessGroup::park() {
+  impl_->bury(std::move(impl_->gloo));
+  impl_->parked = true;
+  impl_->aborted = false;
+  impl_->options.rank = -1;
+  impl_->options.worldSize = 0;
+}
+
+bool ProcessGroup::abortRequested() {
+  if (!impl_->options.elastic || impl_->aborted) return impl_->aborted;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - impl_->lastAbortCheck < std::chrono::milliseconds(2)) return false;
+  impl_->lastAbortCheck = now;
+  impl_->aborted = impl_->store->check({detail::generationKey(impl_->generation, "abort")});
+  return impl_->aborted;
+}
+
+void ProcessGroup::wait(c10d::Work& work, const std::string& what) {
+  const auto fail = [&](const std::exception& e) {
+    HEMINGWAY_FAIL_AS(PeerLostError, "{} failed on rank {} of {} (timeout {} ms): {}", what, rank(),
+                      worldSize(), impl_->options.timeout.count(), detail::brief(e));
+  };
+  if (!impl_->options.elastic) {
+    try {
+      work.wait(impl_->options.timeout);
+    } catch (const std::exception& e) {
+      fail(e);
+    }
+    return;
+  }
+  // Elastic: wait for the work's future in slices, watching the abort flag.
+  struct Done {
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool done = false;
+  };
+  auto done = std::make_shared<Done>();
+  work.getFuture()->addCallback([done](c10::ivalue::Future&) {
+    {
+      std::lock_guard<std::mutex> lock(done->mutex);
+      done->done = true;
+    }
+    done->cv.notify_all();
+  });
+  const auto deadline = std::chrono::steady_clock::now() + impl_->options.timeout;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(done->mutex);
+      if (done->cv.wait_for(lock, std::chrono::milliseconds(5), [&] { return done->done; })) {
+        break;
+      }
+    }
+    HEMINGWAY_CHECK_AS(PeerLostError, !abortRequested(),
+                       "{} on rank {} of {}: generation {} lost a member (hemingway-run aborted "
+                       "it)",
+                       what, rank(), worldSize(), impl_->generation);
+    HEMINGWAY_CHECK_AS(PeerLostError, std::chrono::steady_clock::now() < deadline,
+                       "{} on rank {} of {} timed out after {} ms; a peer died or hung", what,
+                       rank(), worldSize(), impl_->options.timeout.count());
+  }
+  try {
+    work.wait(impl_->options.timeout);  // done: rethrows the work's error, if any
+  } catch (const std::exception& e) {
+    fail(e);
+  }
 }
 
 }  // namespace hemingway::plugin

@@ -11,6 +11,7 @@
 namespace c10d {
 class ProcessGroup;
 class Store;
+class Work;
 }  // namespace c10d
 
 namespace hemingway::plugin {
@@ -38,16 +39,26 @@ struct GroupOptions {
   // keys in the launcher's store lie under it, and a store that does not hold
   // it belongs to another run (see plugin/detail/run_store.h).
   std::string runSecret;
+  // Elastic run (HEMINGWAY_ELASTIC=1, set by hemingway-run --max-workers):
+  // the membership of every generation comes from hemingway-run through the
+  // store; this process is worker `workerId` (HEMINGWAY_WORKER_ID) and is
+  // either a member of the newest generation or parked.
+  bool elastic = false;
+  int workerId = -1;
 
   // Reads MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK (torchrun's
   // names), HEMINGWAY_TIMEOUT_SECONDS, HEMINGWAY_AGENT_STORE, HEMINGWAY_RUN_ID,
-  // HEMINGWAY_RUN_SECRET and GLOO_SOCKET_IFNAME. With none of RANK, WORLD_SIZE, MASTER_ADDR,
+  // HEMINGWAY_RUN_SECRET, GLOO_SOCKET_IFNAME, HEMINGWAY_ELASTIC and
+  // HEMINGWAY_WORKER_ID. With none of RANK, WORLD_SIZE, MASTER_ADDR,
   // MASTER_PORT set, it describes a single process. A missing, malformed or
   // out-of-range value throws ConfigError naming the variable.
   static GroupOptions fromEnv();
 };
 
 // Owns the store connection and the current generation's ProcessGroupGloo.
+// In an elastic run a process may be parked: alive, connected to the store,
+// outside any group (rank() -1, worldSize() 0) until a generation admits it
+// (see plugin/elastic.h).
 class ProcessGroup {
  public:
   explicit ProcessGroup(GroupOptions options);
@@ -58,8 +69,12 @@ class ProcessGroup {
   int rank() const;
   int worldSize() const;
   int localRank() const;
-  // 0 for the first group, +1 for each regroup().
+  // 0 for the first group, +1 for each regroup(); in an elastic run the
+  // generation hemingway-run published.
   int generation() const;
+  bool elastic() const;
+  bool parked() const;
+  int workerId() const;
   const std::string& runId() const;
   std::chrono::milliseconds timeout() const;
   const GroupOptions& options() const;
@@ -81,11 +96,25 @@ class ProcessGroup {
   // Blocks until every rank arrives; throws TimeoutError after timeout().
   void barrier();
 
-  // Destroys the current Gloo group and forms the next generation with a new
-  // membership. Every member of the new group must call it with the same
-  // newWorldSize at a step boundary; keys of generation g live under the
-  // store prefix "hemingway/gen/g".
+  // Forms the next generation with a new membership, then lets the old Gloo
+  // group go (destroyed off the calling thread: ~ProcessGroupGloo waits for
+  // its queued work). Every member of the new group must call it with the
+  // same newWorldSize at a step boundary; keys of generation g live under the
+  // store prefix "hemingway/gen/g". If forming fails, the old group stays.
   void regroup(int newRank, int newWorldSize);
+  // The same for an explicit generation number (elastic runs, where
+  // hemingway-run numbers the generations). A parked process joins this way.
+  void adopt(int generation, int newRank, int newWorldSize);
+  // Leaves the current group and parks (elastic runs).
+  void park();
+
+  // True once hemingway-run marked the current generation broken (a member
+  // died): a collective waiting on it will never finish. Queries the store at
+  // most every 2 ms; always false outside elastic runs.
+  bool abortRequested();
+  // Waits for `work` in slices, watching abortRequested(); throws
+  // PeerLostError naming `what` on a failure, an abort or after timeout().
+  void wait(c10d::Work& work, const std::string& what);
 
  private:
   struct Impl;

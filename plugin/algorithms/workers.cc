@@ -20,8 +20,13 @@ WorkerSet WorkerSet::virtualWorkers(int m) {
 }
 
 WorkerSet WorkerSet::real(ProcessGroup& group) {
+  // The partitions and CoCoA+'s sigma' = K are fixed at construction.
+  HEMINGWAY_CHECK_AS(ConfigError, !group.elastic(),
+                     "the distributed optimization algorithms do not follow membership changes "
+                     "yet: run hemingway-train without --max-workers");
   WorkerSet w;
   w.group_ = &group;
+  w.generation_ = group.generation();
   w.worldSize_ = group.worldSize();
   w.local_ = {group.rank()};
   return w;
@@ -30,7 +35,12 @@ WorkerSet WorkerSet::real(ProcessGroup& group) {
 bool WorkerSet::reports() const { return group_ == nullptr || group_->rank() == 0; }
 
 void WorkerSet::sum(std::vector<double>& values) {
-  if (group_ == nullptr || group_->worldSize() == 1 || values.empty()) return;
+  if (group_ == nullptr) return;
+  HEMINGWAY_CHECK_AS(ConfigError, group_->generation() == generation_,
+                     "the group changed membership (generation {} -> {}) under an algorithm whose "
+                     "partitions are fixed at {} workers",
+                     generation_, group_->generation(), worldSize_);
+  if (group_->worldSize() == 1 || values.empty()) return;
   std::vector<at::Tensor> tensors{
       at::from_blob(values.data(), {static_cast<std::int64_t>(values.size())}, at::kDouble)};
   try {

@@ -29,6 +29,7 @@ class WorkerSet {
  private:
   WorkerSet() = default;
   ProcessGroup* group_ = nullptr;
+  int generation_ = 0;  // the group's generation the partitions were cut for
   int worldSize_ = 1;
   std::vector<int> local_;
   bool isVirtual_ = false;

@@ -60,4 +60,56 @@ void DistributedSampler::setPosition(std::int64_t position) {
   position_ = position;
 }
 
+ElasticSampler::ElasticSampler(std::int64_t size, std::int64_t batchPerRank, SamplerOptions options)
+    : size_(size), batch_(batchPerRank), options_(options) {
+  HEMINGWAY_CHECK_AS(ConfigError, size >= 1, "sampler: the data set is empty (size {})", size);
+  HEMINGWAY_CHECK_AS(ConfigError, batchPerRank >= 1, "sampler: batch size must be >= 1, got {}",
+                     batchPerRank);
+  shuffle();
+}
+
+void ElasticSampler::shuffle() {
+  order_.resize(static_cast<std::size_t>(size_));
+  std::iota(order_.begin(), order_.end(), 0);
+  if (options_.shuffle) {
+    std::mt19937_64 rng(options_.seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(epoch_));
+    for (std::size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[rng() % i]);
+  }
+}
+
+std::int64_t ElasticSampler::stepSize(int worldSize) const {
+  const std::int64_t left = size_ - cursor_;
+  std::int64_t take = std::min(left, batch_ * worldSize);
+  if (left - take < worldSize) take = left;  // a remainder too small for every rank
+  return take;
+}
+
+std::vector<std::int64_t> ElasticSampler::batch(int rank, int worldSize) const {
+  HEMINGWAY_CHECK_AS(ConfigError, worldSize >= 1 && rank >= 0 && rank < worldSize,
+                     "sampler: rank {} is out of range for world size {}", rank, worldSize);
+  HEMINGWAY_CHECK_AS(ConfigError, size_ >= worldSize,
+                     "sampler: {} examples cannot give each of {} ranks one", size_, worldSize);
+  const std::int64_t take = stepSize(worldSize);
+  const std::int64_t from = cursor_ + take * rank / worldSize;
+  const std::int64_t to = cursor_ + take * (rank + 1) / worldSize;
+  return {order_.begin() + from, order_.begin() + to};
+}
+
+void ElasticSampler::advance(int worldSize) {
+  HEMINGWAY_CHECK_AS(ConfigError, worldSize >= 1, "sampler: world size must be >= 1, got {}",
+                     worldSize);
+  cursor_ += stepSize(worldSize);
+  if (cursor_ >= size_) setPosition(epoch_ + 1, 0);
+}
+
+void ElasticSampler::setPosition(std::int64_t epoch, std::int64_t cursor) {
+  HEMINGWAY_CHECK_AS(ConfigError, epoch >= 0 && cursor >= 0 && cursor < size_,
+                     "sampler: position (epoch {}, cursor {}) is outside a data set of {}", epoch,
+                     cursor, size_);
+  const bool reshuffle = epoch != epoch_;
+  epoch_ = epoch;
+  cursor_ = cursor;
+  if (reshuffle) shuffle();
+}
+
 }  // namespace hemingway::data

@@ -48,4 +48,41 @@ class DistributedSampler {
   std::vector<std::int64_t> indices_;
 };
 
+// The sampler of an elastic run: a global cursor walks one permutation of
+// [0, size) per (seed, epoch), and each step hands the next world·batch
+// positions out, batch to each rank in rank order. Which examples a rank gets
+// depends only on (epoch, cursor, rank, world size), so when the world size
+// changes between steps no example is dropped or repeated: every example is
+// seen exactly once per epoch. The last step of an epoch takes what is left,
+// split as evenly as possible (it absorbs a remainder smaller than the world
+// size, so that no rank gets an empty batch while size >= world).
+class ElasticSampler {
+ public:
+  // Throws ConfigError for size < 1 or batch < 1.
+  ElasticSampler(std::int64_t size, std::int64_t batchPerRank, SamplerOptions options = {});
+
+  // The examples rank `rank` of `worldSize` trains on at the cursor.
+  std::vector<std::int64_t> batch(int rank, int worldSize) const;
+  // Moves the cursor past the step that the `worldSize` ranks just took.
+  void advance(int worldSize);
+
+  std::int64_t epoch() const { return epoch_; }
+  std::int64_t cursor() const { return cursor_; }
+  // Restores a position (from another rank's training state).
+  void setPosition(std::int64_t epoch, std::int64_t cursor);
+  std::int64_t size() const { return size_; }
+  std::int64_t batchPerRank() const { return batch_; }
+
+ private:
+  std::int64_t stepSize(int worldSize) const;
+  void shuffle();
+
+  std::int64_t size_;
+  std::int64_t batch_;
+  SamplerOptions options_;
+  std::int64_t epoch_ = 0;
+  std::int64_t cursor_ = 0;
+  std::vector<std::int64_t> order_;
+};
+
 }  // namespace hemingway::data

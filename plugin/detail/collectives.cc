@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <string>
 
 #include <torch/csrc/autograd/grad_mode.h>
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
@@ -18,7 +19,7 @@ void perDtype(
     ProcessGroup& group, const std::vector<at::Tensor>& tensors, const char* what,
     const std::function<c10::intrusive_ptr<c10d::Work>(std::vector<at::Tensor>&)>& collective,
     double scale) {
-  if (group.worldSize() == 1 || tensors.empty()) return;
+  if (group.worldSize() <= 1 || tensors.empty()) return;
   at::NoGradGuard noGrad;
   std::vector<at::ScalarType> types;
   for (const auto& t : tensors) {
@@ -32,12 +33,7 @@ void perDtype(
       if (t.scalar_type() == type) same.push_back(t.reshape(-1));
     }
     std::vector<at::Tensor> flat{at::cat(same)};
-    try {
-      collective(flat)->wait(group.timeout());
-    } catch (const std::exception& e) {
-      HEMINGWAY_FAIL_AS(PeerLostError, "{} failed on rank {} of {} (timeout {} ms): {}", what,
-                        group.rank(), group.worldSize(), group.timeout().count(), detail::brief(e));
-    }
+    group.wait(*collective(flat), what);
     if (scale != 1.0) flat[0].mul_(scale);
     std::int64_t offset = 0;
     for (const auto& t : tensors) {
@@ -52,11 +48,16 @@ void perDtype(
 }  // namespace
 
 void broadcastFromRank0(ProcessGroup& group, const std::vector<at::Tensor>& tensors) {
+  broadcastFrom(group, tensors, 0);
+}
+
+void broadcastFrom(ProcessGroup& group, const std::vector<at::Tensor>& tensors, int root) {
   perDtype(
-      group, tensors, "broadcast of the model state from rank 0",
+      group, tensors,
+      root == 0 ? "broadcast of the model state from rank 0" : "broadcast of the training state",
       [&](std::vector<at::Tensor>& flat) {
         c10d::BroadcastOptions opts;
-        opts.rootRank = 0;
+        opts.rootRank = root;
         return group.backend().broadcast(flat, opts);
       },
       1.0);

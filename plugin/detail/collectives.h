@@ -14,6 +14,8 @@ namespace hemingway::plugin::detail {
 
 // Copies rank 0's values into `tensors` on every rank (one message per dtype).
 void broadcastFromRank0(ProcessGroup& group, const std::vector<at::Tensor>& tensors);
+// Copies rank `root`'s values into `tensors` on every rank.
+void broadcastFrom(ProcessGroup& group, const std::vector<at::Tensor>& tensors, int root);
 
 // Replaces `tensors` by their mean over ranks (one message per dtype).
 void averageAcrossRanks(ProcessGroup& group, const std::vector<at::Tensor>& tensors);

@@ -16,4 +16,25 @@ inline constexpr const char* kRunIdKey = "hemingway/run_id";
 
 inline std::string runPrefix(const std::string& secret) { return "hemingway/run/" + secret; }
 
+// Elastic runs (under the run's prefix). hemingway-run decides every
+// membership and publishes it as a generation:
+//   elastic/latest            the newest published generation g
+//   elastic/gen/<g>/members   worker ids in rank order ("3,0,1")
+//   elastic/gen/<g>/cause     "request", "controller" or "failure"
+//   elastic/gen/<g>/from      the world size before it
+//   elastic/gen/<g>/abort     set when generation g is broken (a member died)
+//   elastic/gen/<g>/switch_at the step at which g's members move to g+1
+//                             (written by g's rank 0 when it sees g+1)
+//   elastic/gen/<g>/formed    written by g's rank 0 once g trains
+//   elastic/request, elastic/request_seq  a rescale request (hemingway-ctl,
+//                             Elastic::requestScale): world size and cause
+//   elastic/step              the newest committed step (rank 0, every second)
+//   elastic/status            JSON written by hemingway-run for hemingway-ctl
+//   elastic/elastic_api       set by a worker that uses the elastic API
+//   elastic/end               set when the run is over: parked workers exit
+inline std::string elasticKey(const std::string& name) { return "hemingway/elastic/" + name; }
+inline std::string generationKey(long long generation, const std::string& name) {
+  return "hemingway/elastic/gen/" + std::to_string(generation) + "/" + name;
+}
+
 }  // namespace hemingway::plugin::detail

@@ -13,14 +13,17 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <fstream>
 #include <memory>
 #include <sstream>
 
 #include <fmt/format.h>
+#include <torch/csrc/distributed/c10d/Store.hpp>
 
 #include "hemingway/hooks/error.h"
 #include "hemingway/plugin/env.h"
+#include "hemingway/plugin/launcher/coordinator.h"
 #include "hemingway/plugin/launcher/output.h"
 #include "hemingway/plugin/launcher/store_host.h"
 #include "hemingway/plugin/launcher/verdict.h"
@@ -45,7 +48,10 @@ bool endsWith(const std::string& s, const std::string& suffix) {
 }
 
 struct Worker {
-  int rank = 0;
+  int rank = 0;  // in an elastic run: the worker id
+  int heartbeatFd = -1;
+  bool beaten = false;  // sent at least one heartbeat
+  Clock::time_point lastBeat;
   int localRank = 0;
   pid_t pid = -1;
   bool running = true;
@@ -64,7 +70,7 @@ struct EnvEntry {
 
 std::vector<EnvEntry> workerEnv(const LaunchOptions& o, int localRank, int port,
                                 const std::string& runId, const std::string& secret,
-                                const std::string& errorFile) {
+                                const std::string& errorFile, int heartbeatFd) {
   const int worldSize = o.nnodes * o.nprocPerNode;
   const int rank = o.nodeRank * o.nprocPerNode + localRank;
   const long cores = std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN));
@@ -93,6 +99,15 @@ std::vector<EnvEntry> workerEnv(const LaunchOptions& o, int localRank, int port,
     env.push_back({"HEMINGWAY_RUN_ID", runId});
     env.push_back({"TORCHELASTIC_RUN_ID", runId});
   }
+  if (o.maxWorkers > 0) {
+    env.push_back({"HEMINGWAY_ELASTIC", "1"});
+    env.push_back({"HEMINGWAY_WORKER_ID", std::to_string(localRank)});
+  }
+  if (heartbeatFd >= 0) {
+    env.push_back({"HEMINGWAY_HEARTBEAT_FD", std::to_string(heartbeatFd)});
+    env.push_back({"HEMINGWAY_HEARTBEAT_MS",
+                   std::to_string(std::max<long long>(1, o.heartbeatTimeout.count() / 5))});
+  }
   if (o.timeout) {  // otherwise the user's HEMINGWAY_TIMEOUT_SECONDS passes through
     env.push_back({"HEMINGWAY_TIMEOUT_SECONDS", fmt::format("{}", o.timeout->count() / 1000.0)});
   }
@@ -100,7 +115,7 @@ std::vector<EnvEntry> workerEnv(const LaunchOptions& o, int localRank, int port,
 }
 
 pid_t spawn(const LaunchOptions& o, const std::vector<EnvEntry>& env, int outPipe[2],
-            int errPipe[2]) {
+            int errPipe[2], int keepFd) {
   std::vector<std::string> args = o.command;
   if (!o.noPython && endsWith(args[0], ".py")) {  // as torchrun: python -u script.py
     args.insert(args.begin(), {"python3", "-u"});
@@ -120,6 +135,7 @@ pid_t spawn(const LaunchOptions& o, const std::vector<EnvEntry>& env, int outPip
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   ::dup2(outPipe[1], STDOUT_FILENO);
   ::dup2(errPipe[1], STDERR_FILENO);
+  if (keepFd >= 0) ::fcntl(keepFd, F_SETFD, 0);  // the heartbeat pipe survives exec
   for (const auto& e : env) ::setenv(e.name.c_str(), e.value.c_str(), e.overwrite ? 1 : 0);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -161,6 +177,25 @@ std::string resolveSecret(const LaunchOptions& o) {
   return newRunSecret();
 }
 
+// The secret of a single-node run, for hemingway-ctl on the same host and of
+// the same user: ${TMPDIR:-/tmp}/hemingway-UID/PORT.secret, mode 0600.
+std::string writeSecretFile(int port, const std::string& secret) {
+  const char* tmp = std::getenv("TMPDIR");
+  const std::string dir = fmt::format("{}/hemingway-{}", tmp && *tmp ? tmp : "/tmp", ::getuid());
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return {};
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::getuid() ||
+      (st.st_mode & 077) != 0) {
+    return {};  // not ours alone: hemingway-ctl then needs HEMINGWAY_RUN_SECRET
+  }
+  const std::string path = fmt::format("{}/{}.secret", dir, port);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return {};
+  [[maybe_unused]] auto n = ::write(fd, secret.data(), secret.size());
+  ::close(fd);
+  return path;
+}
+
 // The processes whose parent is `parent`, from /proc.
 std::vector<pid_t> childrenOf(pid_t parent) {
   std::vector<pid_t> out;
@@ -186,7 +221,7 @@ std::vector<pid_t> childrenOf(pid_t parent) {
 
 // The descendants that a dead worker left behind are reparented to the
 // launcher (a subreaper): kill and reap them.
-void killOrphans(const std::vector<Worker>& workers) {
+void killOrphans(const std::deque<Worker>& workers) {
   const pid_t self = ::getpid();
   for (int round = 0; round < 3; ++round) {
     bool any = false;
@@ -208,6 +243,7 @@ void killOrphans(const std::vector<Worker>& workers) {
 
 int launch(const LaunchOptions& o) {
   const auto started = Clock::now();
+  std::string secretFile;
   const auto timeout = o.effectiveTimeout();
   const std::string secret = resolveSecret(o);
   std::string runId = o.runId;
@@ -249,18 +285,44 @@ int launch(const LaunchOptions& o) {
   }
 
   auto console = std::make_shared<Console>();
-  std::vector<Worker> workers(o.nprocPerNode);
-  for (int local = 0; local < o.nprocPerNode; ++local) {
-    auto& w = workers[local];
+  const bool elastic = o.maxWorkers > 0;
+  std::unique_ptr<Coordinator> coordinator;
+  if (elastic) {
+    CoordinatorOptions co;
+    co.initialWorkers = o.nprocPerNode;
+    co.maxWorkers = o.maxWorkers;
+    co.minWorkers = o.minWorkers;
+    co.onFailure = o.onFailure == "stop"      ? FailurePolicy::kStop
+                   : o.onFailure == "shrink"  ? FailurePolicy::kShrink
+                   : o.onFailure == "replace" ? FailurePolicy::kReplace
+                                              : FailurePolicy::kUnset;
+    coordinator = std::make_unique<Coordinator>(
+        store->runClient(secret), co,
+        [console](const std::string& line) { console->note(line + "\n"); });
+    coordinator->publishInitial();
+    secretFile = writeSecretFile(port, secret);
+  }
+  std::deque<Worker> workers;  // grows (replacements) without moving its elements
+  auto startWorker = [&](int local) {
+    workers.emplace_back();
+    auto& w = workers.back();
     w.localRank = local;
     w.rank = o.nodeRank * o.nprocPerNode + local;
     w.errorFile = fmt::format("{}/rank_{}_error.json", errorDir, w.rank);
-    int outPipe[2], errPipe[2];
+    int outPipe[2], errPipe[2], beat[2] = {-1, -1};
     HEMINGWAY_CHECK(::pipe2(outPipe, O_CLOEXEC) == 0 && ::pipe2(errPipe, O_CLOEXEC) == 0,
                     "pipe failed: {}", std::strerror(errno));
-    w.pid = spawn(o, workerEnv(o, local, port, runId, secret, w.errorFile), outPipe, errPipe);
+    if (elastic && o.heartbeatTimeout.count() > 0) {
+      HEMINGWAY_CHECK(::pipe2(beat, O_CLOEXEC | O_NONBLOCK) == 0, "pipe failed: {}",
+                      std::strerror(errno));
+    }
+    w.pid = spawn(o, workerEnv(o, local, port, runId, secret, w.errorFile, beat[1]), outPipe,
+                  errPipe, beat[1]);
     ::close(outPipe[1]);
     ::close(errPipe[1]);
+    if (beat[1] >= 0) ::close(beat[1]);
+    w.heartbeatFd = beat[0];
+    w.lastBeat = Clock::now();
     std::string rankDir;
     if (!logRoot.empty()) {
       rankDir = fmt::format("{}/rank_{}", logRoot, w.rank);
@@ -272,7 +334,9 @@ int launch(const LaunchOptions& o) {
     w.err = std::make_unique<OutputStream>(errPipe[0], w.rank, STDERR_FILENO,
                                            o.logDir.empty() || (o.tee & 2) != 0, console,
                                            rankDir.empty() ? "" : rankDir + "/stderr.log");
-  }
+  };
+  const int initial = elastic ? o.maxWorkers : o.nprocPerNode;
+  for (int local = 0; local < initial; ++local) startWorker(local);
 
   int signalCode = 0;
   bool stopping = false, killed = false;
@@ -306,7 +370,15 @@ int launch(const LaunchOptions& o) {
         }
       }
     }
-    const int ready = ::poll(fds.data(), fds.size(), 200);
+    std::vector<Worker*> beaters;
+    for (auto& w : workers) {
+      if (w.running && w.heartbeatFd >= 0) {
+        fds.push_back({w.heartbeatFd, POLLIN, 0});
+        beaters.push_back(&w);
+      }
+    }
+    const std::size_t firstBeat = fds.size() - beaters.size();
+    const int ready = ::poll(fds.data(), fds.size(), elastic ? 10 : 200);
     if (ready < 0 && errno != EINTR) HEMINGWAY_FAIL("poll failed: {}", std::strerror(errno));
     if (ready > 0 && (fds[0].revents & POLLIN)) {
       unsigned char sig = 0;
@@ -326,8 +398,36 @@ int launch(const LaunchOptions& o) {
         }
       }
     }
-    for (std::size_t k = 1; k < fds.size(); ++k) {
+    for (std::size_t k = 1; k < firstBeat; ++k) {
       if (fds[k].revents != 0) owners[k - 1]->drain();
+    }
+    for (std::size_t k = firstBeat; k < fds.size(); ++k) {
+      if (fds[k].revents == 0) continue;
+      char buf[64];
+      while (::read(fds[k].fd, buf, sizeof buf) > 0) {
+      }
+      beaters[k - firstBeat]->beaten = true;
+      beaters[k - firstBeat]->lastBeat = Clock::now();
+    }
+    if (elastic && o.heartbeatTimeout.count() > 0 && !stopping) {
+      for (auto& w : workers) {
+        if (w.running && w.beaten && !w.stoppedByUs &&
+            Clock::now() - w.lastBeat > o.heartbeatTimeout) {
+          console->note(fmt::format(
+              "hemingway-run: worker {} (pid {}) sent no heartbeat for {:.1f} s; killing it\n",
+              w.rank, w.pid, o.heartbeatTimeout.count() / 1000.0));
+          w.stoppedByUs = true;
+          ::kill(-w.pid, SIGKILL);
+          ::kill(w.pid, SIGKILL);
+        }
+      }
+    }
+    if (coordinator && !stopping) {
+      try {
+        coordinator->tick();
+      } catch (const std::exception& e) {
+        console->note(fmt::format("hemingway-run: store: {}\n", e.what()));
+      }
     }
     // Reap: workers, and orphans reparented to the launcher.
     for (;;) {
@@ -342,6 +442,25 @@ int launch(const LaunchOptions& o) {
       w.status = status;
       w.exitedAt = Clock::now();
       ::kill(-w.pid, SIGKILL);  // what the worker left in its process group
+      if (w.heartbeatFd >= 0) {
+        ::close(w.heartbeatFd);
+        w.heartbeatFd = -1;
+      }
+      if (coordinator && !stopping && coordinator->policy() != FailurePolicy::kStop) {
+        const bool ok = exitCodeOf(status) == 0 && !w.stoppedByUs;
+        if (!ok) {
+          const auto cause = readErrorFile(w.errorFile);
+          console->note(fmt::format("hemingway-run: worker {} (pid {}) {}\n", w.rank, w.pid,
+                                    describeExit(status, cause)));
+        }
+        const int id = w.rank;  // `w` may move when workers grow
+        for (int fresh : coordinator->onExit(id, ok)) startWorker(fresh);
+        if (coordinator->failed()) {
+          console->note("hemingway-run: " + coordinator->failure() + "; stopping the run\n");
+          beginStop(SIGTERM);
+        }
+        continue;
+      }
       if (exitCodeOf(status) != 0 && !stopping) {
         const auto cause = readErrorFile(w.errorFile);
         console->note(
@@ -378,7 +497,18 @@ int launch(const LaunchOptions& o) {
   for (const auto& w : workers) {
     outcomes.push_back({w.rank, w.status, w.stoppedByUs, w.exitedAt, readErrorFile(w.errorFile)});
   }
-  const auto verdict = judge(outcomes);
+  auto verdict = judge(outcomes);
+  if (coordinator && coordinator->policy() != FailurePolicy::kStop) {
+    // Workers that died were handled; the run succeeded if it finished.
+    verdict = {};
+    if (!coordinator->finished() || coordinator->failed()) {
+      verdict.exitCode = 1;
+      verdict.culprit = -1;
+      verdict.message = coordinator->failed() ? coordinator->failure()
+                                              : "the elastic run ended before it finished";
+    }
+  }
+  if (!secretFile.empty()) ::unlink(secretFile.c_str());
   if (verdict.culprit) console->note("hemingway-run: " + verdict.message + "\n");
   const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
   std::string codes;

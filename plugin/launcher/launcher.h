@@ -23,7 +23,13 @@ struct LaunchOptions {
   std::string logDir;                     // per-rank stdout/stderr files
   int tee = 3;                            // streams also shown on the console (1 out, 2 err)
   bool noPython = false;                  // run a .py program directly, not with python3
-  std::vector<std::string> command;       // PROGRAM ARGS...
+  // Elastic runs: --max-workers B starts B processes, --nproc-per-node of
+  // which train at first, the others parked (0: not elastic).
+  int maxWorkers = 0;
+  int minWorkers = 1;                             // --min-workers
+  std::string onFailure;                          // --on-failure stop|shrink|replace ("" unset)
+  std::chrono::milliseconds heartbeatTimeout{0};  // --heartbeat-timeout (0: none)
+  std::vector<std::string> command;               // PROGRAM ARGS...
 
   // Parses `hemingway-run [flags] -- PROGRAM ARGS...`; throws ConfigError
   // naming the bad flag. Returns false (and fills `help`) for --help.

@@ -38,6 +38,18 @@ constexpr const char* kUsage =
     "  --tee 0|1|2|3            with --log-dir, streams also shown here: 1 stdout, 2 stderr,\n"
     "                           3 both [0 with --log-dir; without it everything is shown]\n"
     "  --no-python              run PROGRAM directly even if it ends in .py\n"
+    "\n"
+    "elastic runs (single node; the program uses hemingway::plugin::Elastic):\n"
+    "  --max-workers B          start B workers: --nproc-per-node of them train, the others\n"
+    "                           wait parked, warm, for a rescale (hemingway-ctl scale N)\n"
+    "  --min-workers A          fewer members than A after failures ends the run [1]\n"
+    "  --on-failure stop|shrink|replace\n"
+    "                           a dead worker stops the run, or the others go on without\n"
+    "                           it, or a parked worker takes its place and a new parked\n"
+    "                           one starts [shrink for elastic programs, else stop]\n"
+    "  --heartbeat-timeout SECONDS\n"
+    "                           a worker silent this long (stopped, frozen) is killed and\n"
+    "                           counts as dead [off]\n"
     "  -h, --help               this text\n";
 
 std::chrono::milliseconds toMs(double seconds) {
@@ -121,6 +133,16 @@ bool LaunchOptions::parse(int argc, const char* const* argv, LaunchOptions& out,
     } else if (isFlag(arg, "--log-dir")) {
       HEMINGWAY_CHECK_AS(ConfigError, !value.empty(), "--log-dir is empty");
       o.logDir = value;
+    } else if (isFlag(arg, "--max-workers")) {
+      o.maxWorkers = static_cast<int>(parseInt(arg, value, 1, 1024));
+    } else if (isFlag(arg, "--min-workers")) {
+      o.minWorkers = static_cast<int>(parseInt(arg, value, 1, 1024));
+    } else if (isFlag(arg, "--on-failure")) {
+      HEMINGWAY_CHECK_AS(ConfigError, value == "stop" || value == "shrink" || value == "replace",
+                         "--on-failure must be stop, shrink or replace, got '{}'", value);
+      o.onFailure = value;
+    } else if (isFlag(arg, "--heartbeat-timeout")) {
+      o.heartbeatTimeout = toMs(parseSeconds(arg, value));
     } else if (arg == "--tee") {
       o.tee = static_cast<int>(parseInt(arg, value, 0, 3));
       sawTee = true;
@@ -142,6 +164,20 @@ bool LaunchOptions::parse(int argc, const char* const* argv, LaunchOptions& out,
   HEMINGWAY_CHECK_AS(ConfigError, !sawTee || !o.logDir.empty(),
                      "--tee chooses what --log-dir also shows on the console: give --log-dir");
   if (!o.logDir.empty() && !sawTee) o.tee = 0;
+  const bool elastic = o.maxWorkers > 0;
+  HEMINGWAY_CHECK_AS(
+      ConfigError,
+      elastic || (o.onFailure.empty() && o.minWorkers == 1 && o.heartbeatTimeout.count() == 0),
+      "--min-workers, --on-failure and --heartbeat-timeout are for elastic runs: "
+      "give --max-workers");
+  HEMINGWAY_CHECK_AS(ConfigError, !elastic || o.maxWorkers >= o.nprocPerNode,
+                     "--max-workers {} is smaller than --nproc-per-node {}", o.maxWorkers,
+                     o.nprocPerNode);
+  HEMINGWAY_CHECK_AS(ConfigError, !elastic || o.minWorkers <= o.nprocPerNode,
+                     "--min-workers {} is larger than --nproc-per-node {}", o.minWorkers,
+                     o.nprocPerNode);
+  HEMINGWAY_CHECK_AS(ConfigError, !elastic || o.nnodes == 1,
+                     "--max-workers: elastic runs are single-node for now (drop --nnodes)");
   out = std::move(o);
   return true;
 }

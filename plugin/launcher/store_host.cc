@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "hemingway/hooks/error.h"
@@ -104,7 +105,8 @@ std::string interfaceOf(const std::string& addr) {
   return name;
 }
 
-StoreHost::StoreHost(const std::string& addr, int port, std::chrono::milliseconds timeout) {
+StoreHost::StoreHost(const std::string& addr, int port, std::chrono::milliseconds timeout)
+    : addr_(addr), timeout_(timeout) {
   interface_ = interfaceOf(addr);
   HEMINGWAY_CHECK_AS(ConfigError, !interface_.empty(),
                      "--master-addr {} is not an address of this host: node 0 hosts the store "
@@ -135,6 +137,16 @@ StoreHost::StoreHost(const std::string& addr, int port, std::chrono::millisecond
 StoreHost::~StoreHost() = default;
 
 int StoreHost::port() const { return store_->getPort(); }
+
+c10::intrusive_ptr<c10d::Store> StoreHost::runClient(const std::string& secret) const {
+  c10d::TCPStoreOptions so;
+  so.port = static_cast<std::uint16_t>(port());
+  so.isServer = false;
+  so.waitWorkers = false;
+  so.timeout = timeout_;
+  auto client = c10::make_intrusive<c10d::TCPStore>(addr_, so);
+  return c10::make_intrusive<c10d::PrefixStore>(detail::runPrefix(secret), client);
+}
 
 void StoreHost::publish(const std::string& secret, const std::string& runId) {
   store_->set(detail::kSecuredStoreKey, std::vector<uint8_t>{'1'});

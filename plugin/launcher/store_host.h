@@ -8,9 +8,12 @@
 #include <memory>
 #include <string>
 
+#include <c10/util/intrusive_ptr.h>
+
 namespace c10d {
+class Store;
 class TCPStore;
-}
+}  // namespace c10d
 
 namespace hemingway::plugin {
 
@@ -28,9 +31,14 @@ class StoreHost {
   const std::string& interface() const { return interface_; }
   // Publishes the run id under the run's secret.
   void publish(const std::string& secret, const std::string& runId);
+  // A client connection of its own to the store, under the run's prefix
+  // (the elastic coordinator's control traffic).
+  c10::intrusive_ptr<c10d::Store> runClient(const std::string& secret) const;
 
  private:
   std::string interface_;
+  std::string addr_;
+  std::chrono::milliseconds timeout_;
   std::unique_ptr<c10d::TCPStore> store_;
 };
 

@@ -145,5 +145,79 @@ TEST(StepRecorderTest, BadMembershipIsRejected) {
   EXPECT_THROW(StepRecorder({"r", 0, 0, true}), ConfigError);
 }
 
+
+TEST(StepRecorderTest, ElasticRecordsFollowTheMembership) {
+  testing::TempDir dir;
+  const auto path = dir.file("log.jsonl");
+  StepRecorder recorder({"run-e", 0, 2, true});
+  recorder.addHook(std::make_shared<JsonlSink>(path));
+  { auto s = recorder.step(4); }
+  // A step left by an exception is not recorded: an elastic run redoes it.
+  try {
+    auto s = recorder.step(4);
+    throw Error("peer lost");
+  } catch (const Error&) {
+  }
+  recorder.setMembership(1, 3, 2);
+  recorder.setNextStep(1);
+  { auto s = recorder.step(4); }
+  RegroupRecord r;
+  r.generation = 2;
+  r.fromWorldSize = 2;
+  r.toWorldSize = 3;
+  r.step = 1;
+  r.cause = "request";
+  r.agreeMs = 0.5;
+  r.formMs = 10;
+  r.stateMs = 20;
+  r.totalMs = 31;
+  r.stateBytes = 4096;
+  recorder.regroup(r);
+  RunEndRecord end;
+  end.steps = 2;
+  end.paramChecksum = "00ff";
+  recorder.runEnd(end);
+  const auto lines = readJsonl(path);
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0]["step"], 0);
+  EXPECT_EQ(lines[0]["generation"], 0);
+  EXPECT_EQ(lines[1]["step"], 1);
+  EXPECT_EQ(lines[1]["rank"], 1);
+  EXPECT_EQ(lines[1]["world_size"], 3);
+  EXPECT_EQ(lines[1]["generation"], 2);
+  const auto& g = lines[2];
+  EXPECT_EQ(g["event"], "regroup");
+  EXPECT_EQ(g["run"], "run-e");
+  EXPECT_EQ(g["generation"], 2);
+  EXPECT_EQ(g["from_world_size"], 2);
+  EXPECT_EQ(g["to_world_size"], 3);
+  EXPECT_EQ(g["step"], 1);
+  EXPECT_EQ(g["cause"], "request");
+  EXPECT_DOUBLE_EQ(g["agree_ms"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(g["form_ms"].get<double>(), 10);
+  EXPECT_DOUBLE_EQ(g["state_ms"].get<double>(), 20);
+  EXPECT_DOUBLE_EQ(g["total_ms"].get<double>(), 31);
+  EXPECT_EQ(g["state_bytes"], 4096);
+  const auto& e = lines[3];
+  EXPECT_EQ(e["event"], "run_end");
+  EXPECT_EQ(e["rank"], 1);
+  EXPECT_EQ(e["world_size"], 3);
+  EXPECT_EQ(e["steps"], 2);
+  EXPECT_EQ(e["param_checksum"], "00ff");
+}
+
+TEST(StepRecorderTest, ParkedRecorderRecordsNothing) {
+  struct Count : StepHook {
+    int n = 0;
+    void onStep(const StepRecord&) override { ++n; }
+  };
+  auto count = std::make_shared<Count>();
+  StepRecorder recorder({"r", -1, 0, true});
+  recorder.addHook(count);
+  { auto s = recorder.step(1); }
+  EXPECT_EQ(count->n, 0);
+  EXPECT_THROW(recorder.setMembership(-1, 2, 0), ConfigError);
+}
+
 }  // namespace
 }  // namespace hemingway::hooks

@@ -1,0 +1,355 @@
+#include "hemingway/plugin/elastic.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#include <torch/csrc/distributed/c10d/Store.hpp>
+
+#include "hemingway/hooks/error.h"
+#include "hemingway/hooks/log.h"
+#include "hemingway/hooks/step_recorder.h"
+#include "hemingway/plugin/detail/run_store.h"
+#include "hemingway/plugin/env.h"
+#include "hemingway/plugin/process_group.h"
+#include "hemingway/plugin/training_state.h"
+
+namespace hemingway::plugin {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double msSince(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+std::vector<uint8_t> bytesOf(const std::string& s) { return {s.begin(), s.end()}; }
+
+std::vector<int> parseMembers(const std::string& text) {
+  std::vector<int> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) out.push_back(std::stoi(item));
+  }
+  return out;
+}
+
+// Writes a byte to hemingway-run's heartbeat pipe every interval, so that a
+// stopped or frozen process (SIGSTOP) is declared dead long before the
+// collective timeout.
+class Heartbeat {
+ public:
+  Heartbeat(int fd, std::chrono::milliseconds every) : fd_(fd) {
+    thread_ = std::thread([this, every] {
+      std::unique_lock<std::mutex> lock(mutex_);
+      while (!stop_) {
+        const char beat = 'h';
+        [[maybe_unused]] auto n = ::write(fd_, &beat, 1);
+        cv_.wait_for(lock, every, [this] { return stop_; });
+      }
+    });
+  }
+  ~Heartbeat() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  int fd_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+struct Elastic::Impl {
+  ProcessGroup& group;
+  TrainingState& state;
+  hooks::StepRecorder* recorder;
+  std::vector<Listener> listeners;
+  std::unique_ptr<Heartbeat> heartbeat;
+  std::optional<std::int64_t> switchAt;  // the boundary where this generation ends
+  Clock::time_point lastStepPublished{};
+  int lastSeenGeneration = -1;
+
+  Impl(ProcessGroup& g, TrainingState& s, hooks::StepRecorder* r)
+      : group(g), state(s), recorder(r) {}
+
+  c10d::Store& store() { return group.store(); }
+  std::string get(const std::string& key) {
+    const auto v = store().get(key);
+    return {v.begin(), v.end()};
+  }
+  bool has(const std::string& key) { return store().check({key}); }
+
+  Membership membership() const { return {group.generation(), group.rank(), group.worldSize()}; }
+
+  void follow() {
+    if (recorder != nullptr) {
+      recorder->setMembership(group.rank(), group.worldSize(), group.generation());
+      recorder->setNextStep(state.step());
+    }
+  }
+
+  // Sum of (committed step + 1) in each rank's slot: the newest committed
+  // step and the lowest rank that has it. Joiners count as -1.
+  std::pair<int, bool> agreeOnStep(bool joined) {
+    auto slots = at::zeros({group.worldSize()}, at::kLong);
+    slots.data_ptr<std::int64_t>()[group.rank()] = joined ? 0 : state.step() + 1;
+    std::vector<at::Tensor> tensors{slots};
+    auto work = group.backend().allreduce(tensors);
+    group.wait(*work, "agreeing on the committed step");
+    const auto* s = slots.data_ptr<std::int64_t>();
+    int source = 0;
+    bool equal = true;
+    for (int r = 0; r < group.worldSize(); ++r) {
+      if (s[r] > s[source]) source = r;
+      if (s[r] != s[0]) equal = false;
+    }
+    HEMINGWAY_CHECK_AS(PeerLostError, s[source] > 0,
+                       "no member of generation {} holds a committed state (every member is new)",
+                       group.generation());
+    return {source, !equal};
+  }
+
+  // After forming a new generation: agree on the step, move the state, tell
+  // the listeners and the recorder, and (new rank 0) write the record.
+  void settle(const Membership& before, const std::string& cause, bool joined, Clock::time_point t0,
+              double agreeMs, double formMs) {
+    const auto tState = Clock::now();
+    const auto [source, needed] = agreeOnStep(joined);
+    const std::int64_t moved = needed ? state.broadcast(group, source) : 0;
+    const double stateMs = msSince(tState);
+    switchAt.reset();
+    lastSeenGeneration = group.generation();
+    follow();
+    const auto after = membership();
+    for (auto& l : listeners) l(before, after);
+    if (group.rank() == 0) {
+      store().set(detail::generationKey(group.generation(), "formed"), bytesOf("1"));
+      if (recorder != nullptr) {
+        hooks::RegroupRecord r;
+        r.generation = group.generation();
+        r.fromWorldSize = before.worldSize;
+        r.toWorldSize = after.worldSize;
+        r.step = state.step();
+        r.cause = cause;
+        r.agreeMs = agreeMs;
+        r.formMs = formMs;
+        r.stateMs = stateMs;
+        r.totalMs = msSince(t0);
+        r.stateBytes = moved;
+        recorder->regroup(r);
+      }
+    }
+    HEMINGWAY_LOG(kInfo, "generation {}: rank {} of {} from step {} ({}; {:.1f} ms)",
+                  group.generation(), group.rank(), group.worldSize(), state.step(), cause,
+                  msSince(t0));
+  }
+
+  // Moves to generation `g` (published by hemingway-run): join it, or park.
+  // Returns false when this worker is not a member of it.
+  bool enter(int g, Clock::time_point t0, bool joined) {
+    const auto before = membership();
+    const auto members = parseMembers(get(detail::generationKey(g, "members")));
+    const std::string cause = get(detail::generationKey(g, "cause"));
+    const double agreeMs = msSince(t0);
+    const auto it = std::find(members.begin(), members.end(), group.workerId());
+    if (it == members.end()) {
+      group.park();
+      switchAt.reset();
+      lastSeenGeneration = g;
+      if (recorder != nullptr) recorder->setMembership(-1, 0, g);
+      HEMINGWAY_LOG(kInfo, "parked at generation {} (step {})", g, state.step());
+      return false;
+    }
+    const auto tForm = Clock::now();
+    group.adopt(g, static_cast<int>(it - members.begin()), static_cast<int>(members.size()));
+    settle(before, cause, joined, t0, agreeMs, msSince(tForm));
+    return true;
+  }
+
+  int latest() { return std::stoi(get(detail::elasticKey("latest"))); }
+
+  // A parked worker polls for a generation that admits it. False: run over.
+  bool waitForAdmission() {
+    for (;;) {
+      if (has(detail::elasticKey("end"))) return false;
+      const int g = latest();
+      if (g > lastSeenGeneration) {
+        const auto t0 = Clock::now();
+        const auto members = parseMembers(get(detail::generationKey(g, "members")));
+        if (std::find(members.begin(), members.end(), group.workerId()) != members.end()) {
+          try {
+            if (enter(g, t0, /*joined=*/true)) return true;
+          } catch (const PeerLostError& e) {
+            HEMINGWAY_LOG(kWarn, "joining generation {} failed: {}", g, e.what());
+            group.park();
+          } catch (const TimeoutError& e) {
+            HEMINGWAY_LOG(kWarn, "joining generation {} failed: {}", g, e.what());
+            group.park();
+          }
+        }
+        lastSeenGeneration = g;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+
+  // At a step boundary: a planned change of membership? Returns true when
+  // this boundary moved to a new generation (or parked).
+  bool boundary() {
+    const std::int64_t s = state.step();
+    const int g = group.generation();
+    if (!switchAt) {
+      if (group.rank() == 0) {
+        if (has(detail::generationKey(g + 1, "members"))) {
+          if (get(detail::generationKey(g + 1, "cause")) == "failure") {
+            HEMINGWAY_FAIL_AS(PeerLostError, "generation {} lost a member", g);
+          }
+          switchAt = s + 1;
+          store().set(detail::generationKey(g, "switch_at"), bytesOf(std::to_string(s + 1)));
+        }
+      } else if (has(detail::generationKey(g, "switch_at"))) {
+        switchAt = std::stoll(get(detail::generationKey(g, "switch_at")));
+      }
+    }
+    if (group.rank() == 0 && Clock::now() - lastStepPublished > std::chrono::seconds(1)) {
+      store().set(detail::elasticKey("step"), bytesOf(std::to_string(s)));
+      lastStepPublished = Clock::now();
+    }
+    if (!switchAt || s < *switchAt) return false;
+    HEMINGWAY_CHECK(s == *switchAt, "missed the agreed switch step {} (at step {})", *switchAt, s);
+    enter(g + 1, Clock::now(), /*joined=*/false);
+    return true;
+  }
+
+  // After a failed step: wait for hemingway-run's next generation and enter
+  // it (again for a newer one if forming that fails too).
+  void recover(const std::exception& error, Clock::time_point t0) {
+    int floor = group.generation();
+    HEMINGWAY_LOG(kWarn, "step {} failed: {}; waiting for the next generation", state.step(),
+                  error.what());
+    for (;;) {
+      const auto deadline = Clock::now() + group.timeout();
+      while (latest() <= floor) {
+        if (Clock::now() > deadline) {
+          HEMINGWAY_FAIL_AS(PeerLostError,
+                            "step {} failed and hemingway-run published no new membership "
+                            "within {} ms: {}",
+                            state.step(), group.timeout().count(), error.what());
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      const int next = latest();
+      try {
+        enter(next, t0, /*joined=*/false);
+        return;
+      } catch (const PeerLostError& e) {
+        HEMINGWAY_LOG(kWarn, "generation {} failed too: {}", next, e.what());
+      } catch (const TimeoutError& e) {
+        HEMINGWAY_LOG(kWarn, "generation {} failed too: {}", next, e.what());
+      }
+      floor = next;
+    }
+  }
+
+  void finish() {
+    if (recorder != nullptr) {
+      hooks::RunEndRecord r;
+      r.steps = state.step();
+      r.paramChecksum = state.checksum();
+      recorder->runEnd(r);
+    }
+    if (group.elastic() && group.rank() == 0) store().set(detail::elasticKey("end"), bytesOf("1"));
+  }
+};
+
+Elastic::Elastic(ProcessGroup& group, TrainingState& state, hooks::StepRecorder* recorder)
+    : impl_(std::make_unique<Impl>(group, state, recorder)) {
+  if (!group.elastic()) return;
+  impl_->lastSeenGeneration = group.generation();
+  group.store().set(detail::elasticKey("elastic_api"), bytesOf("1"));
+  if (auto fd = envInt("HEMINGWAY_HEARTBEAT_FD", 0, 1 << 20)) {
+    const auto every = envInt("HEMINGWAY_HEARTBEAT_MS", 1, 1 << 30).value_or(1000);
+    impl_->heartbeat =
+        std::make_unique<Heartbeat>(static_cast<int>(*fd), std::chrono::milliseconds(every));
+  }
+  if (recorder != nullptr)
+    recorder->setMembership(group.rank(), group.worldSize(), group.generation());
+}
+
+Elastic::~Elastic() = default;
+
+void Elastic::onMembershipChange(Listener listener) {
+  impl_->listeners.push_back(std::move(listener));
+}
+
+Membership Elastic::membership() const { return impl_->membership(); }
+
+void Elastic::requestScale(int worldSize, const std::string& cause) {
+  HEMINGWAY_CHECK_AS(ConfigError, impl_->group.elastic(),
+                     "requestScale needs an elastic run (hemingway-run --max-workers)");
+  HEMINGWAY_CHECK_AS(ConfigError, worldSize >= 1, "requestScale: world size must be >= 1, got {}",
+                     worldSize);
+  HEMINGWAY_CHECK_AS(ConfigError, cause == "request" || cause == "controller",
+                     "requestScale: cause must be \"request\" or \"controller\", got \"{}\"",
+                     cause);
+  impl_->store().set(detail::elasticKey("request"),
+                     bytesOf(fmt::format("{} {}", worldSize, cause)));
+  impl_->store().add(detail::elasticKey("request_seq"), 1);
+}
+
+bool Elastic::run(std::int64_t steps, const std::function<void(std::int64_t)>& body) {
+  auto& im = *impl_;
+  auto& group = im.group;
+  if (!group.elastic()) {
+    while (im.state.step() < steps) {
+      im.follow();
+      body(im.state.step());
+      im.state.commit(group.worldSize());
+    }
+    im.finish();
+    return true;
+  }
+  for (;;) {
+    if (group.parked()) {
+      if (!im.waitForAdmission()) return false;
+      continue;
+    }
+    if (im.state.step() >= steps) {
+      im.finish();
+      return true;
+    }
+    try {
+      if (im.boundary()) continue;
+      im.follow();
+      body(im.state.step());
+      im.state.commit(group.worldSize());
+    } catch (const PeerLostError& e) {
+      im.recover(e, Clock::now());
+    } catch (const TimeoutError& e) {
+      im.recover(e, Clock::now());
+    }
+  }
+}
+
+}  // namespace hemingway::plugin

@@ -1,0 +1,82 @@
+// Elastic training for any LibTorch loop: the number of workers changes at a
+// step boundary without restarting the survivors, as Horovod Elastic does.
+//
+//   auto group = hw::plugin::ProcessGroup(hw::plugin::GroupOptions::fromEnv());
+//   ... model, optimizer, hw::data::ElasticSampler sampler(size, batch) ...
+//   hw::plugin::TrainingState state;
+//   state.addModule(model); state.addOptimizer(optimizer); state.addSampler(sampler);
+//   hw::plugin::DataParallel ddp(group, model);
+//   hw::plugin::Elastic elastic(group, state, &recorder);
+//   elastic.run(iterations, [&](std::int64_t step) {
+//     auto batch = sampler.batch(group.rank(), group.worldSize());
+//     ... forward, backward, optimizer.step() ...
+//   });
+//
+// hemingway-run --max-workers B decides every membership: a rescale request
+// (hemingway-ctl scale N, or requestScale()) or a dead or silent worker gives
+// a new generation. At a step boundary all members agree on the step where
+// they move to it (a store check per step, no extra collective), form the
+// new Gloo group, and the new members receive the committed training state.
+// A step interrupted by a failure is not committed: survivors resume from the
+// newest step that some member committed, so no committed step is lost or
+// applied twice. Workers outside the membership wait parked, warm.
+//
+// The body must not commit anything itself: run() commits after it returns.
+// Everything the body changes must be registered in the TrainingState.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace hemingway::hooks {
+class StepRecorder;
+}  // namespace hemingway::hooks
+
+namespace hemingway::plugin {
+
+class ProcessGroup;
+class TrainingState;
+
+struct Membership {
+  int generation = 0;
+  int rank = -1;      // -1: parked
+  int worldSize = 0;  // 0: parked
+};
+
+class Elastic {
+ public:
+  using Listener = std::function<void(const Membership& before, const Membership& after)>;
+
+  // `recorder` (optional) gets the new membership, the "regroup" records (on
+  // the new rank 0) and this rank's "run_end". Outside an elastic run (no
+  // hemingway-run --max-workers) run() simply runs the steps.
+  Elastic(ProcessGroup& group, TrainingState& state, hooks::StepRecorder* recorder = nullptr);
+  ~Elastic();
+  Elastic(const Elastic&) = delete;
+  Elastic& operator=(const Elastic&) = delete;
+
+  // Called on every member after each membership change, once the state is
+  // in place, before the next step: e.g. to scale the learning rate with the
+  // global batch (see the README's rule).
+  void onMembershipChange(Listener listener);
+
+  // Runs `body(step)` until `steps` steps are committed. Returns true on a
+  // member that took part to the end (it wrote run_end), false on a worker
+  // that was parked when the run ended.
+  bool run(std::int64_t steps, const std::function<void(std::int64_t step)>& body);
+
+  // Asks hemingway-run for `worldSize` workers; `cause` is "request" or
+  // "controller" (the adaptive controller). Returns at once: the change
+  // happens at a later step boundary.
+  void requestScale(int worldSize, const std::string& cause = "controller");
+
+  Membership membership() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hemingway::plugin

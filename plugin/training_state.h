@@ -1,0 +1,71 @@
+// The training state an elastic run moves to new members: modules,
+// optimizers, random generators, a sampler's position and named values, with
+// the number of committed steps. Horovod's State, for LibTorch: register
+// everything a step changes, and a joiner or a survivor of a failure resumes
+// from the same committed step as everyone else.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace torch::nn {
+class Module;
+}  // namespace torch::nn
+namespace torch::optim {
+class Optimizer;
+}  // namespace torch::optim
+namespace at {
+class Generator;
+}  // namespace at
+
+namespace hemingway::data {
+class ElasticSampler;
+}  // namespace hemingway::data
+
+namespace hemingway::plugin {
+
+class ProcessGroup;
+
+class TrainingState {
+ public:
+  TrainingState();
+  ~TrainingState();
+  TrainingState(const TrainingState&) = delete;
+  TrainingState& operator=(const TrainingState&) = delete;
+
+  // Everything registered must outlive this object. Parameters and buffers
+  // move as tensors; optimizers and generators through their serialized form.
+  void addModule(std::shared_ptr<torch::nn::Module> module);
+  void addOptimizer(torch::optim::Optimizer& optimizer);
+  void addGenerator(at::Generator& generator);
+  // Its position advances by every committed step (commit()).
+  void addSampler(data::ElasticSampler& sampler);
+  void addValue(const std::string& name, double& value);
+  void addValue(const std::string& name, std::int64_t& value);
+
+  // Steps committed so far.
+  std::int64_t step() const { return step_; }
+  void setStep(std::int64_t step) { step_ = step; }
+  // Marks the step that `worldSize` ranks just finished as committed: the
+  // step count and the sampler's cursor advance.
+  void commit(int worldSize);
+
+  // Copies rank `source`'s whole state to every rank of `group` (a few
+  // coalesced broadcasts). Returns the bytes moved.
+  std::int64_t broadcast(ProcessGroup& group, int source);
+  // Bytes that broadcast() would move.
+  std::int64_t bytes() const;
+  // FNV-1a over the bytes of every registered module's parameters: equal on
+  // every rank of a correct data-parallel run.
+  std::string checksum() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::int64_t step_ = 0;
+};
+
+}  // namespace hemingway::plugin
