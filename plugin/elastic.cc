@@ -20,6 +20,7 @@
 #include "hemingway/hooks/error.h"
 #include "hemingway/hooks/log.h"
 #include "hemingway/hooks/step_recorder.h"
+#include "hemingway/plugin/detail/failpoint.h"
 #include "hemingway/plugin/detail/run_store.h"
 #include "hemingway/plugin/env.h"
 #include "hemingway/plugin/process_group.h"
@@ -89,11 +90,14 @@ struct Elastic::Impl {
   std::optional<std::int64_t> switchAt;  // the boundary where this generation ends
   Clock::time_point lastStepPublished{};
   int lastSeenGeneration = -1;
+  // This rank's state is a committed one: false while parked (stale) and
+  // while a transfer into it is incomplete.
+  bool trusted = true;
 
   Impl(ProcessGroup& g, TrainingState& s, hooks::StepRecorder* r)
       : group(g), state(s), recorder(r) {}
 
-  c10d::Store& store() { return group.store(); }
+  c10d::Store& store() { return group.controlStore(); }
   std::string get(const std::string& key) {
     const auto v = store().get(key);
     return {v.begin(), v.end()};
@@ -109,34 +113,45 @@ struct Elastic::Impl {
     }
   }
 
-  // Sum of (committed step + 1) in each rank's slot: the newest committed
-  // step and the lowest rank that has it. Joiners count as -1.
-  std::pair<int, bool> agreeOnStep(bool joined) {
+  // Sum of (committed step + 1) in each rank's slot (0 for a rank without a
+  // trusted state): the lowest rank with the newest committed step, and the
+  // ranks that must take its state (-1: nobody).
+  std::pair<int, std::vector<int>> agreeOnStep() {
     auto slots = at::zeros({group.worldSize()}, at::kLong);
-    slots.data_ptr<std::int64_t>()[group.rank()] = joined ? 0 : state.step() + 1;
+    slots.data_ptr<std::int64_t>()[group.rank()] = trusted ? state.step() + 1 : 0;
     std::vector<at::Tensor> tensors{slots};
     auto work = group.backend().allreduce(tensors);
     group.wait(*work, "agreeing on the committed step");
     const auto* s = slots.data_ptr<std::int64_t>();
     int source = 0;
-    bool equal = true;
     for (int r = 0; r < group.worldSize(); ++r) {
       if (s[r] > s[source]) source = r;
-      if (s[r] != s[0]) equal = false;
     }
     HEMINGWAY_CHECK_AS(PeerLostError, s[source] > 0,
-                       "no member of generation {} holds a committed state (every member is new)",
+                       "no member of generation {} holds a committed state (the members that "
+                       "held it are gone)",
                        group.generation());
-    return {source, !equal};
+    std::vector<int> takers;
+    for (int r = 0; r < group.worldSize(); ++r) {
+      if (s[r] != s[source]) takers.push_back(r);
+    }
+    return {takers.empty() ? -1 : source, takers};
   }
 
   // After forming a new generation: agree on the step, move the state, tell
   // the listeners and the recorder, and (new rank 0) write the record.
-  void settle(const Membership& before, const std::string& cause, bool joined, Clock::time_point t0,
-              double agreeMs, double formMs) {
+  void settle(const Membership& before, const std::string& cause, Clock::time_point t0,
+              double agreeMs, double formMs, bool sameState) {
     const auto tState = Clock::now();
-    const auto [source, needed] = agreeOnStep(joined);
-    const std::int64_t moved = needed ? state.broadcast(group, source) : 0;
+    const auto [source, takers] =
+        sameState ? std::pair<int, std::vector<int>>{-1, {}} : agreeOnStep();
+    std::int64_t moved = 0;
+    if (source >= 0) {
+      const bool take = std::find(takers.begin(), takers.end(), group.rank()) != takers.end();
+      if (take) trusted = false;
+      moved = state.transfer(group, source, takers);
+      trusted = true;
+    }
     const double stateMs = msSince(tState);
     switchAt.reset();
     lastSeenGeneration = group.generation();
@@ -167,7 +182,7 @@ struct Elastic::Impl {
 
   // Moves to generation `g` (published by hemingway-run): join it, or park.
   // Returns false when this worker is not a member of it.
-  bool enter(int g, Clock::time_point t0, bool joined) {
+  bool enter(int g, Clock::time_point t0) {
     const auto before = membership();
     const auto members = parseMembers(get(detail::generationKey(g, "members")));
     const std::string cause = get(detail::generationKey(g, "cause"));
@@ -175,15 +190,26 @@ struct Elastic::Impl {
     const auto it = std::find(members.begin(), members.end(), group.workerId());
     if (it == members.end()) {
       group.park();
+      trusted = false;
       switchAt.reset();
       lastSeenGeneration = g;
       if (recorder != nullptr) recorder->setMembership(-1, 0, g);
       HEMINGWAY_LOG(kInfo, "parked at generation {} (step {})", g, state.step());
       return false;
     }
+    // A planned change without joiners: every member switched at the agreed
+    // step and holds the same state, so nothing needs agreeing or moving.
+    bool sameState = cause != "failure" && g > 0;
+    if (sameState) {
+      const auto previous = parseMembers(get(detail::generationKey(g - 1, "members")));
+      for (int m : members) {
+        sameState = sameState && std::find(previous.begin(), previous.end(), m) != previous.end();
+      }
+    }
     const auto tForm = Clock::now();
+    detail::failpoint("form", group.workerId(), g);
     group.adopt(g, static_cast<int>(it - members.begin()), static_cast<int>(members.size()));
-    settle(before, cause, joined, t0, agreeMs, msSince(tForm));
+    settle(before, cause, t0, agreeMs, msSince(tForm), sameState);
     return true;
   }
 
@@ -199,7 +225,7 @@ struct Elastic::Impl {
         const auto members = parseMembers(get(detail::generationKey(g, "members")));
         if (std::find(members.begin(), members.end(), group.workerId()) != members.end()) {
           try {
-            if (enter(g, t0, /*joined=*/true)) return true;
+            if (enter(g, t0)) return true;
           } catch (const PeerLostError& e) {
             HEMINGWAY_LOG(kWarn, "joining generation {} failed: {}", g, e.what());
             group.park();
@@ -238,7 +264,7 @@ struct Elastic::Impl {
     }
     if (!switchAt || s < *switchAt) return false;
     HEMINGWAY_CHECK(s == *switchAt, "missed the agreed switch step {} (at step {})", *switchAt, s);
-    enter(g + 1, Clock::now(), /*joined=*/false);
+    enter(g + 1, Clock::now());
     return true;
   }
 
@@ -261,7 +287,7 @@ struct Elastic::Impl {
       }
       const int next = latest();
       try {
-        enter(next, t0, /*joined=*/false);
+        enter(next, t0);
         return;
       } catch (const PeerLostError& e) {
         HEMINGWAY_LOG(kWarn, "generation {} failed too: {}", next, e.what());
@@ -286,8 +312,10 @@ struct Elastic::Impl {
 Elastic::Elastic(ProcessGroup& group, TrainingState& state, hooks::StepRecorder* recorder)
     : impl_(std::make_unique<Impl>(group, state, recorder)) {
   if (!group.elastic()) return;
-  impl_->lastSeenGeneration = group.generation();
-  group.store().set(detail::elasticKey("elastic_api"), bytesOf("1"));
+  // A parked worker considers the newest generation too: it may list it.
+  impl_->lastSeenGeneration = group.parked() ? -1 : group.generation();
+  impl_->trusted = !group.parked();
+  group.controlStore().set(detail::elasticKey("elastic_api"), bytesOf("1"));
   if (auto fd = envInt("HEMINGWAY_HEARTBEAT_FD", 0, 1 << 20)) {
     const auto every = envInt("HEMINGWAY_HEARTBEAT_MS", 1, 1 << 30).value_or(1000);
     impl_->heartbeat =

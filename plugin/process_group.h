@@ -82,13 +82,17 @@ class ProcessGroup {
   // The current generation's c10d group (valid until the next regroup()).
   c10d::ProcessGroup& backend();
   c10::intrusive_ptr<c10d::ProcessGroup> backendPtr();
-  // The store shared by all generations (un-prefixed).
+  // The store shared by all generations (under the run's prefix when
+  // hemingway-run hosts it).
   c10d::Store& store();
+  // In an elastic run, a second connection to it for control traffic that
+  // must not queue behind a blocking wait on store(); otherwise store().
+  c10d::Store& controlStore();
 
   // True when Gloo's traffic stays on this host's loopback interface.
   bool onLoopback() const;
 
-  // Numbers the users of point-to-point messages on this group (0..127, then
+  // Numbers the users of point-to-point messages on this group (0..126, then
   // around again): ranks that ask in the same order get the same numbers, so
   // each user can keep its message tags apart from the others'.
   int newChannel();

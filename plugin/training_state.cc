@@ -1,5 +1,6 @@
 #include "hemingway/plugin/training_state.h"
 
+#include <algorithm>
 #include <cstring>
 #include <sstream>
 #include <utility>
@@ -12,10 +13,12 @@
 #include <torch/optim/optimizer.h>
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 
 #include "hemingway/hooks/error.h"
 #include "hemingway/plugin/data/sampler.h"
-#include "hemingway/plugin/detail/collectives.h"
+#include "hemingway/plugin/detail/brief.h"
+#include "hemingway/plugin/detail/failpoint.h"
 #include "hemingway/plugin/process_group.h"
 
 namespace hemingway::plugin {
@@ -109,19 +112,50 @@ std::int64_t TrainingState::bytes() const {
   return n + 8 * static_cast<std::int64_t>(3 + impl_->integers.size() + impl_->doubles.size());
 }
 
-std::int64_t TrainingState::broadcast(ProcessGroup& group, int source) {
+namespace {
+
+// Tags of the state transfer: channel 127 of the group's tag space
+// (ProcessGroup::newChannel() hands out 0..126).
+constexpr int kStateTags = 127 << 24;
+
+void waitAll(ProcessGroup& group, std::vector<c10::intrusive_ptr<c10d::Work>>& works,
+             const char* what) {
+  for (auto& w : works) {
+    try {
+      w->wait(group.timeout());
+    } catch (const std::exception& e) {
+      HEMINGWAY_FAIL_AS(PeerLostError, "{} on rank {} of {} failed: {}", what, group.rank(),
+                        group.worldSize(), detail::brief(e));
+    }
+  }
+  works.clear();
+}
+
+}  // namespace
+
+std::int64_t TrainingState::transfer(ProcessGroup& group, int source,
+                                     const std::vector<int>& takers) {
   at::NoGradGuard noGrad;
-  const bool sending = group.rank() == source;
-  // Header: step, sampler positions, integers, blob lengths; then doubles.
+  const int me = group.rank();
+  const bool sending = me == source;
+  const bool taking = std::find(takers.begin(), takers.end(), me) != takers.end();
+  if (!sending && !taking) return 0;
+  auto& backend = group.backend();
   const std::size_t blobCount = impl_->optimizers.size() + impl_->generators.size();
+  // Header: step, sampler positions, integers, blob lengths; then doubles.
   auto header = at::zeros({static_cast<std::int64_t>(1 + 2 * impl_->samplers.size() +
                                                      impl_->integers.size() + blobCount)},
                           at::kLong);
   auto doubles = at::zeros(
       {static_cast<std::int64_t>(std::max<std::size_t>(1, impl_->doubles.size()))}, at::kDouble);
-  std::vector<std::string> blobs;
+  auto tensors = impl_->tensors();
+  std::int64_t moved = (header.numel() + doubles.numel()) * 8;
+  for (const auto& t : tensors) moved += t.numel() * static_cast<std::int64_t>(t.element_size());
+  std::vector<c10::intrusive_ptr<c10d::Work>> works;
+  int tag = kStateTags;
+
   if (sending) {
-    blobs = impl_->blobs();
+    const auto blobs = impl_->blobs();
     auto* h = header.data_ptr<std::int64_t>();
     std::size_t k = 0;
     h[k++] = step_;
@@ -133,52 +167,76 @@ std::int64_t TrainingState::broadcast(ProcessGroup& group, int source) {
     for (auto& b : blobs) h[k++] = static_cast<std::int64_t>(b.size());
     auto* d = doubles.data_ptr<double>();
     for (std::size_t i = 0; i < impl_->doubles.size(); ++i) d[i] = *impl_->doubles[i].second;
+    std::vector<at::Tensor> outgoing{header, doubles};
+    for (const auto& t : tensors) outgoing.push_back(t.is_contiguous() ? t : t.contiguous());
+    for (const auto& b : blobs) {
+      auto bytes = at::empty({static_cast<std::int64_t>(b.size())}, at::kByte);
+      std::memcpy(bytes.data_ptr<std::uint8_t>(), b.data(), b.size());
+      if (!b.empty()) outgoing.push_back(bytes);
+      moved += static_cast<std::int64_t>(b.size());
+    }
+    // Every message to every taker at once: Gloo streams them.
+    for (int to : takers) {
+      int t = tag;
+      for (auto& out : outgoing) {
+        std::vector<at::Tensor> one{out};
+        works.push_back(backend.send(one, to, t++));
+      }
+    }
+    detail::failpoint("state", group.workerId(), group.generation());
+    waitAll(group, works, "sending the training state");
+    return moved * static_cast<std::int64_t>(takers.size());
   }
-  auto tensors = impl_->tensors();
-  std::vector<at::Tensor> first{header, doubles};
-  detail::broadcastFrom(group, first, source);
+
+  // Taking: the header first (it holds the blobs' sizes), then the rest
+  // straight into the live tensors. The scalars change only at the end.
+  for (auto* t : {&header, &doubles}) {
+    std::vector<at::Tensor> one{*t};
+    works.push_back(backend.recv(one, source, tag++));
+  }
+  waitAll(group, works, "receiving the training state");
+  detail::failpoint("state", group.workerId(), group.generation());
+  std::vector<at::Tensor> incoming;
+  std::vector<std::pair<at::Tensor, at::Tensor>> copyBack;  // (staging, target)
+  for (auto& t : tensors) {
+    if (t.is_contiguous()) {
+      incoming.push_back(t);
+    } else {
+      auto staging = at::empty_like(t, at::MemoryFormat::Contiguous);
+      copyBack.emplace_back(staging, t);
+      incoming.push_back(staging);
+    }
+  }
   const auto* h = header.data_ptr<std::int64_t>();
-  std::size_t k = 0;
+  std::size_t k = 1 + 2 * impl_->samplers.size() + impl_->integers.size();
+  std::vector<at::Tensor> blobTensors;
+  for (std::size_t b = 0; b < blobCount; ++b) {
+    const auto len = h[k++];
+    blobTensors.push_back(at::empty({len}, at::kByte));
+    if (len > 0) incoming.push_back(blobTensors.back());
+    moved += len;
+  }
+  for (auto& in : incoming) {
+    std::vector<at::Tensor> one{in};
+    works.push_back(backend.recv(one, source, tag++));
+  }
+  waitAll(group, works, "receiving the training state");
+  for (auto& [staging, target] : copyBack) target.copy_(staging);
+  std::vector<std::string> received;
+  for (auto& b : blobTensors) {
+    received.emplace_back(reinterpret_cast<const char*>(b.data_ptr<std::uint8_t>()),
+                          static_cast<std::size_t>(b.numel()));
+  }
+  impl_->loadBlobs(received);
+  k = 0;
   step_ = h[k++];
   for (auto* s : impl_->samplers) {
     const auto epoch = h[k++];
     s->setPosition(epoch, h[k++]);
   }
   for (auto& [name, v] : impl_->integers) *v = h[k++];
-  std::int64_t blobBytes = 0;
-  std::vector<std::int64_t> lengths;
-  for (std::size_t b = 0; b < blobCount; ++b) {
-    lengths.push_back(h[k++]);
-    blobBytes += lengths.back();
-  }
   for (std::size_t i = 0; i < impl_->doubles.size(); ++i) {
     *impl_->doubles[i].second = doubles.data_ptr<double>()[i];
-  }
-  detail::broadcastFrom(group, tensors, source);
-  std::int64_t moved = (header.numel() + doubles.numel()) * 8;
-  for (const auto& t : tensors) moved += t.numel() * static_cast<std::int64_t>(t.element_size());
-  if (blobBytes > 0) {
-    auto packed = at::empty({blobBytes}, at::kByte);
-    if (sending) {
-      std::int64_t off = 0;
-      for (const auto& b : blobs) {
-        std::memcpy(packed.data_ptr<std::uint8_t>() + off, b.data(), b.size());
-        off += static_cast<std::int64_t>(b.size());
-      }
-    }
-    std::vector<at::Tensor> bytes{packed};
-    detail::broadcastFrom(group, bytes, source);
-    if (!sending) {
-      std::vector<std::string> received;
-      std::int64_t off = 0;
-      for (auto len : lengths) {
-        received.emplace_back(reinterpret_cast<const char*>(packed.data_ptr<std::uint8_t>()) + off,
-                              static_cast<std::size_t>(len));
-        off += len;
-      }
-      impl_->loadBlobs(received);
-    }
-    moved += blobBytes;
   }
   return moved;
 }

@@ -53,10 +53,13 @@ class TrainingState {
   // step count and the sampler's cursor advance.
   void commit(int worldSize);
 
-  // Copies rank `source`'s whole state to every rank of `group` (a few
-  // coalesced broadcasts). Returns the bytes moved.
-  std::int64_t broadcast(ProcessGroup& group, int source);
-  // Bytes that broadcast() would move.
+  // Sends rank `source`'s whole state to the ranks `takers` (point to point,
+  // straight into their live tensors; the other ranks return at once). The
+  // step count and the values change only once everything arrived; a cut
+  // transfer can leave a taker's parameters partly overwritten (the caller
+  // then no longer trusts its state). Returns the bytes sent or received.
+  std::int64_t transfer(ProcessGroup& group, int source, const std::vector<int>& takers);
+  // Bytes that transfer() sends to one taker.
   std::int64_t bytes() const;
   // FNV-1a over the bytes of every registered module's parameters: equal on
   // every rank of a correct data-parallel run.

@@ -15,8 +15,9 @@ hemingway_require_package(fmt libfmt-dev)
 hemingway_require_package(Eigen3 libeigen3-dev)
 hemingway_require_package(nlohmann_json nlohmann-json3-dev)
 hemingway_require_package(ZLIB zlib1g-dev)
-# Gloo's headers are needed to compile against ProcessGroupGloo (its symbols
-# come with libtorch): a build dependency, not part of the link interface.
+# Gloo's headers are needed to compile against ProcessGroupGloo; the elastic
+# group also calls Gloo's TCP device directly (a 1 ms tick on its loop), so
+# libgloo is in the plugin's link interface.
 hemingway_require_package(Gloo libgloo-dev)
 # Flag parsing of the tools, examples and benchmarks only: a library-only
 # build (all HEMINGWAY_BUILD_* off) does not need it.

@@ -145,7 +145,6 @@ TEST(StepRecorderTest, BadMembershipIsRejected) {
   EXPECT_THROW(StepRecorder({"r", 0, 0, true}), ConfigError);
 }
 
-
 TEST(StepRecorderTest, ElasticRecordsFollowTheMembership) {
   testing::TempDir dir;
   const auto path = dir.file("log.jsonl");

@@ -1,0 +1,15 @@
+// Fault injection for the elastic fault matrix (tests/bench): with
+// HEMINGWAY_FAILPOINT=NAME:WORKER:GENERATION in its environment, the worker
+// with that id kills itself with SIGKILL when it reaches the point NAME while
+// entering that generation. Points: "form" (before forming the new Gloo
+// group), "state" (in the middle of the state transfer). Unset: a cached
+// no-op.
+#pragma once
+
+#include <string>
+
+namespace hemingway::plugin::detail {
+
+void failpoint(const char* name, int workerId, int generation);
+
+}  // namespace hemingway::plugin::detail
