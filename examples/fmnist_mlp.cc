@@ -1,5 +1,7 @@
 // A plain LibTorch MLP on Fashion-MNIST, made data-parallel by Hemingway.
 // Run:  hemingway-run --nproc-per-node 2 -- fmnist_mlp --log run.jsonl
+// Elastic (2 workers at first, up to 3; hemingway-ctl ... scale N):
+//        hemingway-run --nproc-per-node 2 --max-workers 3 -- fmnist_mlp --elastic
 // The lines marked "Hemingway" are all it takes.
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -14,7 +16,9 @@
 #include "hemingway/plugin/data/datasets.h"
 #include "hemingway/plugin/data/sampler.h"
 #include "hemingway/plugin/data_parallel.h"
+#include "hemingway/plugin/elastic.h"
 #include "hemingway/plugin/process_group.h"
+#include "hemingway/plugin/training_state.h"
 
 namespace hw = hemingway;
 
@@ -22,6 +26,7 @@ struct Flags {
   std::vector<std::string> command;
   int hidden = 512, batchSize = 64, iterations = 500, threads = 1, localIters = 8;
   double lr = 0.05;
+  bool elastic = false;
   std::string log, algorithm = "sgd", data = hw::data::kFashionMnistDir;
 };
 
@@ -66,15 +71,13 @@ int train(const Flags& f) {
                 {"local_iters", f.algorithm == "local-sgd" ? std::to_string(f.localIters) : "-"},
                 {"data", f.data}};
   info.command = f.command;
-  recorder.runStart(info);
+  if (!group.parked()) recorder.runStart(info);  // a parked worker is nobody's rank yet
 
   torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(f.lr).momentum(0.9));
-  // Hemingway: each worker its own examples, reshuffled every epoch.
-  hw::data::DistributedSampler sampler(all.count, group.rank(), group.worldSize());
   hw::hooks::Progress progress(f.iterations);
-  for (int i = 0; i < f.iterations; ++i) {
-    auto step = recorder.step(f.batchSize);  // Hemingway
-    auto idx = torch::tensor(sampler.nextBatch(f.batchSize));
+  auto trainStep = [&](std::int64_t i, const std::vector<std::int64_t>& batch) {
+    auto step = recorder.step(static_cast<std::int64_t>(batch.size()));  // Hemingway
+    auto idx = torch::tensor(batch);
     optimizer.zero_grad();
     auto loss = torch::nn::functional::cross_entropy(model->forward(x.index_select(0, idx)),
                                                      y.index_select(0, idx));
@@ -83,8 +86,36 @@ int train(const Flags& f) {
     if (averaging) averaging->afterStep();
     step.setLoss(loss.item<double>());
     if (group.rank() == 0 && ((i + 1) % 50 == 0 || i + 1 == f.iterations)) {
-      fmt::print(stderr, "{} | loss {:.4f}\n", progress.line(i + 1), loss.item<double>());
+      fmt::print(stderr, "{} | loss {:.4f} | workers {}\n", progress.line(i + 1),
+                 loss.item<double>(), group.worldSize());
     }
+  };
+  if (f.elastic) {
+    // Hemingway, elastic: the state a joiner needs, a sampler whose global
+    // cursor survives rescaling, and the learning rate following the global
+    // batch (linear scaling: lr x world / world at the start).
+    hw::data::ElasticSampler sampler(all.count, f.batchSize);
+    std::int64_t startWorld = group.worldSize();
+    hw::plugin::TrainingState state;
+    state.addModule(model.ptr());
+    state.addOptimizer(optimizer);
+    state.addSampler(sampler);
+    state.addValue("start_world", startWorld);
+    hw::plugin::Elastic elastic(group, state, &recorder);
+    elastic.onMembershipChange([&](const auto&, const auto& after) {
+      for (auto& g : optimizer.param_groups()) {
+        static_cast<torch::optim::SGDOptions&>(g.options())
+            .lr(f.lr * after.worldSize / static_cast<double>(startWorld));
+      }
+    });
+    const bool member = elastic.run(f.iterations, [&](std::int64_t i) {
+      trainStep(i, sampler.batch(group.rank(), group.worldSize()));
+    });
+    if (!member) return 0;  // parked when the run ended
+  } else {
+    // Hemingway: each worker its own examples, reshuffled every epoch.
+    hw::data::DistributedSampler sampler(all.count, group.rank(), group.worldSize());
+    for (int i = 0; i < f.iterations; ++i) trainStep(i, sampler.nextBatch(f.batchSize));
   }
 
   if (group.rank() == 0) {
@@ -103,7 +134,7 @@ int train(const Flags& f) {
         sum.medianExposedCommMs, group.worldSize() * f.batchSize / (sum.medianStepMs / 1000),
         f.log.empty() ? "" : " | log " + f.log);
   }
-  group.barrier();
+  if (!f.elastic) group.barrier();
   return 0;
 }
 
@@ -124,6 +155,13 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"sgd", "local-sgd"}));
   app.add_option("--local-iters", f.localIters, "local-sgd: steps between parameter averagings")
       ->check(CLI::Range(1, 1 << 20));
+  app.add_flag("--elastic", f.elastic,
+               "train elastically under hemingway-run --max-workers (sgd only): workers join "
+               "and leave at step boundaries, the learning rate follows the world size");
   if (auto code = hw::cli::parse(app, argc, argv, "fmnist_mlp")) return *code;
+  if (f.elastic && f.algorithm != "sgd") {
+    std::fprintf(stderr, "fmnist_mlp: --elastic needs --algorithm sgd\n");
+    return hw::cli::kExitUsage;
+  }
   return hw::cli::run("fmnist_mlp", [&] { return train(f); });
 }

@@ -86,6 +86,8 @@ struct Elastic::Impl {
   TrainingState& state;
   hooks::StepRecorder* recorder;
   std::vector<Listener> listeners;
+  std::vector<std::function<void()>> beforeChange;
+  bool stopRequested = false;
   std::unique_ptr<Heartbeat> heartbeat;
   std::optional<std::int64_t> switchAt;  // the boundary where this generation ends
   Clock::time_point lastStepPublished{};
@@ -156,7 +158,8 @@ struct Elastic::Impl {
     switchAt.reset();
     lastSeenGeneration = group.generation();
     follow();
-    const auto after = membership();
+    auto after = membership();
+    after.cause = cause;
     for (auto& l : listeners) l(before, after);
     if (group.rank() == 0) {
       store().set(detail::generationKey(group.generation(), "formed"), bytesOf("1"));
@@ -264,7 +267,9 @@ struct Elastic::Impl {
     }
     if (!switchAt || s < *switchAt) return false;
     HEMINGWAY_CHECK(s == *switchAt, "missed the agreed switch step {} (at step {})", *switchAt, s);
-    enter(g + 1, Clock::now());
+    const auto t0 = Clock::now();
+    for (auto& f : beforeChange) f();
+    enter(g + 1, t0);
     return true;
   }
 
@@ -333,6 +338,12 @@ void Elastic::onMembershipChange(Listener listener) {
 
 Membership Elastic::membership() const { return impl_->membership(); }
 
+void Elastic::beforeMembershipChange(std::function<void()> callback) {
+  impl_->beforeChange.push_back(std::move(callback));
+}
+
+void Elastic::stop() { impl_->stopRequested = true; }
+
 void Elastic::requestScale(int worldSize, const std::string& cause) {
   HEMINGWAY_CHECK_AS(ConfigError, impl_->group.elastic(),
                      "requestScale needs an elastic run (hemingway-run --max-workers)");
@@ -350,7 +361,7 @@ bool Elastic::run(std::int64_t steps, const std::function<void(std::int64_t)>& b
   auto& im = *impl_;
   auto& group = im.group;
   if (!group.elastic()) {
-    while (im.state.step() < steps) {
+    while (im.state.step() < steps && !im.stopRequested) {
       im.follow();
       body(im.state.step());
       im.state.commit(group.worldSize());
@@ -363,7 +374,7 @@ bool Elastic::run(std::int64_t steps, const std::function<void(std::int64_t)>& b
       if (!im.waitForAdmission()) return false;
       continue;
     }
-    if (im.state.step() >= steps) {
+    if (im.state.step() >= steps || im.stopRequested) {
       im.finish();
       return true;
     }

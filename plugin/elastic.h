@@ -43,6 +43,7 @@ struct Membership {
   int generation = 0;
   int rank = -1;      // -1: parked
   int worldSize = 0;  // 0: parked
+  std::string cause;  // of the change that made it: "request", "controller", "failure"
 };
 
 class Elastic {
@@ -61,6 +62,14 @@ class Elastic {
   // in place, before the next step: e.g. to scale the learning rate with the
   // global batch (see the README's rule).
   void onMembershipChange(Listener listener);
+  // Called on every member of the old membership at the step boundary of a
+  // planned change, before it happens: the old group still works (e.g. to
+  // gather state that is spread over the ranks). Not called after a failure.
+  void beforeMembershipChange(std::function<void()> callback);
+
+  // Ends run() after the current step (every rank must call it in the same
+  // step, e.g. when a target is reached).
+  void stop();
 
   // Runs `body(step)` until `steps` steps are committed. Returns true on a
   // member that took part to the end (it wrote run_end), false on a worker

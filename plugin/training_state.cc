@@ -30,12 +30,19 @@ struct TrainingState::Impl {
   std::vector<data::ElasticSampler*> samplers;
   std::vector<std::pair<std::string, double*>> doubles;
   std::vector<std::pair<std::string, std::int64_t*>> integers;
+  std::vector<std::pair<std::string, std::vector<double>*>> vectors;
 
   std::vector<at::Tensor> tensors() const {
     std::vector<at::Tensor> out;
     for (const auto& m : modules) {
       for (auto& p : m->parameters(true)) out.push_back(p);
       for (auto& b : m->buffers(true)) out.push_back(b);
+    }
+    for (auto& [name, v] : vectors) {
+      if (!v->empty()) {
+        out.push_back(
+            at::from_blob(v->data(), {static_cast<std::int64_t>(v->size())}, at::kDouble));
+      }
     }
     return out;
   }
@@ -97,6 +104,9 @@ void TrainingState::addValue(const std::string& name, double& value) {
 }
 void TrainingState::addValue(const std::string& name, std::int64_t& value) {
   impl_->integers.emplace_back(name, &value);
+}
+void TrainingState::addVector(const std::string& name, std::vector<double>& values) {
+  impl_->vectors.emplace_back(name, &values);
 }
 
 void TrainingState::commit(int worldSize) {

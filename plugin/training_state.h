@@ -45,6 +45,8 @@ class TrainingState {
   void addSampler(data::ElasticSampler& sampler);
   void addValue(const std::string& name, double& value);
   void addValue(const std::string& name, std::int64_t& value);
+  // A vector of doubles whose size is the same on every rank.
+  void addVector(const std::string& name, std::vector<double>& values);
 
   // Steps committed so far.
   std::int64_t step() const { return step_; }

@@ -65,7 +65,7 @@ bool isDual(Algorithm a) { return a == Algorithm::kCocoa || a == Algorithm::kCoc
 
 LinearTrainer::LinearTrainer(const LinearProblem& problem, WorkerSet& workers,
                              AlgorithmOptions options)
-    : problem_(problem), workers_(workers), options_(options) {
+    : problem_(problem), workers_(&workers), options_(options) {
   HEMINGWAY_CHECK_AS(ConfigError, options_.localIters >= 0, "--local-iters must be >= 0, got {}",
                      options_.localIters);
   HEMINGWAY_CHECK_AS(ConfigError, options_.batchSize >= 1, "--batch-size must be >= 1, got {}",
@@ -76,10 +76,15 @@ LinearTrainer::LinearTrainer(const LinearProblem& problem, WorkerSet& workers,
                      "{} workers need at least as many examples, the data has {}",
                      workers.worldSize(), problem.examples());
   w_.assign(static_cast<std::size_t>(problem.features()), 0.0);
-  for (int k : workers.local()) {
+  cutPartitions();
+}
+
+void LinearTrainer::cutPartitions() {
+  locals_.clear();
+  for (int k : workers_->local()) {
     Local local;
     local.worker = k;
-    const auto range = data::shardRange(problem.examples(), k, workers.worldSize());
+    const auto range = data::shardRange(problem_.examples(), k, workers_->worldSize());
     local.begin = range.begin;
     local.end = range.end;
     if (isDual(options_.algorithm)) {
@@ -87,6 +92,50 @@ LinearTrainer::LinearTrainer(const LinearProblem& problem, WorkerSet& workers,
       local.dAlpha.assign(static_cast<std::size_t>(range.size()), 0.0);
     }
     locals_.push_back(std::move(local));
+  }
+}
+
+void LinearTrainer::localDual(std::vector<double>& values, std::vector<double>& mask) const {
+  values.assign(static_cast<std::size_t>(problem_.examples()), 0.0);
+  mask.assign(values.size(), 0.0);
+  for (const auto& local : locals_) {
+    for (std::size_t i = 0; i < local.alpha.size(); ++i) {
+      values[local.begin + i] = local.alpha[i];
+      mask[local.begin + i] = 1.0;
+    }
+  }
+}
+
+std::vector<double> LinearTrainer::gatherDual() {
+  std::vector<double> values, mask;
+  if (!isDual(options_.algorithm)) return values;
+  localDual(values, mask);
+  workers_->sum(values);
+  return values;
+}
+
+void LinearTrainer::repartition(WorkerSet& workers, const std::vector<double>& dual,
+                                bool recomputeWeights) {
+  HEMINGWAY_CHECK_AS(ConfigError, problem_.examples() >= workers.worldSize(),
+                     "{} workers need at least as many examples, the data has {}",
+                     workers.worldSize(), problem_.examples());
+  const bool isDualMethod = isDual(options_.algorithm);
+  HEMINGWAY_CHECK(!isDualMethod || static_cast<std::int64_t>(dual.size()) == problem_.examples(),
+                  "repartition needs the full dual vector ({} values), got {}", problem_.examples(),
+                  dual.size());
+  workers_ = &workers;
+  cutPartitions();
+  if (!isDualMethod) return;
+  for (auto& local : locals_) {
+    for (std::size_t i = 0; i < local.alpha.size(); ++i) local.alpha[i] = dual[local.begin + i];
+  }
+  if (recomputeWeights) {
+    const double lambdaN = problem_.lambda() * static_cast<double>(problem_.examples());
+    std::fill(w_.begin(), w_.end(), 0.0);
+    for (std::int64_t i = 0; i < problem_.examples(); ++i) {
+      const double a = dual[static_cast<std::size_t>(i)];
+      if (a != 0) problem_.axpy(i, problem_.coefficient(a, problem_.label(i)) / lambdaN, w_.data());
+    }
   }
 }
 
@@ -111,10 +160,10 @@ IterationTiming LinearTrainer::iterate() {
   }
   timing.computeMs = msSince(t0);
   const auto t1 = Clock::now();
-  workers_.sum(contribution);
+  workers_->sum(contribution);
   timing.commMs = msSince(t1);
 
-  const double m = workers_.worldSize();
+  const double m = workers_->worldSize();
   const double n = static_cast<double>(problem_.examples());
   const double lambda = problem_.lambda();
   const auto t2 = Clock::now();
@@ -156,7 +205,7 @@ IterationTiming LinearTrainer::iterate() {
 }
 
 void LinearTrainer::iterateCocoa(std::vector<double>& contribution) {
-  const double m = workers_.worldSize();
+  const double m = workers_->worldSize();
   const double lambdaN = problem_.lambda() * static_cast<double>(problem_.examples());
   const double sigma = options_.sigma.value_or(options_.algorithm == Algorithm::kCocoa ? 1.0 : m);
   HEMINGWAY_CHECK_AS(ConfigError, sigma > 0, "sigma' must be > 0, got {}", sigma);
@@ -239,7 +288,7 @@ Evaluation LinearTrainer::evaluate() {
       sums[1] += problem_.dualTermSum(local.begin, local.end, local.alpha.data());
     }
   }
-  workers_.sum(sums);
+  workers_->sum(sums);
   const double n = static_cast<double>(problem_.examples());
   const double reg = 0.5 * problem_.lambda() * squaredNorm(w_);
   Evaluation e;

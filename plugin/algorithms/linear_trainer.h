@@ -59,6 +59,23 @@ class LinearTrainer {
   std::int64_t iteration() const { return iteration_; }
   const AlgorithmOptions& options() const { return options_; }
 
+  // Rescaling (elastic runs, virtual runs that change m). Between
+  // iterations, on the current workers: the full dual vector, indexed by
+  // example (each worker's partition, summed over the processes; collective).
+  std::vector<double> gatherDual();
+  // Re-cuts the partitions for a new worker set and gives each its slice of
+  // `dual` (the full vector; ignored by primal methods). CoCoA's gamma and
+  // CoCoA+'s sigma' = K follow the new K. With `recomputeWeights`, w is
+  // rebuilt from `dual` (w = A alpha / (lambda n)): after a failure, that
+  // makes w consistent with the dual variables that survived.
+  void repartition(WorkerSet& workers, const std::vector<double>& dual, bool recomputeWeights);
+  // This process's current dual variables scattered into a full vector, and
+  // a mask of the examples it holds (1) (for rebuilding after a failure).
+  void localDual(std::vector<double>& values, std::vector<double>& mask) const;
+  // The state an elastic run moves to joiners.
+  std::vector<double>& mutableWeights() { return w_; }
+  std::int64_t& mutableIteration() { return iteration_; }
+
  private:
   struct Local {
     int worker = 0;
@@ -73,8 +90,10 @@ class LinearTrainer {
   void addBatchGradient(const Local& local, const double* w, std::int64_t t,
                         std::vector<double>& g) const;
 
+  void cutPartitions();
+
   const LinearProblem& problem_;
-  WorkerSet& workers_;
+  WorkerSet* workers_;
   AlgorithmOptions options_;
   std::vector<double> w_;
   std::vector<Local> locals_;

@@ -1,11 +1,15 @@
 // hemingway-train: distributed optimization of linear models.
 //   hemingway-train --algorithm cocoa+ --dataset fashion-mnist:class=5 --virtual-workers 16
 //   hemingway-run --nproc-per-node 2 -- hemingway-train --algorithm cocoa --log run.jsonl
+//   hemingway-run --nproc-per-node 4 --max-workers 4 -- hemingway-train --rescale 20:2
+//   (elastic: the partitions, CoCoA's dual variables, gamma and sigma' follow K)
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <map>
+#include <sstream>
 
 #include "hemingway/hooks/cli.h"
 #include "hemingway/hooks/error.h"
@@ -13,8 +17,10 @@
 #include "hemingway/hooks/progress.h"
 #include "hemingway/hooks/step_recorder.h"
 #include "hemingway/plugin/algorithms/linear_trainer.h"
+#include "hemingway/plugin/elastic.h"
 #include "hemingway/plugin/env.h"
 #include "hemingway/plugin/process_group.h"
+#include "hemingway/plugin/training_state.h"
 
 namespace hw = hemingway;
 using hw::plugin::Algorithm;
@@ -30,7 +36,24 @@ struct Flags {
   std::int64_t maxFeatures = hw::data::kMaxLibsvmFeatures;
   std::vector<std::string> command;
   unsigned long long seed = 1;
+  std::string rescale;  // ITER:M,...
 };
+
+// "ITER:M,ITER:M": the worker count from iteration ITER on.
+std::map<std::int64_t, int> parseRescale(const std::string& text) {
+  std::map<std::int64_t, int> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    const auto colon = item.find(':');
+    HEMINGWAY_CHECK_AS(hw::ConfigError, colon != std::string::npos,
+                       "--rescale '{}': expected ITER:M[,ITER:M...]", text);
+    const auto at = hw::plugin::parseInt("--rescale ITER", item.substr(0, colon), 0, 1LL << 30);
+    out[at] =
+        static_cast<int>(hw::plugin::parseInt("--rescale M", item.substr(colon + 1), 1, 1 << 16));
+  }
+  return out;
+}
 
 // "fashion-mnist:class=K" or "libsvm:PATH".
 hw::data::SparseSet loadDataset(const std::string& spec, const std::string& normalize,
@@ -82,11 +105,17 @@ int train(const Flags& f) {
                                     loss, f.lambda);
 
   hw::plugin::ProcessGroup group(groupOptions);
+  const auto rescale = parseRescale(f.rescale);
+  HEMINGWAY_CHECK_AS(hw::ConfigError, rescale.empty() || f.virtualWorkers > 0 || group.elastic(),
+                     "--rescale needs --virtual-workers, or real workers under hemingway-run "
+                     "--max-workers");
   auto workers = f.virtualWorkers > 0 ? hw::plugin::WorkerSet::virtualWorkers(f.virtualWorkers)
                                       : hw::plugin::WorkerSet::real(group);
   hw::plugin::LinearTrainer trainer(problem, workers, options);
   hw::hooks::StepRecorder recorder({group.runId(), group.rank(), group.worldSize()});
-  if (!f.log.empty() && workers.reports()) {
+  // Rank 0 writes the iteration records; in an elastic run every rank keeps
+  // the sink open (rank 0 may change; each writes its run_end).
+  if (!f.log.empty() && (workers.reports() || group.elastic())) {
     recorder.addHook(std::make_shared<hw::hooks::JsonlSink>(f.log));
   }
   hw::hooks::RunInfo info;
@@ -107,7 +136,7 @@ int train(const Flags& f) {
                 {"virtual_workers", std::to_string(f.virtualWorkers)},
                 {"local_iters", std::to_string(f.localIters)}};
   info.command = f.command;
-  if (workers.reports()) {
+  if (workers.reports() && !group.parked()) {
     recorder.runStart(info);
     fmt::print(stderr,
                "hemingway-train: {} on {} ({} examples x {} features), {} loss, lambda {:g}, "
@@ -120,7 +149,8 @@ int train(const Flags& f) {
 
   hw::plugin::Evaluation e;
   hw::hooks::Progress progress(f.iterations);
-  for (int it = 0; it < f.iterations; ++it) {
+  // One iteration; true when the target gap is reached.
+  auto iterate = [&](std::int64_t it) {
     const auto timing = trainer.iterate();
     e = trainer.evaluate();
     HEMINGWAY_CHECK(std::isfinite(e.primal), "the objective is {} at iteration {}: {} diverged{}",
@@ -142,11 +172,65 @@ int train(const Flags& f) {
     if (workers.reports()) {
       recorder.iteration(r);
       if ((it + 1) % 10 == 0 || it + 1 == f.iterations) {
-        fmt::print(stderr, "{} | primal {:.6g}{}\n", progress.line(it + 1), e.primal,
-                   e.gap ? fmt::format(" | gap {:.3g}", *e.gap) : "");
+        fmt::print(stderr, "{} | primal {:.6g}{}{}\n", progress.line(it + 1), e.primal,
+                   e.gap ? fmt::format(" | gap {:.3g}", *e.gap) : "",
+                   rescale.empty() ? "" : fmt::format(" | workers {}", workers.worldSize()));
       }
     }
-    if (f.targetGap > 0 && e.gap && *e.gap <= f.targetGap) break;
+    return f.targetGap > 0 && e.gap && *e.gap <= f.targetGap;
+  };
+
+  if (group.elastic()) {
+    // The state a joiner needs: w, the iteration, and for dual methods the
+    // full dual vector as of the last membership change.
+    std::vector<double> fullDual(dual ? static_cast<std::size_t>(problem.examples()) : 0, 0.0);
+    hw::plugin::TrainingState state;
+    state.addVector("w", trainer.mutableWeights());
+    state.addVector("dual", fullDual);
+    state.addValue("iteration", trainer.mutableIteration());
+    hw::plugin::Elastic elastic(group, state, &recorder);
+    elastic.beforeMembershipChange([&] { fullDual = trainer.gatherDual(); });
+    elastic.onMembershipChange(
+        [&](const hw::plugin::Membership& before, const hw::plugin::Membership& after) {
+          workers = hw::plugin::WorkerSet::real(group);
+          const bool failure = after.cause == "failure";
+          if (failure && dual) {
+            // The dual variables of the members that trained until the failure,
+            // the rest as of the last change; w is rebuilt to match them.
+            std::vector<double> values, mask;
+            if (before.worldSize > 0) {
+              trainer.localDual(values, mask);
+            } else {
+              values.assign(fullDual.size(), 0.0);
+              mask.assign(fullDual.size(), 0.0);
+            }
+            workers.sum(values);
+            workers.sum(mask);
+            for (std::size_t i = 0; i < fullDual.size(); ++i) {
+              if (mask[i] > 0) fullDual[i] = values[i];
+            }
+          }
+          trainer.repartition(workers, fullDual, failure && dual);
+        });
+    const bool member = elastic.run(f.iterations, [&](std::int64_t it) {
+      if (group.rank() == 0) {
+        if (auto at = rescale.find(it); at != rescale.end()) {
+          elastic.requestScale(at->second, "request");
+        }
+      }
+      trainer.mutableIteration() = it;  // a step cut by a failure may have counted
+      if (iterate(it)) elastic.stop();
+    });
+    if (!member) return 0;
+  } else {
+    for (std::int64_t it = 0; it < f.iterations; ++it) {
+      if (auto at = rescale.find(it); at != rescale.end() && workers.isVirtual()) {
+        const auto full = trainer.gatherDual();
+        workers = hw::plugin::WorkerSet::virtualWorkers(at->second);
+        trainer.repartition(workers, full, false);
+      }
+      if (iterate(it)) break;
+    }
   }
   if (workers.reports()) {
     fmt::print("{} m={}{}: {}, primal {:.8g}{}\n", f.algorithm, workers.worldSize(),
@@ -188,6 +272,10 @@ int main(int argc, char** argv) {
       ->check(hw::cli::kFiniteNonNegative);
   app.add_option("--log", f.log, "append JSON Lines iteration records to this file");
   app.add_option("--seed", f.seed, "seed of the workers' random choices");
+  app.add_option("--rescale", f.rescale,
+                 "ITER:M[,ITER:M...]: from iteration ITER on, M workers (virtual workers at once; "
+                 "real ones under hemingway-run --max-workers, requested at ITER, in effect a "
+                 "step boundary later)");
   if (auto code = hw::cli::parse(app, argc, argv, "hemingway-train")) return *code;
   return hw::cli::run("hemingway-train", [&] { return train(f); });
 }

@@ -4,7 +4,6 @@
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 
 #include "hemingway/hooks/error.h"
-#include "hemingway/plugin/detail/brief.h"
 #include "hemingway/plugin/process_group.h"
 
 namespace hemingway::plugin {
@@ -20,15 +19,11 @@ WorkerSet WorkerSet::virtualWorkers(int m) {
 }
 
 WorkerSet WorkerSet::real(ProcessGroup& group) {
-  // The partitions and CoCoA+'s sigma' = K are fixed at construction.
-  HEMINGWAY_CHECK_AS(ConfigError, !group.elastic(),
-                     "the distributed optimization algorithms do not follow membership changes "
-                     "yet: run hemingway-train without --max-workers");
   WorkerSet w;
   w.group_ = &group;
   w.generation_ = group.generation();
   w.worldSize_ = group.worldSize();
-  w.local_ = {group.rank()};
+  if (!group.parked()) w.local_ = {group.rank()};  // parked: no partition
   return w;
 }
 
@@ -37,19 +32,13 @@ bool WorkerSet::reports() const { return group_ == nullptr || group_->rank() == 
 void WorkerSet::sum(std::vector<double>& values) {
   if (group_ == nullptr) return;
   HEMINGWAY_CHECK_AS(ConfigError, group_->generation() == generation_,
-                     "the group changed membership (generation {} -> {}) under an algorithm whose "
-                     "partitions are fixed at {} workers",
+                     "the group changed membership (generation {} -> {}) but the algorithm's "
+                     "partitions are still cut for {} workers (LinearTrainer::repartition)",
                      generation_, group_->generation(), worldSize_);
   if (group_->worldSize() == 1 || values.empty()) return;
   std::vector<at::Tensor> tensors{
       at::from_blob(values.data(), {static_cast<std::int64_t>(values.size())}, at::kDouble)};
-  try {
-    group_->backend().allreduce(tensors)->wait(group_->timeout());
-  } catch (const std::exception& e) {
-    HEMINGWAY_FAIL_AS(PeerLostError, "allreduce on rank {} of {} failed (timeout {} ms): {}",
-                      group_->rank(), group_->worldSize(), group_->timeout().count(),
-                      detail::brief(e));
-  }
+  group_->wait(*group_->backend().allreduce(tensors), "the algorithm's allreduce");
 }
 
 }  // namespace hemingway::plugin

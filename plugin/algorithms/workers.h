@@ -13,7 +13,8 @@ class WorkerSet {
  public:
   // M logical workers in this process; nothing is communicated.
   static WorkerSet virtualWorkers(int m);
-  // One worker per rank of `group`.
+  // One worker per rank of `group` at its current generation (none while
+  // parked). After a membership change, make a new one and repartition.
   static WorkerSet real(ProcessGroup& group);
 
   int worldSize() const { return worldSize_; }

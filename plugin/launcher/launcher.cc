@@ -328,10 +328,11 @@ int launch(const LaunchOptions& o) {
       rankDir = fmt::format("{}/rank_{}", logRoot, w.rank);
       makeDirs(rankDir);
     }
-    w.out = std::make_unique<OutputStream>(outPipe[0], w.rank, STDOUT_FILENO,
+    const std::string label = fmt::format("{} {}", elastic ? "worker" : "rank", w.rank);
+    w.out = std::make_unique<OutputStream>(outPipe[0], label, STDOUT_FILENO,
                                            o.logDir.empty() || (o.tee & 1) != 0, console,
                                            rankDir.empty() ? "" : rankDir + "/stdout.log");
-    w.err = std::make_unique<OutputStream>(errPipe[0], w.rank, STDERR_FILENO,
+    w.err = std::make_unique<OutputStream>(errPipe[0], label, STDERR_FILENO,
                                            o.logDir.empty() || (o.tee & 2) != 0, console,
                                            rankDir.empty() ? "" : rankDir + "/stderr.log");
   };

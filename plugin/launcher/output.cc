@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -58,10 +59,10 @@ std::string Console::droppedNote() const {
                      dropped_ == 1 ? "" : "s");
 }
 
-OutputStream::OutputStream(int fd, int rank, int consoleFd, bool showOnConsole,
+OutputStream::OutputStream(int fd, std::string label, int consoleFd, bool showOnConsole,
                            std::shared_ptr<Console> console, const std::string& logPath)
     : fd_(fd),
-      rank_(rank),
+      label_(std::move(label)),
       consoleFd_(consoleFd),
       show_(showOnConsole),
       console_(std::move(console)),
@@ -90,9 +91,9 @@ void OutputStream::writeFile(const char* data, std::size_t n) {
   if (logFd_ < 0) return;
   if (!writeAll(logFd_, data, n)) {
     console_->note(
-        fmt::format("hemingway-run: cannot write {}: {}; rank {}'s output is no "
+        fmt::format("hemingway-run: cannot write {}: {}; {}'s output is no "
                     "longer saved there\n",
-                    logPath_, std::strerror(errno), rank_));
+                    logPath_, std::strerror(errno), label_));
     ::close(logFd_);
     logFd_ = -1;
   }
@@ -109,7 +110,7 @@ void OutputStream::emitLines(bool all) {
       end = start + std::min(rest, kMaxLine);
     }
     if (show_) {
-      line_.assign(fmt::format("[rank {}] ", rank_));
+      line_.assign(fmt::format("[{}] ", label_));
       line_.append(buf_, start, end - start);
       line_ += '\n';
       console_->writeLine(consoleFd_, line_);

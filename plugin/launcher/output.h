@@ -1,5 +1,5 @@
 // The launcher's handling of worker output: each line goes to the console
-// with a "[rank R] " prefix and, with --log-dir, unchanged to a per-rank file.
+// with a "[rank R] " prefix ("[worker W] " in an elastic run) and, with --log-dir, unchanged to a per-rank file.
 // Linear in the bytes read, whatever the line lengths (a line longer than
 // kMaxLine is cut into pieces). A closed console (EPIPE: `... | head`) or a
 // full disk drops output, says so once, and never stops the run.
@@ -31,7 +31,8 @@ class OutputStream {
   static constexpr std::size_t kMaxLine = 64 * 1024;
 
   // Reads `fd` (made non-blocking; owned). `logPath` empty: no file.
-  OutputStream(int fd, int rank, int consoleFd, bool showOnConsole,
+  // `label` names the stream's worker in the prefix: "rank 3" or "worker 3".
+  OutputStream(int fd, std::string label, int consoleFd, bool showOnConsole,
                std::shared_ptr<Console> console, const std::string& logPath);
   ~OutputStream();
   OutputStream(const OutputStream&) = delete;
@@ -49,7 +50,7 @@ class OutputStream {
   void writeFile(const char* data, std::size_t n);
 
   int fd_;
-  int rank_;
+  std::string label_;
   int consoleFd_;
   bool show_;
   std::shared_ptr<Console> console_;

@@ -109,4 +109,66 @@ TEST(TrainCliTest, BadFlagsAndDataAreNamed) {
   }
 }
 
+std::vector<nlohmann::json> events(const std::string& path, const std::string& event) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j["event"] == event) out.push_back(j);
+  }
+  return out;
+}
+
+// CoCoA+ on real workers rescaled 4 -> 2 -> 3 mid-run (dual variables
+// re-partitioned, sigma' = K following) equals a virtual run rescaled at the
+// same iterations.
+TEST(TrainCliTest, CocoaPlusRescaledOnRealWorkersEqualsVirtual) {
+  TempDir dir;
+  const auto data = dir.file("big.libsvm");
+  {
+    std::ofstream out(data);
+    for (int i = 0; i < 600; ++i) {
+      const int y = (i * 7919) % 3 == 0 ? 1 : -1;
+      out << y << " 1:" << (y * 0.3 + 0.01 * (i % 13)) << " 2:" << (0.05 * (i % 11))
+          << " 3:" << (0.02 * (i % 17)) << " 4:1\n";
+    }
+  }
+  const std::string common =
+      "--algorithm cocoa+ --lambda 1e-3 --local-iters 50 --iterations 24 "
+      "--dataset libsvm:" +
+      data;
+  auto real = runCommand(std::string(HEMINGWAY_RUN_BIN) +
+                         " --timeout 30 --nproc-per-node 4 --max-workers 4 -- " +
+                         train(common + " --rescale 6:2,14:3 --log " + dir.file("real.jsonl")));
+  ASSERT_EQ(real.exitCode, 0) << real.output;
+  const auto regroups = events(dir.file("real.jsonl"), "regroup");
+  ASSERT_EQ(regroups.size(), 2u) << real.output;
+  std::string schedule;
+  for (const auto& r : regroups) {
+    schedule += (schedule.empty() ? "" : ",") + std::to_string(r["step"].get<int>()) + ":" +
+                std::to_string(r["to_world_size"].get<int>());
+  }
+  EXPECT_EQ(regroups[1]["state_bytes"].get<long>() > 0, true) << "the joiner gets w and alpha";
+  auto virt = runCommand(train(common + " --virtual-workers 4 --rescale " + schedule + " --log " +
+                               dir.file("virtual.jsonl")));
+  ASSERT_EQ(virt.exitCode, 0) << virt.output;
+  const auto a = events(dir.file("real.jsonl"), "iteration");
+  const auto b = events(dir.file("virtual.jsonl"), "iteration");
+  ASSERT_EQ(a.size(), 24u);
+  ASSERT_EQ(b.size(), 24u);
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i]["world_size"], b[i]["world_size"]) << "iteration " << i;
+    EXPECT_NEAR(a[i]["primal"].get<double>(), b[i]["primal"].get<double>(), 1e-9) << i;
+    EXPECT_NEAR(a[i]["dual"].get<double>(), b[i]["dual"].get<double>(), 1e-9) << i;
+  }
+  EXPECT_EQ(a.back()["world_size"], 3);
+}
+
+TEST(TrainCliTest, RescaleNeedsVirtualOrElasticWorkers) {
+  auto r = runCommand(train("--rescale 3:2 --iterations 5"));
+  EXPECT_EQ(r.exitCode, 2) << r.output;
+  EXPECT_NE(r.output.find("--rescale needs --virtual-workers"), std::string::npos) << r.output;
+}
+
 }  // namespace
