@@ -65,51 +65,49 @@ ElasticSampler::ElasticSampler(std::int64_t size, std::int64_t batchPerRank, Sam
   HEMINGWAY_CHECK_AS(ConfigError, size >= 1, "sampler: the data set is empty (size {})", size);
   HEMINGWAY_CHECK_AS(ConfigError, batchPerRank >= 1, "sampler: batch size must be >= 1, got {}",
                      batchPerRank);
-  shuffle();
 }
 
-void ElasticSampler::shuffle() {
-  order_.resize(static_cast<std::size_t>(size_));
-  std::iota(order_.begin(), order_.end(), 0);
-  if (options_.shuffle) {
-    std::mt19937_64 rng(options_.seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(epoch_));
-    for (std::size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[rng() % i]);
+const std::vector<std::int64_t>& ElasticSampler::permutation(std::int64_t epoch) {
+  for (const auto& [e, order] : cache_) {
+    if (e == epoch) return order;
   }
+  std::vector<std::int64_t> order(static_cast<std::size_t>(size_));
+  std::iota(order.begin(), order.end(), 0);
+  if (options_.shuffle) {
+    std::mt19937_64 rng(options_.seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(epoch));
+    for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
+  }
+  if (cache_.size() >= 3) cache_.erase(cache_.begin());
+  cache_.emplace_back(epoch, std::move(order));
+  return cache_.back().second;
 }
 
-std::int64_t ElasticSampler::stepSize(int worldSize) const {
-  const std::int64_t left = size_ - cursor_;
-  std::int64_t take = std::min(left, batch_ * worldSize);
-  if (left - take < worldSize) take = left;  // a remainder too small for every rank
-  return take;
-}
-
-std::vector<std::int64_t> ElasticSampler::batch(int rank, int worldSize) const {
+std::vector<std::int64_t> ElasticSampler::batch(int rank, int worldSize) {
   HEMINGWAY_CHECK_AS(ConfigError, worldSize >= 1 && rank >= 0 && rank < worldSize,
                      "sampler: rank {} is out of range for world size {}", rank, worldSize);
-  HEMINGWAY_CHECK_AS(ConfigError, size_ >= worldSize,
-                     "sampler: {} examples cannot give each of {} ranks one", size_, worldSize);
-  const std::int64_t take = stepSize(worldSize);
-  const std::int64_t from = cursor_ + take * rank / worldSize;
-  const std::int64_t to = cursor_ + take * (rank + 1) / worldSize;
-  return {order_.begin() + from, order_.begin() + to};
+  std::vector<std::int64_t> out;
+  out.reserve(static_cast<std::size_t>(batch_));
+  for (std::int64_t k = 0; k < batch_; ++k) {
+    const std::int64_t pos = cursor_ + rank * batch_ + k;
+    out.push_back(permutation(epoch_ + pos / size_)[static_cast<std::size_t>(pos % size_)]);
+  }
+  return out;
 }
 
 void ElasticSampler::advance(int worldSize) {
   HEMINGWAY_CHECK_AS(ConfigError, worldSize >= 1, "sampler: world size must be >= 1, got {}",
                      worldSize);
-  cursor_ += stepSize(worldSize);
-  if (cursor_ >= size_) setPosition(epoch_ + 1, 0);
+  cursor_ += batch_ * worldSize;
+  epoch_ += cursor_ / size_;
+  cursor_ %= size_;
 }
 
 void ElasticSampler::setPosition(std::int64_t epoch, std::int64_t cursor) {
   HEMINGWAY_CHECK_AS(ConfigError, epoch >= 0 && cursor >= 0 && cursor < size_,
                      "sampler: position (epoch {}, cursor {}) is outside a data set of {}", epoch,
                      cursor, size_);
-  const bool reshuffle = epoch != epoch_;
   epoch_ = epoch;
   cursor_ = cursor;
-  if (reshuffle) shuffle();
 }
 
 }  // namespace hemingway::data

@@ -1,8 +1,8 @@
 // The launcher's handling of worker output: each line goes to the console
-// with a "[rank R] " prefix ("[worker W] " in an elastic run) and, with --log-dir, unchanged to a per-rank file.
-// Linear in the bytes read, whatever the line lengths (a line longer than
-// kMaxLine is cut into pieces). A closed console (EPIPE: `... | head`) or a
-// full disk drops output, says so once, and never stops the run.
+// with a "[rank R] " prefix ("[worker W] " in an elastic run) and, with --log-dir, unchanged to a
+// per-rank file. Linear in the bytes read, whatever the line lengths (a line longer than kMaxLine
+// is cut into pieces). A closed console (EPIPE: `... | head`) or a full disk drops output, says so
+// once, and never stops the run.
 #pragma once
 
 #include <cstddef>

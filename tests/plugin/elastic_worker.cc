@@ -198,9 +198,12 @@ int main(int argc, char** argv) {
     loss.backward();
     opt.step();
     rec.setLoss(loss.item<double>());
-    if (!a.seen.empty()) {
+    if (!a.seen.empty()) {  // the epoch of each example from its stream position
       std::ofstream out(a.seen, std::ios::app);
-      for (auto i : idx) out << sampler.epoch() << " " << i << "\n";
+      for (std::size_t k = 0; k < idx.size(); ++k) {
+        const auto pos = sampler.cursor() + group.rank() * kBatch + static_cast<std::int64_t>(k);
+        out << sampler.epoch() + pos / kExamples << " " << idx[k] << "\n";
+      }
     }
     if (a.sleepMs > 0) std::this_thread::sleep_for(std::chrono::milliseconds(a.sleepMs));
   });
