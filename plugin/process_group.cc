@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -117,6 +118,7 @@ GroupOptions GroupOptions::fromEnv() {
     o.worldSize = 0;
     if (auto secret = envString("HEMINGWAY_RUN_SECRET")) o.runSecret = *secret;
     if (auto ifname = envString("GLOO_SOCKET_IFNAME")) o.interface = *ifname;
+    if (auto fd = envInt("HEMINGWAY_ABORT_FD", 0, 1 << 20)) o.abortFd = static_cast<int>(*fd);
     return o;
   }
   if (!anySet) return o;  // a single process, no rendezvous
@@ -164,6 +166,19 @@ struct ProcessGroup::Impl {
   std::vector<std::thread> graveyard;  // old groups being destroyed
   bool aborted = false;
   std::chrono::steady_clock::time_point lastAbortCheck{};
+  const std::int64_t* abortBoard = nullptr;  // mapped HEMINGWAY_ABORT_FD
+
+  void mapAbortBoard() {
+    if (options.abortFd < 0) return;
+    void* page = ::mmap(nullptr, 4096, PROT_READ, MAP_SHARED, options.abortFd, 0);
+    if (page != MAP_FAILED) abortBoard = static_cast<const std::int64_t*>(page);
+  }
+
+  // Generation `gen` is broken (hemingway-run aborted it).
+  bool isAborted(int gen) {
+    if (abortBoard != nullptr) return __atomic_load_n(abortBoard, __ATOMIC_ACQUIRE) >= gen;
+    return control->check({detail::generationKey(gen, "abort")});
+  }
 
   ~Impl() {
     gloo.reset();
@@ -331,6 +346,15 @@ struct ProcessGroup::Impl {
   // connected would otherwise hold everyone in Gloo's rendezvous until the
   // timeout. An abandoned forming thread ends with that timeout.
   c10::intrusive_ptr<c10d::ProcessGroupGloo> newGroup(int gen, int rank, int world) {
+    // The 1 ms tick only while forming: between regroups it would wake every
+    // process a thousand times a second for nothing.
+    struct TickScope {
+      Impl* impl;
+      explicit TickScope(Impl* i) : impl(i) {
+        if (impl->options.elastic) impl->startTick();
+      }
+      ~TickScope() { impl->stopTick(); }
+    } tickScope(this);
     auto glooOptions = c10d::ProcessGroupGloo::Options::create(options.timeout);
     glooOptions->devices.push_back(device);
     glooOptions->threads = options.glooThreads;
@@ -371,7 +395,6 @@ struct ProcessGroup::Impl {
       forming->done = true;
       forming->cv.notify_all();
     }).detach();
-    const auto abortKey = detail::generationKey(gen, "abort");
     for (;;) {
       std::unique_lock<std::mutex> lock(forming->mutex);
       if (forming->cv.wait_for(lock, std::chrono::milliseconds(5), [&] { return forming->done; })) {
@@ -379,7 +402,7 @@ struct ProcessGroup::Impl {
         return std::move(forming->group);
       }
       lock.unlock();
-      if (control->check({abortKey})) {
+      if (isAborted(gen)) {
         store = freshClient();  // the abandoned rendezvous still holds the old client
         HEMINGWAY_FAIL_AS(PeerLostError,
                           "generation {} lost a member while forming (hemingway-run aborted it)",
@@ -423,7 +446,7 @@ ProcessGroup::ProcessGroup(GroupOptions options) : impl_(std::make_unique<Impl>(
     impl_->agreeOnRunId();
   }
   impl_->makeDevice();
-  if (impl_->options.elastic) impl_->startTick();
+  impl_->mapAbortBoard();
   impl_->formGroup();
   if (impl_->parked) {
     HEMINGWAY_LOG(kInfo, "worker {} parked (generation {}, run {})", impl_->options.workerId,
@@ -507,10 +530,12 @@ void ProcessGroup::park() {
 
 bool ProcessGroup::abortRequested() {
   if (!impl_->options.elastic || impl_->aborted) return impl_->aborted;
-  const auto now = std::chrono::steady_clock::now();
-  if (now - impl_->lastAbortCheck < std::chrono::milliseconds(2)) return false;
-  impl_->lastAbortCheck = now;
-  impl_->aborted = impl_->control->check({detail::generationKey(impl_->generation, "abort")});
+  if (impl_->abortBoard == nullptr) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - impl_->lastAbortCheck < std::chrono::milliseconds(2)) return false;
+    impl_->lastAbortCheck = now;
+  }
+  impl_->aborted = impl_->isAborted(impl_->generation);
   return impl_->aborted;
 }
 

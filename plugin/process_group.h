@@ -45,6 +45,9 @@ struct GroupOptions {
   // either a member of the newest generation or parked.
   bool elastic = false;
   int workerId = -1;
+  // HEMINGWAY_ABORT_FD: hemingway-run's abort board (a shared page holding the
+  // newest aborted generation); -1: ask the store instead.
+  int abortFd = -1;
 
   // Reads MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK (torchrun's
   // names), HEMINGWAY_TIMEOUT_SECONDS, HEMINGWAY_AGENT_STORE, HEMINGWAY_RUN_ID,
@@ -113,8 +116,9 @@ class ProcessGroup {
   void park();
 
   // True once hemingway-run marked the current generation broken (a member
-  // died): a collective waiting on it will never finish. Queries the store at
-  // most every 2 ms; always false outside elastic runs.
+  // died): a collective waiting on it will never finish. Reads the abort
+  // board (a memory load), or queries the store at most every 2 ms; always
+  // false outside elastic runs.
   bool abortRequested();
   // Waits for `work` in slices, watching abortRequested(); throws
   // PeerLostError naming `what` on a failure, an abort or after timeout().

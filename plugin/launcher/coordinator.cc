@@ -159,6 +159,9 @@ std::vector<int> Coordinator::onExit(int id, bool success) {
     store_->set(detail::generationKey(g, "abort"), bytesOf("1"));
   }
   abortedBelow_ = latest_ + 1;
+  if (options_.abortBoard != nullptr) {
+    __atomic_store_n(options_.abortBoard, static_cast<std::int64_t>(latest_), __ATOMIC_RELEASE);
+  }
   std::vector<int> survivors;
   for (int m : members_) {
     if (m != id) survivors.push_back(m);

@@ -4,6 +4,7 @@
 // workers become new generations; the workers move at a step boundary.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -26,6 +27,8 @@ struct CoordinatorOptions {
   int maxWorkers = 1;      // --max-workers
   int minWorkers = 1;      // --min-workers
   FailurePolicy onFailure = FailurePolicy::kUnset;
+  // Shared with the workers (HEMINGWAY_ABORT_FD): the newest aborted generation.
+  std::int64_t* abortBoard = nullptr;
 };
 
 class Coordinator {

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -70,7 +71,7 @@ struct EnvEntry {
 
 std::vector<EnvEntry> workerEnv(const LaunchOptions& o, int localRank, int port,
                                 const std::string& runId, const std::string& secret,
-                                const std::string& errorFile, int heartbeatFd) {
+                                const std::string& errorFile, int heartbeatFd, int abortFd) {
   const int worldSize = o.nnodes * o.nprocPerNode;
   const int rank = o.nodeRank * o.nprocPerNode + localRank;
   const long cores = std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN));
@@ -103,6 +104,7 @@ std::vector<EnvEntry> workerEnv(const LaunchOptions& o, int localRank, int port,
     env.push_back({"HEMINGWAY_ELASTIC", "1"});
     env.push_back({"HEMINGWAY_WORKER_ID", std::to_string(localRank)});
   }
+  if (abortFd >= 0) env.push_back({"HEMINGWAY_ABORT_FD", std::to_string(abortFd)});
   if (heartbeatFd >= 0) {
     env.push_back({"HEMINGWAY_HEARTBEAT_FD", std::to_string(heartbeatFd)});
     env.push_back({"HEMINGWAY_HEARTBEAT_MS",
@@ -115,7 +117,7 @@ std::vector<EnvEntry> workerEnv(const LaunchOptions& o, int localRank, int port,
 }
 
 pid_t spawn(const LaunchOptions& o, const std::vector<EnvEntry>& env, int outPipe[2],
-            int errPipe[2], int keepFd) {
+            int errPipe[2], std::vector<int> keepFds) {
   std::vector<std::string> args = o.command;
   if (!o.noPython && endsWith(args[0], ".py")) {  // as torchrun: python -u script.py
     args.insert(args.begin(), {"python3", "-u"});
@@ -135,7 +137,9 @@ pid_t spawn(const LaunchOptions& o, const std::vector<EnvEntry>& env, int outPip
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   ::dup2(outPipe[1], STDOUT_FILENO);
   ::dup2(errPipe[1], STDERR_FILENO);
-  if (keepFd >= 0) ::fcntl(keepFd, F_SETFD, 0);  // the heartbeat pipe survives exec
+  for (int fd : keepFds) {
+    if (fd >= 0) ::fcntl(fd, F_SETFD, 0);  // the heartbeat pipe and abort board survive exec
+  }
   for (const auto& e : env) ::setenv(e.name.c_str(), e.value.c_str(), e.overwrite ? 1 : 0);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -287,11 +291,26 @@ int launch(const LaunchOptions& o) {
   auto console = std::make_shared<Console>();
   const bool elastic = o.maxWorkers > 0;
   std::unique_ptr<Coordinator> coordinator;
+  // The abort board: one shared page where the coordinator writes the newest
+  // broken generation, so that workers waiting on a collective notice a dead
+  // member without asking the store (single node).
+  int abortFd = -1;
+  std::int64_t* abortBoard = nullptr;
+  if (elastic) {
+    abortFd = ::memfd_create("hemingway-abort", MFD_CLOEXEC);
+    HEMINGWAY_CHECK(abortFd >= 0 && ::ftruncate(abortFd, 4096) == 0, "memfd failed: {}",
+                    std::strerror(errno));
+    void* page = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, abortFd, 0);
+    HEMINGWAY_CHECK(page != MAP_FAILED, "mmap failed: {}", std::strerror(errno));
+    abortBoard = static_cast<std::int64_t*>(page);
+    __atomic_store_n(abortBoard, -1, __ATOMIC_RELEASE);
+  }
   if (elastic) {
     CoordinatorOptions co;
     co.initialWorkers = o.nprocPerNode;
     co.maxWorkers = o.maxWorkers;
     co.minWorkers = o.minWorkers;
+    co.abortBoard = abortBoard;
     co.onFailure = o.onFailure == "stop"      ? FailurePolicy::kStop
                    : o.onFailure == "shrink"  ? FailurePolicy::kShrink
                    : o.onFailure == "replace" ? FailurePolicy::kReplace
@@ -316,8 +335,8 @@ int launch(const LaunchOptions& o) {
       HEMINGWAY_CHECK(::pipe2(beat, O_CLOEXEC | O_NONBLOCK) == 0, "pipe failed: {}",
                       std::strerror(errno));
     }
-    w.pid = spawn(o, workerEnv(o, local, port, runId, secret, w.errorFile, beat[1]), outPipe,
-                  errPipe, beat[1]);
+    w.pid = spawn(o, workerEnv(o, local, port, runId, secret, w.errorFile, beat[1], abortFd),
+                  outPipe, errPipe, {beat[1], abortFd});
     ::close(outPipe[1]);
     ::close(errPipe[1]);
     if (beat[1] >= 0) ::close(beat[1]);

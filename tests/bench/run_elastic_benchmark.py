@@ -112,7 +112,8 @@ def stall(b, reps):
 def overhead(b, reps):
     print("== overhead of elasticity on steps where nothing changes (world 2, 3) ==")
     for world in (2, 3):
-        runs = {"off": [], "off-no-ring": [], "on": []}
+        medians = {"off": [], "off-no-ring": [], "on": []}
+        ratios = {"off": [], "off-no-ring": []}
         for rep in range(reps):
             for mode in ("off", "on", "off-no-ring"):
                 with tempfile.TemporaryDirectory() as d:
@@ -126,18 +127,23 @@ def overhead(b, reps):
                         if mode == "off-no-ring":
                             worker += ["--ring-min-bytes", str(2**62)]
                     code, text, _ = b.launch(launcher, worker + ["--log", log, "--iterations",
-                                                                 "40"])
+                                                                 "60"])
                     if code != 0:
                         print(text[-2000:])
                         sys.exit("overhead run failed")
                     steps = [r["step_ms"] for r in records(log)
                              if r["event"] == "step" and r["rank"] == 0 and r["step"] >= 5]
-                    runs[mode].append(statistics.median(steps))
-        on, off, plain = (statistics.median(runs[k]) for k in ("on", "off", "off-no-ring"))
+                    medians[mode].append(statistics.median(steps))
+            # Paired: each "on" run against the "off" runs launched beside it.
+            for k in ratios:
+                ratios[k].append(medians["on"][-1] / medians[k][-1])
+        on, off, plain = (statistics.median(medians[k]) for k in ("on", "off", "off-no-ring"))
         print(f"world {world}: median step ms | elastic on {on:.1f} | off {off:.1f} "
               f"(ring as default) | off, Gloo allreduce only {plain:.1f}")
-        print(f"    ratio on/off {on / off:.3f} | on/off-no-ring {on / plain:.3f} "
-              f"(goal <= 1.01; {reps} interleaved runs each)")
+        print(f"    median of paired ratios on/off {statistics.median(ratios['off']):.3f} "
+              f"| on/off-no-ring {statistics.median(ratios['off-no-ring']):.3f} "
+              f"(goal <= 1.01; {reps} interleaved triples; per-pair ratios "
+              f"{', '.join(f'{r:.3f}' for r in ratios['off-no-ring'])})")
 
 
 def fault_delays(b, reps, phase, extra):

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -42,10 +43,11 @@ std::vector<nlohmann::json> records(const std::string& path) {
   return out;
 }
 
-Run launch(const TempDir& dir, const std::string& launcherFlags, const std::string& workerFlags) {
+Run launch(const TempDir& dir, const std::string& launcherFlags, const std::string& workerFlags,
+           const std::string& env = "") {
   Run run;
   run.result =
-      testing::runCommand(std::string(HEMINGWAY_RUN_BIN) + " --timeout 20 " + launcherFlags +
+      testing::runCommand(env + " " + HEMINGWAY_RUN_BIN + " --timeout 20 " + launcherFlags +
                           " -- " + ELASTIC_WORKER_BIN + " --log " + dir.file("log.jsonl") +
                           " --dump " + dir.file("params.txt") + " " + workerFlags);
   for (auto& j : records(dir.file("log.jsonl"))) {
@@ -147,6 +149,80 @@ TEST(ElasticTest, KillMinus9MidAllreduceShrinksAndLosesNoCommittedStep) {
   EXPECT_EQ(run.regroups[0]["cause"], "failure");
   expectCleanEnd(run, 30, 2);
   expectEqualsReference(dir, 30);
+}
+
+TEST(ElasticTest, JoinerKilledWhileFormingLeavesTheOthersTraining) {
+  TempDir dir;
+  // Worker 3 joins generation 1 and dies before forming it: hemingway-run
+  // aborts generation 1 and the others form generation 2 without it.
+  auto run = launch(dir, "--nproc-per-node 3 --max-workers 4 --on-failure shrink",
+                    "--steps 30 --request 6:4 --sleep-ms 5", "HEMINGWAY_FAILPOINT=form:3:1");
+  ASSERT_EQ(run.result.exitCode, 0) << run.result.output;
+  EXPECT_LT(run.result.seconds, 15) << "no wait for the 20 s timeout";
+  ASSERT_EQ(run.regroups.size(), 1u) << run.result.output;
+  EXPECT_EQ(run.regroups[0]["generation"], 2);
+  EXPECT_EQ(run.regroups[0]["to_world_size"], 3);
+  expectCleanEnd(run, 30, 3);
+  expectEqualsReference(dir, 30);
+}
+
+TEST(ElasticTest, SourceKilledDuringTheStateTransferAnotherMemberServes) {
+  TempDir dir;
+  // Worker 0 (rank 0, the source) dies in the middle of sending the state to
+  // the joiner: workers 1 and 2 still hold the committed state.
+  auto run = launch(dir, "--nproc-per-node 3 --max-workers 4 --on-failure shrink",
+                    "--steps 30 --request 6:4 --sleep-ms 5", "HEMINGWAY_FAILPOINT=state:0:1");
+  ASSERT_EQ(run.result.exitCode, 0) << run.result.output;
+  EXPECT_LT(run.result.seconds, 15) << "no wait for the 20 s timeout";
+  ASSERT_GE(run.regroups.size(), 1u) << run.result.output;
+  EXPECT_EQ(run.regroups.back()["cause"], "failure");
+  EXPECT_EQ(run.regroups.back()["to_world_size"], 3);
+  expectCleanEnd(run, 30, 3);
+  expectEqualsReference(dir, 30);
+}
+
+TEST(ElasticTest, LauncherDeathLeavesNoProcess) {
+  TempDir dir;
+  const std::string cmd = std::string(HEMINGWAY_RUN_BIN) +
+                          " --timeout 20 --nproc-per-node 2 --max-workers 3 -- " +
+                          ELASTIC_WORKER_BIN + " --steps 100000 --sleep-ms 5 --log " +
+                          dir.file("log.jsonl") + " --pid-dir " + dir.path();
+  const pid_t launcher = ::fork();
+  ASSERT_GE(launcher, 0);
+  if (launcher == 0) {
+    ::execl("/bin/sh", "sh", "-c", ("exec " + cmd + " >/dev/null 2>&1").c_str(), nullptr);
+    ::_exit(127);
+  }
+  std::vector<pid_t> pids;
+  for (int i = 0; i < 300 && pids.size() < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    pids.clear();
+    for (int w = 0; w < 3; ++w) {
+      std::ifstream in(dir.file(std::to_string(w) + ".pid"));
+      pid_t p = 0;
+      if (in >> p) pids.push_back(p);
+    }
+  }
+  ASSERT_EQ(pids.size(), 3u) << "two members and a parked worker started";
+  ::kill(launcher, SIGKILL);
+  ::waitpid(launcher, nullptr, 0);
+  // Gone: no such process, or a zombie waiting for init to reap it.
+  const auto gone = [](pid_t p) {
+    if (::kill(p, 0) != 0) return true;
+    std::ifstream stat("/proc/" + std::to_string(p) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto close = line.rfind(')');
+    return close == std::string::npos || line.substr(close + 2, 1) == "Z";
+  };
+  for (pid_t p : pids) {
+    bool dead = false;
+    for (int i = 0; i < 100 && !dead; ++i) {
+      dead = gone(p);
+      if (!dead) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_TRUE(dead) << "worker " << p << " outlived the launcher";
+  }
 }
 
 TEST(ElasticTest, ReplaceBringsAParkedWorkerInAndStartsANewOne) {

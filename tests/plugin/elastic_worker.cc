@@ -4,7 +4,7 @@
 //
 //   elastic_worker --steps N --log FILE [--dump FILE] [--seen FILE]
 //                  [--request STEP:N,...] [--kill-at STEP:WORKER[:PHASE]]
-//                  [--sleep-ms MS] [--reference LOG]
+//                  [--sleep-ms MS] [--reference LOG] [--pid-dir DIR]
 //
 // --request: rank 0 asks for N workers when it reaches STEP.
 // --kill-at: the worker with that id kills itself with SIGKILL at STEP, in
@@ -51,6 +51,7 @@ struct Args {
   int killWorker = -1;
   std::string killPhase = "step";
   int sleepMs = 0;
+  std::string pidDir;
 };
 
 Args parse(int argc, char** argv) {
@@ -63,6 +64,7 @@ Args parse(int argc, char** argv) {
     if (k == "--seen") a.seen = v;
     if (k == "--reference") a.reference = v;
     if (k == "--sleep-ms") a.sleepMs = std::stoi(v);
+    if (k == "--pid-dir") a.pidDir = v;
     if (k == "--request") {
       std::stringstream in(v);
       std::string item;
@@ -160,6 +162,9 @@ int main(int argc, char** argv) {
   torch::set_num_threads(1);
   auto data = makeData();
   hw::plugin::ProcessGroup group(hw::plugin::GroupOptions::fromEnv());
+  if (!a.pidDir.empty()) {
+    std::ofstream(a.pidDir + "/" + std::to_string(group.workerId()) + ".pid") << ::getpid();
+  }
   auto model = makeModel();
   torch::optim::SGD opt(model->parameters(), torch::optim::SGDOptions(0.05).momentum(0.9));
   hw::data::ElasticSampler sampler(kExamples, kBatch, {/*seed=*/11});
