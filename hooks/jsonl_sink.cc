@@ -99,6 +99,7 @@ std::string toJson(const IterationRecord& r) {
                       {"comm_ms", orNull(r.commMs)},
                       {"virtual", r.isVirtual},
                       {"time", r.time}};
+  if (r.simulatedS) j["simulated_s"] = *r.simulatedS;
   return j.dump();
 }
 

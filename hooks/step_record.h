@@ -90,6 +90,9 @@ struct IterationRecord {
   std::optional<double> computeMs;
   std::optional<double> commMs;
   bool isVirtual = false;
+  // A virtual run on a simulated cluster (--cluster-model): simulated
+  // seconds since the start of the run at the end of this iteration.
+  std::optional<double> simulatedS;
   double time = 0;
 };
 

@@ -84,6 +84,7 @@ std::vector<TraceRow> readJsonlTraces(const std::string& path, JobConfigs* confi
   const auto lines = readLines(path, terminated);
   std::map<std::string, std::string> algorithmOfRun;
   std::map<std::string, double> sizeOfRun;
+  std::map<std::string, double> simulatedOfRun;  // the last simulated_s of each run
   std::map<std::string, std::string> jobOfRun;
   struct StepAgg {
     std::string run;
@@ -157,6 +158,13 @@ std::vector<TraceRow> readJsonlTraces(const std::string& path, JobConfigs* confi
         r.iteration = j.at("iteration").get<double>() + 1;
         r.loss = finiteLoss(j.at("primal"), path, k + 1);
         if (!j.at("iter_ms").is_null()) r.iterSeconds = j.at("iter_ms").get<double>() / 1000;
+        // A simulated cluster's clock: the iteration's simulated seconds.
+        if (j.contains("simulated_s") && !j.at("simulated_s").is_null()) {
+          const double now = j.at("simulated_s").get<double>();
+          auto& last = simulatedOfRun[j.value("run", "")];
+          if (!r.iterSeconds) r.iterSeconds = now - last;
+          last = now;
+        }
         if (j.contains("gap") && !j.at("gap").is_null()) r.gap = j.at("gap").get<double>();
         const auto run = j.value("run", "");
         if (sizeOfRun.count(run)) r.size = sizeOfRun[run];

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <map>
 #include <sstream>
@@ -36,8 +37,30 @@ struct Flags {
   std::int64_t maxFeatures = hw::data::kMaxLibsvmFeatures;
   std::vector<std::string> command;
   unsigned long long seed = 1;
-  std::string rescale;  // ITER:M,...
+  std::string rescale;       // ITER:M,...
+  std::string clusterModel;  // theta0,theta1,theta2,theta3
 };
+
+// f(m) = theta0 + theta1/m + theta2 ln m + theta3 m seconds per iteration.
+std::vector<double> parseClusterModel(const std::string& text) {
+  std::vector<double> theta;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    char* end = nullptr;
+    const double v = std::strtod(item.c_str(), &end);
+    HEMINGWAY_CHECK_AS(
+        hw::ConfigError,
+        !item.empty() && end == item.c_str() + item.size() && std::isfinite(v) && v >= 0,
+        "--cluster-model '{}': '{}' is not a finite number >= 0", text, item);
+    theta.push_back(v);
+  }
+  HEMINGWAY_CHECK_AS(hw::ConfigError, theta.size() == 4,
+                     "--cluster-model '{}': expected four numbers theta0,theta1,theta2,theta3 "
+                     "(seconds per iteration f(m) = theta0 + theta1/m + theta2 ln m + theta3 m)",
+                     text);
+  return theta;
+}
 
 // "ITER:M,ITER:M": the worker count from iteration ITER on.
 std::map<std::int64_t, int> parseRescale(const std::string& text) {
@@ -106,6 +129,14 @@ int train(const Flags& f) {
 
   hw::plugin::ProcessGroup group(groupOptions);
   const auto rescale = parseRescale(f.rescale);
+  std::vector<double> theta;
+  if (!f.clusterModel.empty()) {
+    theta = parseClusterModel(f.clusterModel);
+    HEMINGWAY_CHECK_AS(hw::ConfigError, f.virtualWorkers > 0,
+                       "--cluster-model simulates the cluster of a virtual run: give "
+                       "--virtual-workers");
+  }
+  double simulatedS = 0;  // the simulated clock
   HEMINGWAY_CHECK_AS(hw::ConfigError, rescale.empty() || f.virtualWorkers > 0 || group.elastic(),
                      "--rescale needs --virtual-workers, or real workers under hemingway-run "
                      "--max-workers");
@@ -134,7 +165,8 @@ int train(const Flags& f) {
                 {"seed", std::to_string(f.seed)},
                 {"data", f.data},
                 {"virtual_workers", std::to_string(f.virtualWorkers)},
-                {"local_iters", std::to_string(f.localIters)}};
+                {"local_iters", std::to_string(f.localIters)},
+                {"cluster_model", f.clusterModel.empty() ? "-" : f.clusterModel}};
   info.command = f.command;
   if (workers.reports() && !group.parked()) {
     recorder.runStart(info);
@@ -164,6 +196,11 @@ int train(const Flags& f) {
     r.dual = e.dual;
     r.gap = e.gap;
     r.isVirtual = workers.isVirtual();
+    if (!theta.empty()) {
+      const double m = workers.worldSize();
+      simulatedS += theta[0] + theta[1] / m + theta[2] * std::log(m) + theta[3] * m;
+      r.simulatedS = simulatedS;
+    }
     if (!r.isVirtual) {  // a virtual run's time is not a measurement
       r.computeMs = timing.computeMs;
       r.commMs = timing.commMs;
@@ -276,6 +313,9 @@ int main(int argc, char** argv) {
                  "ITER:M[,ITER:M...]: from iteration ITER on, M workers (virtual workers at once; "
                  "real ones under hemingway-run --max-workers, requested at ITER, in effect a "
                  "step boundary later)");
+  app.add_option("--cluster-model", f.clusterModel,
+                 "T0,T1,T2,T3: a virtual run on a simulated cluster whose iteration on m workers "
+                 "takes T0 + T1/m + T2 ln m + T3 m seconds (records carry simulated_s)");
   if (auto code = hw::cli::parse(app, argc, argv, "hemingway-train")) return *code;
   return hw::cli::run("hemingway-train", [&] { return train(f); });
 }

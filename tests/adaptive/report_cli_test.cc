@@ -332,4 +332,51 @@ TEST(ReportCliTest, OneRunAtOneMachineCountGetsAnAnswerAndTheProbesToRun) {
   EXPECT_EQ(doc["probes"].size(), 2u);
 }
 
+// A virtual run on a simulated cluster (hemingway-train --cluster-model)
+// carries simulated_s and no measured time: the report's system model uses
+// the simulated seconds of each iteration.
+TEST(ReportCliTest, SimulatedSecondsOfAVirtualRunFeedTheSystemModel) {
+  TempDir dir;
+  const auto path = dir.file("virtual.jsonl");
+  {
+    std::ofstream out(path);
+    for (int m : {1, 2, 4, 8}) {
+      const std::string run = "v" + std::to_string(m);
+      const double f = 0.02 + 1.5 / m + 0.01 * std::log(m) + 0.002 * m;
+      double clock = 0;
+      for (int i = 0; i < 40 * m; ++i) {
+        clock += f;
+        nlohmann::json j = {{"event", "iteration"},
+                            {"run", run},
+                            {"rank", 0},
+                            {"world_size", m},
+                            {"iteration", i},
+                            {"algorithm", "cocoa+"},
+                            {"primal", 0.1 + std::pow(10.0, -0.1 * (i + 1) / m)},
+                            {"dual", nullptr},
+                            {"gap", nullptr},
+                            {"iter_ms", nullptr},
+                            {"compute_ms", nullptr},
+                            {"comm_ms", nullptr},
+                            {"virtual", true},
+                            {"simulated_s", clock},
+                            {"time", 1.8e9}};
+        out << j.dump() << "\n";
+      }
+    }
+  }
+  auto r = runCommand(report(path + " --target-loss 0.101 --p-star 0.1 --json 2>/dev/null"));
+  ASSERT_EQ(r.exitCode, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output);
+  bool sawFour = false;
+  for (const auto& p : j["predictions"]) {
+    if (p["m"].get<double>() != 4) continue;
+    sawFour = true;
+    EXPECT_NEAR(p["seconds_per_iteration_measured"].get<double>(),
+                0.02 + 1.5 / 4 + 0.01 * std::log(4.0) + 0.002 * 4, 1e-9);
+    EXPECT_TRUE(p["time_to_target_s"].is_number());
+  }
+  EXPECT_TRUE(sawFour);
+}
+
 }  // namespace

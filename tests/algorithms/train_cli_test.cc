@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -186,6 +187,38 @@ TEST(TrainCliTest, RescaleNeedsVirtualOrElasticWorkers) {
   auto r = runCommand(train("--rescale 3:2 --iterations 5"));
   EXPECT_EQ(r.exitCode, 2) << r.output;
   EXPECT_NE(r.output.find("--rescale needs --virtual-workers"), std::string::npos) << r.output;
+}
+
+TEST(TrainCliTest, ClusterModelGivesSimulatedSecondsAndNoMeasuredTime) {
+  TempDir dir;
+  auto r =
+      runCommand(train("--algorithm cocoa+ --iterations 8 --virtual-workers 4 --rescale 5:2 "
+                       "--cluster-model 0.02,1.5,0.01,0.002 --dataset libsvm:" +
+                       writeLibsvm(dir) + " --log " + dir.file("log.jsonl")));
+  ASSERT_EQ(r.exitCode, 0) << r.output;
+  const auto its = events(dir.file("log.jsonl"), "iteration");
+  ASSERT_EQ(its.size(), 8u);
+  const auto f = [](double m) { return 0.02 + 1.5 / m + 0.01 * std::log(m) + 0.002 * m; };
+  double clock = 0;
+  for (const auto& it : its) {
+    const double m = it["world_size"].get<double>();
+    EXPECT_EQ(m, it["iteration"].get<int>() < 5 ? 4 : 2);
+    clock += f(m);
+    EXPECT_NEAR(it["simulated_s"].get<double>(), clock, 1e-9);
+    EXPECT_TRUE(it["iter_ms"].is_null());
+    EXPECT_TRUE(it["compute_ms"].is_null());
+    EXPECT_TRUE(it["comm_ms"].is_null());
+  }
+  for (const char* bad : {"1,2,3", "0.1,-1,0,0", "0.1,nan,0,0", "a,b,c,d"}) {
+    auto b = runCommand(train(std::string("--virtual-workers 2 --iterations 1 --cluster-model ") +
+                              bad + " --dataset libsvm:" + writeLibsvm(dir)));
+    EXPECT_EQ(b.exitCode, 2) << bad << ": " << b.output;
+    EXPECT_NE(b.output.find("--cluster-model"), std::string::npos) << b.output;
+  }
+  auto real = runCommand(
+      train("--iterations 1 --cluster-model 0,1,0,0 --dataset libsvm:" + writeLibsvm(dir)));
+  EXPECT_EQ(real.exitCode, 2);
+  EXPECT_NE(real.output.find("give --virtual-workers"), std::string::npos) << real.output;
 }
 
 }  // namespace
