@@ -37,16 +37,6 @@ double msSince(Clock::time_point t) {
 
 std::vector<uint8_t> bytesOf(const std::string& s) { return {s.begin(), s.end()}; }
 
-std::vector<int> parseMembers(const std::string& text) {
-  std::vector<int> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    if (!item.empty()) out.push_back(std::stoi(item));
-  }
-  return out;
-}
-
 // Writes a byte to hemingway-run's heartbeat pipe every interval, so that a
 // stopped or frozen process (SIGSTOP) is declared dead long before the
 // collective timeout.
@@ -187,7 +177,7 @@ struct Elastic::Impl {
   // Returns false when this worker is not a member of it.
   bool enter(int g, Clock::time_point t0) {
     const auto before = membership();
-    const auto members = parseMembers(get(detail::generationKey(g, "members")));
+    const auto members = detail::parseMembers(get(detail::generationKey(g, "members")));
     const std::string cause = get(detail::generationKey(g, "cause"));
     const double agreeMs = msSince(t0);
     const auto it = std::find(members.begin(), members.end(), group.workerId());
@@ -204,7 +194,7 @@ struct Elastic::Impl {
     // step and holds the same state, so nothing needs agreeing or moving.
     bool sameState = cause != "failure" && g > 0;
     if (sameState) {
-      const auto previous = parseMembers(get(detail::generationKey(g - 1, "members")));
+      const auto previous = detail::parseMembers(get(detail::generationKey(g - 1, "members")));
       for (int m : members) {
         sameState = sameState && std::find(previous.begin(), previous.end(), m) != previous.end();
       }
@@ -225,7 +215,7 @@ struct Elastic::Impl {
       const int g = latest();
       if (g > lastSeenGeneration) {
         const auto t0 = Clock::now();
-        const auto members = parseMembers(get(detail::generationKey(g, "members")));
+        const auto members = detail::parseMembers(get(detail::generationKey(g, "members")));
         if (std::find(members.begin(), members.end(), group.workerId()) != members.end()) {
           try {
             if (enter(g, t0)) return true;

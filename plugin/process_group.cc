@@ -80,16 +80,6 @@ std::string storeValueToString(const std::vector<uint8_t>& v) {
   return std::string(v.begin(), v.end());
 }
 
-std::vector<int> parseMembers(const std::string& text) {
-  std::vector<int> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    if (!item.empty()) out.push_back(std::stoi(item));
-  }
-  return out;
-}
-
 }  // namespace
 
 GroupOptions GroupOptions::fromEnv() {
@@ -201,7 +191,7 @@ struct ProcessGroup::Impl {
   // the training state to it.
   void readMembership() {
     const int latest = std::stoi(getString(detail::elasticKey("latest")));
-    const auto members = parseMembers(getString(detail::generationKey(latest, "members")));
+    const auto members = detail::parseMembers(getString(detail::generationKey(latest, "members")));
     generation = latest;
     const auto it = std::find(members.begin(), members.end(), options.workerId);
     parked = it == members.end() || latest > 0;

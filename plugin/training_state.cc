@@ -114,14 +114,6 @@ void TrainingState::commit(int worldSize) {
   for (auto* s : impl_->samplers) s->advance(worldSize);
 }
 
-std::int64_t TrainingState::bytes() const {
-  std::int64_t n = 0;
-  for (const auto& t : impl_->tensors())
-    n += t.numel() * static_cast<std::int64_t>(t.element_size());
-  for (const auto& b : impl_->blobs()) n += static_cast<std::int64_t>(b.size());
-  return n + 8 * static_cast<std::int64_t>(3 + impl_->integers.size() + impl_->doubles.size());
-}
-
 namespace {
 
 // Tags of the state transfer: channel 127 of the group's tag space

@@ -61,8 +61,6 @@ class TrainingState {
   // transfer can leave a taker's parameters partly overwritten (the caller
   // then no longer trusts its state). Returns the bytes sent or received.
   std::int64_t transfer(ProcessGroup& group, int source, const std::vector<int>& takers);
-  // Bytes that transfer() sends to one taker.
-  std::int64_t bytes() const;
   // FNV-1a over the bytes of every registered module's parameters: equal on
   // every rank of a correct data-parallel run.
   std::string checksum() const;

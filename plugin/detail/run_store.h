@@ -5,7 +5,9 @@
 // worker of another run finds no run under its own secret and is refused.
 #pragma once
 
+#include <sstream>
 #include <string>
+#include <vector>
 
 namespace hemingway::plugin::detail {
 
@@ -35,6 +37,22 @@ inline std::string runPrefix(const std::string& secret) { return "hemingway/run/
 inline std::string elasticKey(const std::string& name) { return "hemingway/elastic/" + name; }
 inline std::string generationKey(long long generation, const std::string& name) {
   return "hemingway/elastic/gen/" + std::to_string(generation) + "/" + name;
+}
+
+// The value of elastic/gen/<g>/members: worker ids in rank order, "3,0,1".
+inline std::string formatMembers(const std::vector<int>& ids) {
+  std::string out;
+  for (int id : ids) out += (out.empty() ? "" : ",") + std::to_string(id);
+  return out;
+}
+inline std::vector<int> parseMembers(const std::string& text) {
+  std::vector<int> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) out.push_back(std::stoi(item));
+  }
+  return out;
 }
 
 }  // namespace hemingway::plugin::detail

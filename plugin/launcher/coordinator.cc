@@ -15,12 +15,6 @@ namespace {
 
 std::vector<uint8_t> bytesOf(const std::string& s) { return {s.begin(), s.end()}; }
 
-std::string joined(const std::vector<int>& ids) {
-  std::string out;
-  for (int id : ids) out += fmt::format("{}{}", out.empty() ? "" : ",", id);
-  return out;
-}
-
 }  // namespace
 
 Coordinator::Coordinator(c10::intrusive_ptr<c10d::Store> runStore, CoordinatorOptions options,
@@ -52,7 +46,7 @@ void Coordinator::publish(std::vector<int> members, const std::string& cause) {
   const int g = latest_ + 1;
   store_->set(detail::generationKey(g, "cause"), bytesOf(cause));
   store_->set(detail::generationKey(g, "from"), bytesOf(std::to_string(from)));
-  store_->set(detail::generationKey(g, "members"), bytesOf(joined(members)));
+  store_->set(detail::generationKey(g, "members"), bytesOf(detail::formatMembers(members)));
   store_->set(detail::elasticKey("latest"), bytesOf(std::to_string(g)));
   latest_ = g;
   for (int id : members) parked_.erase(id);
@@ -64,7 +58,7 @@ void Coordinator::publish(std::vector<int> members, const std::string& cause) {
   members_ = std::move(members);
   if (g > 0) {
     note_(fmt::format("hemingway-run: generation {}: {} -> {} workers ({}); members {}", g, from,
-                      members_.size(), cause, joined(members_)));
+                      members_.size(), cause, detail::formatMembers(members_)));
   }
   writeStatus();
 }
