@@ -78,6 +78,8 @@ void JsonlSink::onRegroup(const RegroupRecord& record) { writeLine(toJson(record
 
 void JsonlSink::onRunEnd(const RunEndRecord& record) { writeLine(toJson(record)); }
 
+void JsonlSink::onDecision(const DecisionRecord& record) { writeLine(toJson(record)); }
+
 namespace {
 nlohmann::json orNull(const std::optional<double>& v) {
   return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
@@ -117,6 +119,7 @@ std::string toJson(const RegroupRecord& r) {
                       {"total_ms", r.totalMs},
                       {"state_bytes", r.stateBytes},
                       {"time", r.time}};
+  if (r.simulated) j["simulated"] = true;
   return j.dump();
 }
 
@@ -129,6 +132,30 @@ std::string toJson(const RunEndRecord& r) {
                       {"steps", r.steps},
                       {"param_checksum", r.paramChecksum},
                       {"time", r.time}};
+  return j.dump();
+}
+
+std::string toJson(const DecisionRecord& r) {
+  nlohmann::json candidates = nlohmann::json::array();
+  for (const auto& c : r.candidates) {
+    nlohmann::json one = {{"m", c.machines},
+                          {"predicted_remaining_s", orNull(c.predictedRemainingS)},
+                          {"interval", c.low && c.high ? nlohmann::json::array({*c.low, *c.high})
+                                                       : nlohmann::json(nullptr)}};
+    if (c.log10AtBudget) one["log10_at_budget"] = *c.log10AtBudget;
+    candidates.push_back(one);
+  }
+  nlohmann::json j = {{"event", "decision"},
+                      {"run", r.run},
+                      {"step", r.step},
+                      {"world_size", r.worldSize},
+                      {"action", r.action},
+                      {"to_world_size", r.toWorldSize},
+                      {"reason", r.reason},
+                      {"rescale_cost_s", r.rescaleCostS},
+                      {"candidates", candidates},
+                      {"time", r.time}};
+  if (r.simulatedS) j["simulated_s"] = *r.simulatedS;
   return j.dump();
 }
 

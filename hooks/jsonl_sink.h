@@ -26,6 +26,7 @@ class JsonlSink : public StepHook {
   void onIteration(const IterationRecord& record) override;
   void onRegroup(const RegroupRecord& record) override;
   void onRunEnd(const RunEndRecord& record) override;
+  void onDecision(const DecisionRecord& record) override;
 
   // Appends an already-serialized JSON object (one line, no newline).
   void writeLine(const std::string& json);
@@ -48,5 +49,6 @@ std::string toJson(const RunInfo& info);
 std::string toJson(const IterationRecord& record);
 std::string toJson(const RegroupRecord& record);
 std::string toJson(const RunEndRecord& record);
+std::string toJson(const DecisionRecord& record);
 
 }  // namespace hemingway::hooks

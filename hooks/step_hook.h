@@ -17,6 +17,8 @@ class StepHook {
   virtual void onIteration(const IterationRecord& /*record*/) {}
   // Called on the new rank 0 after each membership change of an elastic run.
   virtual void onRegroup(const RegroupRecord& /*record*/) {}
+  // Called on rank 0 for every decision of the adaptive controller.
+  virtual void onDecision(const DecisionRecord& /*record*/) {}
   // Called once per rank when its run ends.
   virtual void onRunEnd(const RunEndRecord& /*record*/) {}
 };

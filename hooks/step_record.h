@@ -40,6 +40,9 @@ struct RegroupRecord {
   double stateMs = 0;     // moving the training state to the new members
   double totalMs = 0;     // the training stall, first to last of these phases
   std::int64_t stateBytes = 0;
+  // A virtual run's rescale on a simulated cluster: total_ms is the
+  // simulated cost, not a measurement.
+  bool simulated = false;
   double time = 0;
 };
 
@@ -52,6 +55,27 @@ struct RunEndRecord {
   int generation = 0;
   std::int64_t steps = 0;
   std::string paramChecksum;
+  double time = 0;
+};
+
+// One decision of the adaptive controller (adaptive/controller.h), written by
+// rank 0 at every refit whether it acts or not.
+struct DecisionCandidate {
+  int machines = 1;
+  std::optional<double> predictedRemainingS;  // to the target; empty when never
+  std::optional<double> low, high;            // its 80% interval
+  std::optional<double> log10AtBudget;        // budget goals: log10 of the metric at the budget
+};
+struct DecisionRecord {
+  std::string run;
+  std::int64_t step = 0;  // the next step to run
+  int worldSize = 1;
+  std::string action;  // "stay", "rescale" or "probe"
+  int toWorldSize = 1;
+  std::string reason;
+  double rescaleCostS = 0;
+  std::vector<DecisionCandidate> candidates;
+  std::optional<double> simulatedS;  // a simulated cluster's clock at the decision
   double time = 0;
 };
 

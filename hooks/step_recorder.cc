@@ -49,6 +49,12 @@ void StepRecorder::runEnd(RunEndRecord record) {
   for (auto& hook : hooks_) hook->onRunEnd(record);
 }
 
+void StepRecorder::decision(DecisionRecord record) {
+  record.run = options_.run;
+  record.time = unixSeconds();
+  for (auto& hook : hooks_) hook->onDecision(record);
+}
+
 void StepRecorder::addHook(std::shared_ptr<StepHook> hook) {
   HEMINGWAY_CHECK(hook != nullptr, "addHook needs a hook, got null");
   hooks_.push_back(std::move(hook));

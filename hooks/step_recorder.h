@@ -68,6 +68,8 @@ class StepRecorder {
   void regroup(RegroupRecord record);
   // Hands this rank's end of the run to every hook.
   void runEnd(RunEndRecord record);
+  // Hands a decision of the adaptive controller to every hook (rank 0).
+  void decision(DecisionRecord record);
   // Follows a membership change: the rank, world size and generation of the
   // records from now on.
   void setMembership(int rank, int worldSize, int generation);
