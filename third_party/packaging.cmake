@@ -6,7 +6,7 @@ include(CMakePackageConfigHelpers)
 set(HEMINGWAY_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/Hemingway)
 set(HEMINGWAY_EXPORTED_TARGETS hemingway_hooks hemingway_data hemingway_plugin)
 if(TARGET hemingway_adaptive)
-  list(APPEND HEMINGWAY_EXPORTED_TARGETS hemingway_adaptive)
+  list(APPEND HEMINGWAY_EXPORTED_TARGETS hemingway_adaptive hemingway_controller)
 endif()
 
 install(TARGETS ${HEMINGWAY_EXPORTED_TARGETS}

@@ -1,0 +1,593 @@
+#include "hemingway/adaptive/controller.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include <Eigen/Dense>
+
+#include "hemingway/adaptive/level_set_curve.h"
+#include "hemingway/adaptive/statistics.h"
+
+namespace hemingway::adaptive {
+namespace {
+
+const CandidateForecast* find(const std::vector<CandidateForecast>& cs, int m) {
+  for (const auto& c : cs) {
+    if (c.machines == m) return &c;
+  }
+  return nullptr;
+}
+
+// The value a goal minimizes and its pessimistic / optimistic ends.
+struct Score {
+  double value = 0, low = 0, high = 0;
+};
+
+std::optional<Score> scoreOf(const CandidateForecast& c, const ControllerOptions& o,
+                             double elapsed) {
+  if (o.targetLoss) {
+    if (!c.remainingSeconds || !c.interval) return std::nullopt;
+    // A budget with a target: m must meet the target in time, pessimistically.
+    if (o.timeBudgetSeconds && elapsed + c.interval->second > *o.timeBudgetSeconds) {
+      return std::nullopt;
+    }
+    if (o.pricePerMachineHour) {  // machine-hours to the target, priced
+      const double k = c.machines * *o.pricePerMachineHour / 3600;
+      return Score{*c.remainingSeconds * k, c.interval->first * k, c.interval->second * k};
+    }
+    return Score{*c.remainingSeconds, c.interval->first, c.interval->second};
+  }
+  if (!c.log10AtBudget || !c.interval) return std::nullopt;
+  return Score{*c.log10AtBudget, c.interval->first, c.interval->second};
+}
+
+}  // namespace
+
+Decision chooseAction(const std::vector<CandidateForecast>& candidates, int current,
+                      double rescaleCostSeconds, bool cooledDown, const ControllerOptions& options) {
+  if (!options.targetLoss && !options.timeBudgetSeconds) {
+    throw std::invalid_argument("the controller needs a target loss or a time budget");
+  }
+  Decision d;
+  d.worldSize = current;
+  d.toWorldSize = current;
+  d.action = "stay";
+  d.rescaleCostSeconds = rescaleCostSeconds;
+  d.candidates = candidates;
+  const CandidateForecast* stay = find(candidates, current);
+  Score st;
+  bool hasStay = false;
+  if (stay) {
+    if (const auto s = scoreOf(*stay, options, 0)) {
+      st = *s;
+      hasStay = true;
+    }
+  }
+  const CandidateForecast* best = nullptr;
+  std::optional<Score> bestScore;
+  for (const auto& c : candidates) {
+    if (c.machines == current) continue;
+    const auto s = scoreOf(c, options, 0);
+    if (!s) continue;
+    // The pessimistic end decides: the candidate that is best even at its worst.
+    if (!bestScore || s->high < bestScore->high) {
+      best = &c;
+      bestScore = s;
+    }
+  }
+  const std::string unit = options.targetLoss ? (options.pricePerMachineHour ? "" : " s") : "";
+  const auto fmt = [&](double v) {
+    std::ostringstream o;
+    o.precision(4);
+    o << v << unit;
+    return o.str();
+  };
+  if (!best) {
+    d.reason = hasStay ? "no other machine count has a forecast"
+                         : "no machine count is predicted to reach the goal";
+    return d;
+  }
+  if (!hasStay) {
+    if (!cooledDown) {
+      d.reason = "m = " + std::to_string(current) + " has no forecast, but the cooldown holds";
+      return d;
+    }
+    d.action = "rescale";
+    d.toWorldSize = best->machines;
+    d.reason = "m = " + std::to_string(current) + " is not predicted to reach the goal; m = " +
+               std::to_string(best->machines) + " is (" + fmt(bestScore->high) + " at worst)";
+    return d;
+  }
+  // Target goals: stay.low - candidate.high, the candidate's rescale cost
+  // included, must exceed a margin of what staying takes. Budget goals: the
+  // metric in decades, margin in decades.
+  const double gain = st.low - bestScore->high;
+  const double needed = options.margin * std::abs(st.value);
+  std::ostringstream why;
+  why.precision(4);
+  why << "pessimistic gain of m = " << best->machines << " over m = " << current << ": "
+      << fmt(gain) << " (stay " << fmt(st.value) << ", at best " << fmt(st.low)
+      << "; m = " << best->machines << " at worst " << fmt(bestScore->high)
+      << ", rescale cost included) against a margin of " << fmt(needed);
+  if (gain > needed) {
+    if (!cooledDown) {
+      d.reason = why.str() + "; cooldown holds";
+      return d;
+    }
+    d.action = "rescale";
+    d.toWorldSize = best->machines;
+  }
+  d.reason = why.str();
+  return d;
+}
+
+Controller::Controller(ControllerOptions options, Forecaster forecaster)
+    : options_(std::move(options)), forecaster_(std::move(forecaster)) {
+  const auto& o = options_;
+  if (o.minWorkers < 1 || o.maxWorkers < o.minWorkers) {
+    throw std::invalid_argument("the controller's machine counts need 1 <= min <= max");
+  }
+  if (!o.targetLoss && !o.timeBudgetSeconds) {
+    throw std::invalid_argument("the controller needs a target loss or a time budget");
+  }
+  if (o.pricePerMachineHour && !o.targetLoss) {
+    throw std::invalid_argument("a price per machine-hour needs a target loss");
+  }
+  if (o.refitEverySteps < 1 || o.probeSteps < 2 || o.cooldownSteps < 0 ||
+      !(o.margin >= 0) || !(o.defaultRescaleCostSeconds >= 0) || o.continuitySteps < 1) {
+    throw std::invalid_argument("the controller's step counts and margins are out of range");
+  }
+  for (int m = o.minWorkers; m < o.maxWorkers; m *= 2) ladder_.push_back(m);
+  ladder_.push_back(o.maxWorkers);
+  if (!forecaster_) {
+    forecaster_ = [opts = options_](const std::vector<TraceRow>& rows, int current, double metric,
+                                    double elapsed, double cost, const std::vector<int>& cands) {
+      return forecastFromRun(opts, rows, current, metric, elapsed, cost, cands);
+    };
+  }
+}
+
+void Controller::observeIteration(int machines, std::int64_t iteration, double metric,
+                                  double secondsTaken) {
+  if (!std::isfinite(metric)) {
+    throw std::invalid_argument("the controller was given a metric of " + std::to_string(metric) +
+                                " at iteration " + std::to_string(iteration));
+  }
+  seen_.push_back({machines, iteration, metric, secondsTaken, probing_});
+  elapsed_ += secondsTaken;
+  if (probing_) probeSeconds_ += secondsTaken;
+}
+
+void Controller::observeRescale(double secondsTaken) {
+  if (!(std::isfinite(secondsTaken) && secondsTaken >= 0)) return;
+  rescales_.push_back(secondsTaken);
+  elapsed_ += secondsTaken;
+  if (probing_) probeSeconds_ += secondsTaken;
+}
+
+double Controller::rescaleCostSeconds() const {
+  return rescales_.empty() ? options_.defaultRescaleCostSeconds : median(rescales_);
+}
+
+std::vector<TraceRow> Controller::fitRows() const {
+  // Every iteration so far, in order, at its place in the run.
+  std::vector<TraceRow> rows;
+  rows.reserve(seen_.size());
+  for (const auto& seen : seen_) {
+    TraceRow r;
+    r.algorithm = options_.algorithm;
+    r.machines = seen.machines;
+    r.iteration = static_cast<double>(seen.iteration) + 1;
+    r.loss = seen.metric;
+    if (options_.metric == Metric::kGap) r.gap = seen.metric;
+    if (seen.seconds > 0) r.iterSeconds = seen.seconds;
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+std::vector<int> Controller::candidateCounts() const {
+  std::set<int> out(ladder_.begin(), ladder_.end());
+  // Every count when there are few, else steps of about a quarter.
+  for (double m = options_.minWorkers; m <= options_.maxWorkers;
+       m = std::max(m + 1, std::floor(m * 1.25))) {
+    out.insert(static_cast<int>(m));
+  }
+  for (const auto& s : seen_) out.insert(s.machines);
+  for (int m : excluded_) out.erase(m);
+  return {out.begin(), out.end()};
+}
+
+std::optional<int> Controller::nextProbe(int current,
+                                         const std::vector<CandidateForecast>& forecasts) const {
+  std::set<int> measured;
+  for (const auto& s : seen_) measured.insert(s.machines);
+  const auto unmeasured = [&](int m) { return !measured.count(m) && !excluded_.count(m); };
+  // The ladder rung next to `m` in a direction, if not measured yet.
+  const auto step = [&](int m, int dir) -> std::optional<int> {
+    const auto it = std::lower_bound(ladder_.begin(), ladder_.end(), m);
+    std::ptrdiff_t k = it - ladder_.begin();
+    if (dir > 0) k += (it != ladder_.end() && *it == m) ? 1 : 0;
+    if (dir < 0) k -= 1;
+    if (k < 0 || k >= static_cast<std::ptrdiff_t>(ladder_.size())) return std::nullopt;
+    const int r = ladder_[static_cast<std::size_t>(k)];
+    return unmeasured(r) ? std::optional<int>(r) : std::nullopt;
+  };
+  if (measured.empty()) {  // the middle rung (in log scale) first
+    return ladder_[ladder_.size() / 2];
+  }
+  // The best count by the forecast (the current one without forecasts), and
+  // the best measured one.
+  int best = current, bestMeasuredCount = current;
+  double bestValue = INFINITY, bestMeasuredValue = INFINITY;
+  bool bestMeasured = true;
+  for (const auto& c : forecasts) {
+    std::optional<double> v = c.remainingSeconds;
+    if (!options_.targetLoss) v = c.log10AtBudget;
+    if (!v) continue;
+    if (*v < bestValue) {
+      bestValue = *v;
+      best = c.machines;
+      bestMeasured = measured.count(c.machines) > 0;
+    }
+    if (measured.count(c.machines) && *v < bestMeasuredValue) {
+      bestMeasuredValue = *v;
+      bestMeasuredCount = c.machines;
+    }
+  }
+  if (measured.size() < 3 || forecasts.empty()) {
+    // Around the best measured count: toward the side the model prefers, or
+    // without one, toward fewer machines for methods whose iterations may
+    // grow with m (the algorithm's slope bounds), else toward more.
+    const SlopeBounds bounds = slopeBoundsFor(options_.algorithm);
+    int first = bounds.low + bounds.high > 0 ? -1 : +1;
+    if (best != bestMeasuredCount) first = best < bestMeasuredCount ? -1 : +1;
+    if (auto next = step(bestMeasuredCount, first)) return next;
+    if (auto next = step(bestMeasuredCount, -first)) return next;
+    return std::nullopt;
+  }
+  if (bestMeasured) return std::nullopt;
+  // The best is an unmeasured count: the rung toward it from the nearest measured.
+  int from = *measured.begin();
+  for (int m : measured) {
+    if (std::abs(std::log(double(m) / best)) < std::abs(std::log(double(from) / best))) from = m;
+  }
+  return step(from, best > from ? +1 : -1);
+}
+
+std::optional<Decision> Controller::decide(std::int64_t nextStep, int machines) {
+  const auto& o = options_;
+  const bool firstDecision = lastDecisionStep_ < 0;
+  const bool probeEnded = probing_ && nextStep >= probeEndStep_;
+  if (probing_ && !probeEnded) return std::nullopt;
+  const bool checkDue = check_ && nextStep >= check_->atStep;
+  if (!firstDecision && !probeEnded && !checkDue && nextStep - lastDecisionStep_ < o.refitEverySteps) {
+    return std::nullopt;
+  }
+  lastDecisionStep_ = nextStep;
+  probing_ = false;
+  const double cost = rescaleCostSeconds();
+  const double metric = seen_.empty() ? INFINITY : seen_.back().metric;
+
+  Decision d;
+  d.step = nextStep;
+  d.worldSize = machines;
+  d.toWorldSize = machines;
+  d.rescaleCostSeconds = cost;
+
+  // Loss continuity: after a rescale the metric must be within the band.
+  if (checkDue) {
+    const Check c = *check_;
+    check_.reset();
+    const double observed = std::log10(std::max(metric - c.pStar, 1e-300));
+    if (observed > c.predictedLog10 + c.allowedDecades) {
+      excluded_.insert(machines);
+      d.action = "rescale";
+      d.toWorldSize = c.revertTo;
+      std::ostringstream why;
+      why.precision(4);
+      why << "loss continuity: log10 of the metric " << observed << " is above the band "
+          << c.predictedLog10 + c.allowedDecades << " predicted " << o.continuitySteps
+          << " steps after the rescale to m = " << machines << "; reverting to m = " << c.revertTo
+          << " (m = " << machines << " is not tried again)";
+      d.reason = why.str();
+      lastRescaleStep_ = nextStep;
+      return d;
+    }
+  }
+
+  if (o.minWorkers == o.maxWorkers) {
+    d.action = "stay";
+    d.reason = "one machine count allowed";
+    return d;
+  }
+  if (o.targetLoss && metric <= *o.targetLoss) {
+    d.action = "stay";
+    d.reason = "the target is reached";
+    return d;
+  }
+  std::vector<CandidateForecast> forecasts;
+  std::string fitProblem;
+  if (!seen_.empty()) {
+    try {
+      forecasts = forecaster_(fitRows(), machines, metric, elapsed_, cost, candidateCounts());
+    } catch (const std::exception& e) {
+      fitProblem = e.what();
+    }
+  }
+  d.candidates = forecasts;
+
+  // Experiment design: probes while the model lacks machine counts, and
+  // toward an unmeasured count the model prefers, within the probe bound.
+  if (const auto probe = nextProbe(machines, forecasts)) {
+    double bestRemaining = INFINITY;
+    double probeCost = o.probeSteps * (seen_.empty() ? 0.0 : seen_.back().seconds) +
+                       (*probe == machines ? 0.0 : cost);
+    for (const auto& c : forecasts) {
+      if (c.remainingSeconds) bestRemaining = std::min(bestRemaining, *c.remainingSeconds);
+      if (c.machines == *probe && c.secondsPerIteration > 0) {
+        probeCost = o.probeSteps * c.secondsPerIteration + cost;
+      }
+    }
+    const double bound = o.probeBudgetFraction * (elapsed_ + bestRemaining);
+    const bool withinBound = probesDone_ < 3 || probeSeconds_ + probeCost <= bound;
+    if (withinBound) {
+      d.action = "probe";
+      d.toWorldSize = *probe;
+      std::ostringstream why;
+      why.precision(4);
+      why << "probe " << probesDone_ + 1 << ": m = " << *probe << " for " << o.probeSteps
+          << " steps (";
+      if (forecasts.empty()) {
+        why << "no model yet" << (fitProblem.empty() ? "" : ": " + fitProblem);
+      } else {
+        why << "the model prefers an unmeasured count";
+      }
+      why << "); probes so far " << probeSeconds_ << " s";
+      if (probesDone_ >= 3) why << " of a bound of " << bound << " s";
+      why << ")";
+      d.reason = why.str();
+      probing_ = true;
+      probeEndStep_ = nextStep + o.probeSteps;
+      ++probesDone_;
+      return d;
+    }
+  }
+  if (forecasts.empty()) {
+    d.action = "stay";
+    d.reason = "no model: " + (fitProblem.empty() ? std::string("no iterations yet") : fitProblem);
+    return d;
+  }
+  const bool cooled = nextStep - lastRescaleStep_ >= o.cooldownSteps;
+  Decision chosen = chooseAction(forecasts, machines, cost, cooled, o);
+  chosen.step = nextStep;
+  if (chosen.action == "rescale") {
+    // A forecast from a stretch measured long ago (at another level of the
+    // curve), or from no stretch at all, is checked by a probe first when the
+    // bound allows: on arrival the comparison is between fresh stretches.
+    std::optional<std::int64_t> lastSeen;
+    for (const auto& s : seen_) {
+      if (s.machines == chosen.toWorldSize) lastSeen = s.iteration;
+    }
+    const bool stale = !lastSeen || nextStep - *lastSeen > 2 * o.refitEverySteps;
+    const auto* target = find(forecasts, chosen.toWorldSize);
+    double bestRemaining = INFINITY;
+    for (const auto& c : forecasts) {
+      if (c.remainingSeconds) bestRemaining = std::min(bestRemaining, *c.remainingSeconds);
+    }
+    const double probeCost =
+        o.probeSteps * (target ? target->secondsPerIteration : 0.0) + cost;
+    if (stale && probeSeconds_ + probeCost <= o.probeBudgetFraction * (elapsed_ + bestRemaining)) {
+      chosen.action = "probe";
+      chosen.reason += "; m = " + std::to_string(chosen.toWorldSize) +
+                       (lastSeen ? " was measured long ago" : " was never measured") +
+                       ": probing it for " + std::to_string(o.probeSteps) + " steps first";
+      probing_ = true;
+      probeEndStep_ = nextStep + o.probeSteps;
+      ++probesDone_;
+      lastRescaleStep_ = nextStep;
+      return chosen;
+    }
+
+    lastRescaleStep_ = nextStep;
+    if (target && target->log10AfterCheck) {
+      const double widen =
+          target->interval && target->remainingSeconds && *target->remainingSeconds > 0
+              ? std::log10(std::max(1.0, target->interval->second / *target->remainingSeconds))
+              : 0.0;
+      check_ = Check{nextStep + o.continuitySteps, *target->log10AfterCheck,
+                     o.continuityDecades + widen, machines, target->pStar};
+    }
+  }
+  return chosen;
+}
+
+namespace {
+
+// g for a live run: the rate at which log10(metric - P*) falls per
+// iteration, as a function of the machine count and of the level reached,
+// log(rate) = a_m + c * level, c >= 0. It holds linear convergence (c = 0)
+// and power laws (c = ln 10 / p for y ~ i^-p) alike, and since c is shared,
+// stretches on different m measured at different levels of one run are
+// compared at the same level.
+struct RateModel {
+  std::map<double, double> a;   // by measured m
+  std::map<double, int> count;  // rate samples per m
+  double c = 0;
+  double sigma = 0;  // residual standard deviation of log(rate)
+
+  // Iterations from level `from` down to `to` at intercept `am`.
+  double iterations(double am, double from, double to) const {
+    if (to >= from) return 0;
+    if (c < 1e-9) return (from - to) / std::exp(am);
+    return std::exp(-am) * (std::exp(-c * to) - std::exp(-c * from)) / c;
+  }
+  // The level after `n` iterations from `from` at intercept `am`.
+  double levelAfter(double am, double from, double n) const {
+    if (c < 1e-9) return from - n * std::exp(am);
+    const double inner = std::exp(-c * from) + n * c * std::exp(am);
+    return -std::log(inner) / c;
+  }
+};
+
+// Rate samples: over windows of kRateWindow consecutive iterations of one
+// stretch, the fall of the level per iteration at the window's middle level.
+constexpr int kRateWindow = 1;
+constexpr std::size_t kRateHistory = 400;  // the newest iterations used
+constexpr std::size_t kSettle = 1;          // iterations skipped after a change
+// Rate samples more than this many decades above the current level are not
+// used: curves bend, and a count measured far up the curve is probed again.
+constexpr double kLevelBand = 1.0;
+
+std::optional<RateModel> fitRates(const std::vector<TraceRow>& rows, double pStar, double now) {
+  struct Sample {
+    double m, level, logRate;
+  };
+  std::vector<Sample> samples;
+  const std::size_t first = rows.size() > kRateHistory ? rows.size() - kRateHistory : 0;
+  for (std::size_t k = first + kRateWindow; k < rows.size(); ++k) {
+    const auto& a = rows[k - kRateWindow];
+    const auto& b = rows[k];
+    if (a.machines != b.machines || b.iteration - a.iteration != kRateWindow) continue;
+    // The first iterations after a rescale settle (a dual method's gap jumps).
+    if (k < first + kRateWindow + kSettle || rows[k - kRateWindow - kSettle].machines != b.machines ||
+        b.iteration - rows[k - kRateWindow - kSettle].iteration != kRateWindow + kSettle) {
+      continue;
+    }
+    if (!(a.loss > pStar && b.loss > pStar)) continue;
+    const double la = std::log10(a.loss - pStar), lb = std::log10(b.loss - pStar);
+    if (!(la > lb)) continue;  // no fall (noise, or the jump of a rescale)
+    if ((la + lb) / 2 > now + kLevelBand) continue;
+    samples.push_back({b.machines, (la + lb) / 2, std::log((la - lb) / kRateWindow)});
+  }
+  if (samples.size() < 3) return std::nullopt;
+  RateModel model;
+  std::vector<double> ms;
+  for (const auto& s : samples) {
+    if (!model.count.count(s.m)) ms.push_back(s.m);
+    model.count[s.m]++;
+  }
+  // Least squares with one intercept per m and a shared slope in the level.
+  const auto n = static_cast<Eigen::Index>(samples.size());
+  const auto p = static_cast<Eigen::Index>(ms.size());
+  Eigen::MatrixXd x = Eigen::MatrixXd::Zero(n, p + 1);
+  Eigen::VectorXd y(n);
+  std::map<double, Eigen::Index> column;
+  for (Eigen::Index j = 0; j < p; ++j) column[ms[static_cast<std::size_t>(j)]] = j;
+  for (Eigen::Index k = 0; k < n; ++k) {
+    const auto& s = samples[static_cast<std::size_t>(k)];
+    x(k, column[s.m]) = 1;
+    x(k, p) = s.level;
+    y(k) = s.logRate;
+  }
+  Eigen::VectorXd beta = x.colPivHouseholderQr().solve(y);
+  if (!(beta(p) >= 0) || !beta.allFinite()) {  // rates may not rise as the level falls
+    beta = x.leftCols(p).colPivHouseholderQr().solve(y);
+    beta.conservativeResize(p + 1);
+    beta(p) = 0;
+  }
+  model.c = beta(p);
+  for (const auto& [m, j] : column) model.a[m] = beta(j);
+  const Eigen::VectorXd residual = y - x * beta;
+  model.sigma = n > p + 1 ? std::sqrt(residual.squaredNorm() / double(n - p - 1)) : 0.5;
+  return model;
+}
+
+}  // namespace
+
+std::vector<CandidateForecast> Controller::forecastFromRun(
+    const ControllerOptions& o, const std::vector<TraceRow>& rows, int current,
+    double currentMetric, double elapsedSeconds, double rescaleCostSeconds,
+    const std::vector<int>& candidates) {
+  const double pStar = o.metric == Metric::kGap ? 0.0 : o.pStar.value_or(0.0);
+  if (!(currentMetric > pStar)) throw std::invalid_argument("the metric is at or below P*");
+  const double now = std::log10(currentMetric - pStar);
+  // f: Ernest's model (NNLS) on every timed iteration, measured medians where measured.
+  std::vector<TimingPoint> times;
+  std::map<double, std::vector<double>> secondsByM;
+  for (const auto& r : rows) {
+    if (r.iterSeconds) {
+      times.push_back({r.machines, 1, *r.iterSeconds});
+      secondsByM[r.machines].push_back(*r.iterSeconds);
+    }
+  }
+  CompositeModel model;
+  model.system = SystemModel::fit(times);
+  for (auto& [m, sec] : secondsByM) model.measuredSeconds[m] = median(sec);
+  const bool fKnown = model.system.status() != FitStatus::kTooFewPoints;
+
+  const auto rates = fitRates(rows, pStar, now);
+  if (!rates) throw std::invalid_argument("no machine count's metric is falling yet");
+  const SlopeBounds bounds = slopeBoundsFor(o.algorithm);
+  // a_m at any m: measured, else interpolated in log m between the nearest
+  // measured counts, beyond them extrapolated with the algorithm's bounds on
+  // d log(iterations) / d log m (rate ~ m^-slope).
+  const auto interceptAt = [&](double m, double& spread) {
+    const auto& a = rates->a;
+    const auto hi = a.lower_bound(m);
+    if (hi != a.end() && hi->first == m) {
+      spread = 0.1 + 1.28 * rates->sigma / std::sqrt(double(rates->count.at(m)));
+      return hi->second;
+    }
+    const auto slopeOf = [](auto p, auto q) {  // -d a / d log m
+      return -(q->second - p->second) / std::log(q->first / p->first);
+    };
+    double slope = (bounds.low + bounds.high) / 2;
+    auto from = a.begin();
+    if (hi == a.end()) {
+      from = std::prev(hi);
+      if (a.size() >= 2) slope = slopeOf(std::prev(hi, 2), std::prev(hi));
+    } else if (hi == a.begin()) {
+      from = hi;
+      if (a.size() >= 2) slope = slopeOf(hi, std::next(hi));
+    } else {
+      from = std::prev(hi);
+      slope = slopeOf(from, hi);
+    }
+    slope = std::clamp(slope, bounds.low, bounds.high);
+    spread = o.unmeasuredSpread * (1 + std::abs(std::log2(m / from->first)) / 2);
+    return from->second - slope * std::log(m / from->first);
+  };
+
+  const double goal = o.targetLoss ? std::log10(std::max(*o.targetLoss - pStar, 1e-300)) : now;
+  std::vector<CandidateForecast> out;
+  for (int mi : candidates) {
+    const double m = mi;
+    CandidateForecast c;
+    c.machines = mi;
+    c.measured = rates->a.count(m) > 0;
+    c.pStar = pStar;
+    if (!model.measuredSeconds.count(m) && !fKnown) {
+      out.push_back(c);  // f is unknown here: no forecast
+      continue;
+    }
+    const Interval f = model.secondsPerIteration(m);
+    c.secondsPerIteration = f.value;
+    double spread = 0;
+    const double am = interceptAt(m, spread);
+    const double cost = mi == current ? 0.0 : rescaleCostSeconds;
+    c.log10AfterCheck = rates->levelAfter(am, now, o.continuitySteps);
+    if (o.targetLoss) {
+      const double remaining = std::max(1.0, rates->iterations(am, now, goal));
+      c.remainingSeconds = remaining * f.value + cost;
+      c.interval = std::make_pair(remaining / (1 + spread) * f.low + cost,
+                                  remaining * (1 + spread) * f.high + cost);
+    } else {
+      const double left = *o.timeBudgetSeconds - elapsedSeconds - cost;
+      if (left > 0 && f.value > 0) {
+        const double n = left / f.value;
+        c.log10AtBudget = rates->levelAfter(am, now, n);
+        c.interval = std::make_pair(rates->levelAfter(am, now, n * (1 + spread)),
+                                    rates->levelAfter(am, now, n / (1 + spread)));
+      }
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace hemingway::adaptive

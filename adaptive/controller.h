@@ -1,0 +1,177 @@
+// The adaptive controller: during a run it refits f and g from the run's own
+// iterations (fitModels), plans the rest of the run from the current state
+// for every candidate machine count (planFromState), and rescales only when
+// the pessimistic end of the predicted gain beats the measured cost of a
+// rescale by a margin, never within a cooldown. With no identifiable model it
+// probes machine counts first (experiment design, bounded in cost). Every
+// decision, acted on or not, is returned for the log.
+//
+// Torch-free and clock-free: it sees machine counts, iterations, the metric
+// and seconds, so it drives real workers and virtual workers on a simulated
+// clock alike, and its tests script the predictions.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "hemingway/adaptive/fitting.h"
+#include "hemingway/adaptive/planner.h"
+
+namespace hemingway::adaptive {
+
+struct ControllerOptions {
+  std::string algorithm = "sgd";
+  Metric metric = Metric::kLoss;  // kGap: the duality gap, P* = 0
+  // kLoss: a lower bound on the optimum the fit may use (a dual value);
+  // estimated from the curves when empty.
+  std::optional<double> pStar;
+  // Goals: fastest to the target; lowest metric by the budget; with a price,
+  // the fewest machine-hours that still meet the target by the budget.
+  std::optional<double> targetLoss;
+  std::optional<double> timeBudgetSeconds;
+  std::optional<double> pricePerMachineHour;
+  int minWorkers = 1;
+  int maxWorkers = 1;
+  int refitEverySteps = 10;  // a decision every K steps (and at each probe's end)
+  int cooldownSteps = 20;    // no rescale within this many steps of the last one
+  // Act only when the pessimistic gain exceeds the rescale cost by this
+  // fraction of the remaining time (of the staying choice).
+  double margin = 0.05;
+  // The cost of one rescale before the run has measured one.
+  double defaultRescaleCostSeconds = 1.0;
+  int probeSteps = 5;  // steps per probe
+  // Probes beyond the first three stop when the time spent probing would
+  // exceed this fraction of the predicted run time (elapsed + remaining).
+  double probeBudgetFraction = 0.25;
+  // Relative spread of a prediction whose model measured none (fewer than
+  // three machine counts): [v / (1 + s), v * (1 + s)].
+  double unmeasuredSpread = 0.3;
+  // After a rescale, the metric must stay within this many decades above
+  // the model's prediction (widened by the model's own interval); if not,
+  // the controller reverts.
+  double continuityDecades = 0.5;
+  int continuitySteps = 3;  // steps after a rescale at which continuity is checked
+};
+
+// What one candidate machine count would give from now on.
+struct CandidateForecast {
+  int machines = 1;
+  // Seconds from now to the target (target goals) with the rescale cost for
+  // m other than the current one; empty when m is not predicted to get there.
+  std::optional<double> remainingSeconds;
+  std::optional<std::pair<double, double>> interval;  // 80% [low, high]
+  // Budget goal: log10 of the metric predicted at the end of the budget.
+  std::optional<double> log10AtBudget;
+  bool measured = false;  // m has iterations in this run
+  double secondsPerIteration = 0;
+  // Continuity: log10(metric - pStar) predicted `continuitySteps` steps after
+  // a switch to m, and the P* of that prediction.
+  std::optional<double> log10AfterCheck;
+  double pStar = 0;
+};
+
+struct Decision {
+  std::int64_t step = 0;  // the next step to run
+  int worldSize = 1;
+  std::string action;  // "stay", "rescale" or "probe"
+  int toWorldSize = 1;
+  std::string reason;
+  double rescaleCostSeconds = 0;
+  std::vector<CandidateForecast> candidates;
+};
+
+// The pure rule, kept apart so that it can be checked against scripted
+// forecasts: given each candidate's forecast (the current count among them),
+// the rescale cost and whether the cooldown has passed, stay or rescale.
+// Target goals compare remaining seconds: rescale to c only when
+// stay.low - c.high > margin * stay.value (c's forecast already holds the
+// cost), with a price the machine-hours instead; budget goals compare the
+// pessimistic end of c's predicted metric with the optimistic end of stay's.
+Decision chooseAction(const std::vector<CandidateForecast>& candidates, int current,
+                      double rescaleCostSeconds, bool cooledDown, const ControllerOptions& options);
+
+class Controller {
+ public:
+  // Forecasts every candidate from the run's rows so far (the default:
+  // forecastFromRun). Tests script it.
+  using Forecaster = std::function<std::vector<CandidateForecast>(
+      const std::vector<TraceRow>& rows, int current, double currentMetric, double elapsedSeconds,
+      double rescaleCostSeconds, const std::vector<int>& candidates)>;
+
+  explicit Controller(ControllerOptions options, Forecaster forecaster = {});
+
+  // One finished iteration (0-based `iteration`) on `machines`, its metric
+  // and its seconds (measured or simulated).
+  void observeIteration(int machines, std::int64_t iteration, double metric, double seconds);
+  // One measured rescale (a "regroup" record's total).
+  void observeRescale(double seconds);
+  // Called before step `nextStep` on `machines`: a decision when one is due
+  // (every refitEverySteps steps, at a probe's end, at a continuity check).
+  std::optional<Decision> decide(std::int64_t nextStep, int machines);
+
+  double rescaleCostSeconds() const;
+  double elapsedSeconds() const { return elapsed_; }
+  double probeSeconds() const { return probeSeconds_; }
+  const std::vector<int>& ladder() const { return ladder_; }
+  const ControllerOptions& options() const { return options_; }
+
+  // The default forecaster. f: Ernest's model (SystemModel, NNLS) on the
+  // run's timed iterations, the measured median where m was measured. g: the
+  // library's forms fit whole curves from iteration 1, but a live run holds
+  // stretches on several m that start mid-curve; here the fall of
+  // log10(metric - P*) per iteration is fitted as log(rate) = a_m + c * level
+  // (c >= 0 shared by all m: linear convergence at c = 0, power laws at
+  // c > 0), so stretches measured at different levels compare at the same
+  // level. Remaining iterations integrate 1 / rate from the current level to
+  // the target. Unmeasured m interpolate a_m in log m, beyond the measured
+  // ones with the algorithm's slope bounds (slopeBoundsFor). Intervals:
+  // measured m +-(0.1 + 1.28 sigma / sqrt(samples)), others unmeasuredSpread
+  // growing with the distance in doublings. Throws when no metric falls yet.
+  static std::vector<CandidateForecast> forecastFromRun(
+      const ControllerOptions& options, const std::vector<TraceRow>& rows, int current,
+      double currentMetric, double elapsedSeconds, double rescaleCostSeconds,
+      const std::vector<int>& candidates);
+
+ private:
+  std::optional<int> nextProbe(int current, const std::vector<CandidateForecast>& forecasts) const;
+  std::vector<TraceRow> fitRows() const;
+  std::vector<int> candidateCounts() const;
+
+  ControllerOptions options_;
+  Forecaster forecaster_;
+  std::vector<int> ladder_;  // probe machine counts: a doubling ladder over [min, max]
+  struct Seen {
+    int machines;
+    std::int64_t iteration;
+    double metric;
+    double seconds;
+    bool probe;
+  };
+  std::vector<Seen> seen_;
+  std::vector<double> rescales_;
+  double elapsed_ = 0;
+  double probeSeconds_ = 0;
+  std::int64_t lastDecisionStep_ = -1;
+  std::int64_t lastRescaleStep_ = -1000000000;
+  bool probing_ = false;
+  std::int64_t probeEndStep_ = 0;
+  // Continuity: after a rescale, the predicted log10 metric `continuitySteps`
+  // later and the machine count to revert to.
+  struct Check {
+    std::int64_t atStep;
+    double predictedLog10;
+    double allowedDecades;
+    int revertTo;
+    double pStar;
+  };
+  std::optional<Check> check_;
+  int probesDone_ = 0;
+  std::set<int> excluded_;  // counts that broke loss continuity
+};
+
+}  // namespace hemingway::adaptive

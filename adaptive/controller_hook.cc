@@ -1,0 +1,67 @@
+#include "hemingway/adaptive/controller_hook.h"
+
+#include <utility>
+
+namespace hemingway::adaptive {
+
+ControllerHook::ControllerHook(ControllerOptions options, hooks::StepRecorder* recorder)
+    : controller_(std::move(options)), recorder_(recorder) {}
+
+void ControllerHook::onStep(const hooks::StepRecord& r) {
+  if (!r.loss || r.rank != 0) return;
+  controller_.observeIteration(r.worldSize, r.step, *r.loss, r.stepMs / 1000);
+}
+
+void ControllerHook::onIteration(const hooks::IterationRecord& r) {
+  const bool gap = controller_.options().metric == Metric::kGap;
+  if (gap && !r.gap) return;
+  double seconds = 0;
+  if (r.simulatedS) {
+    simulated_ = true;
+    simulatedNow_ = *r.simulatedS;
+    seconds = *r.simulatedS - lastSimulated_.value_or(0.0);
+    lastSimulated_ = r.simulatedS;
+  } else if (r.iterMs) {
+    seconds = *r.iterMs / 1000;
+  }
+  controller_.observeIteration(r.worldSize, r.iteration, gap ? *r.gap : r.primal, seconds);
+}
+
+void ControllerHook::onRegroup(const hooks::RegroupRecord& r) {
+  controller_.observeRescale(r.totalMs / 1000);
+  if (simulated_) lastSimulated_ = lastSimulated_.value_or(0.0) + r.totalMs / 1000;
+}
+
+std::optional<Decision> ControllerHook::decide(std::int64_t nextStep, int machines) {
+  auto d = controller_.decide(nextStep, machines);
+  if (d && recorder_ != nullptr) {
+    auto record = toRecord(*d);
+    if (simulated_) record.simulatedS = simulatedNow_;
+    recorder_->decision(std::move(record));
+  }
+  return d;
+}
+
+hooks::DecisionRecord toRecord(const Decision& d) {
+  hooks::DecisionRecord r;
+  r.step = d.step;
+  r.worldSize = d.worldSize;
+  r.action = d.action;
+  r.toWorldSize = d.toWorldSize;
+  r.reason = d.reason;
+  r.rescaleCostS = d.rescaleCostSeconds;
+  for (const auto& c : d.candidates) {
+    hooks::DecisionCandidate out;
+    out.machines = c.machines;
+    out.predictedRemainingS = c.remainingSeconds;
+    if (c.interval) {
+      out.low = c.interval->first;
+      out.high = c.interval->second;
+    }
+    out.log10AtBudget = c.log10AtBudget;
+    r.candidates.push_back(out);
+  }
+  return r;
+}
+
+}  // namespace hemingway::adaptive

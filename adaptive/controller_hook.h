@@ -1,0 +1,49 @@
+// The adaptive controller fed by Hemingway's records: a StepHook that turns
+// step, iteration and regroup records into the controller's observations,
+// and its decisions into "decision" records. Register it on rank 0's
+// StepRecorder; before each step ask decide() and apply what it says.
+#pragma once
+
+#include <memory>
+#include <optional>
+
+#include "hemingway/adaptive/controller.h"
+#include "hemingway/hooks/step_hook.h"
+#include "hemingway/hooks/step_recorder.h"
+
+namespace hemingway::adaptive {
+
+class ControllerHook : public hooks::StepHook {
+ public:
+  // Iteration records give the metric (the duality gap for Metric::kGap, else
+  // the primal objective) and their seconds: iter_ms, or the simulated clock's
+  // step. Step records give the loss and step_ms. Regroup records give the
+  // measured rescale cost. `recorder` receives the decision records.
+  ControllerHook(ControllerOptions options, hooks::StepRecorder* recorder);
+
+  void onStep(const hooks::StepRecord& record) override;
+  void onIteration(const hooks::IterationRecord& record) override;
+  void onRegroup(const hooks::RegroupRecord& record) override;
+
+  // Before step `nextStep` on `machines`: the decision when one is due,
+  // already written as a "decision" record.
+  std::optional<Decision> decide(std::int64_t nextStep, int machines);
+
+  // The run's clock is a simulated cluster's (iteration records carry
+  // simulated_s): decision records carry it too, from the first.
+  void useSimulatedClock() { simulated_ = true; }
+
+  Controller& controller() { return controller_; }
+
+ private:
+  Controller controller_;
+  hooks::StepRecorder* recorder_;
+  std::optional<double> lastSimulated_;
+  double simulatedNow_ = 0;
+  bool simulated_ = false;
+};
+
+// The "decision" record of a decision.
+hooks::DecisionRecord toRecord(const Decision& d);
+
+}  // namespace hemingway::adaptive

@@ -1,0 +1,394 @@
+#include "hemingway/adaptive/controller.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <stdexcept>
+
+#include "hemingway/adaptive/controller_hook.h"
+#include "hemingway/hooks/jsonl_sink.h"
+
+namespace hemingway::adaptive {
+namespace {
+
+ControllerOptions targetOptions() {
+  ControllerOptions o;
+  o.targetLoss = 1e-6;
+  o.minWorkers = 1;
+  o.maxWorkers = 16;
+  o.margin = 0.05;
+  return o;
+}
+
+CandidateForecast forecast(int m, double value, double low, double high, bool measured = true) {
+  CandidateForecast c;
+  c.machines = m;
+  c.remainingSeconds = value;
+  c.interval = std::make_pair(low, high);
+  c.measured = measured;
+  c.secondsPerIteration = 1;
+  return c;
+}
+
+// Staying on 4 takes 10 s, at best 9 s; the margin is 5% of 10 s = 0.5 s:
+// m = 8 must be at worst below 9 - 0.5 = 8.5 s (its rescale cost included).
+TEST(ChooseActionTest, RescalesExactlyWhenThePessimisticGainBeatsTheMargin) {
+  const auto o = targetOptions();
+  for (double high : {8.4, 8.49, 8.51, 8.6, 12.0}) {
+    const auto d = chooseAction({forecast(4, 10, 9, 11), forecast(8, 6, 5, high)}, 4, 1.0, true, o);
+    const bool want = high < 8.5;
+    EXPECT_EQ(d.action, want ? "rescale" : "stay") << "m = 8 at worst " << high << ": " << d.reason;
+    EXPECT_EQ(d.toWorldSize, want ? 8 : 4);
+    EXPECT_EQ(d.candidates.size(), 2u);
+  }
+}
+
+TEST(ChooseActionTest, TheOptimisticEndOfACandidateNeverDecides) {
+  // m = 8's value and low are far better, but its worst case is not.
+  const auto d = chooseAction({forecast(4, 10, 9, 11), forecast(8, 2, 0.5, 9.5)}, 4, 1.0, true,
+                              targetOptions());
+  EXPECT_EQ(d.action, "stay") << d.reason;
+}
+
+TEST(ChooseActionTest, TheCooldownHoldsAnyGain) {
+  const auto d = chooseAction({forecast(4, 100, 90, 110), forecast(8, 2, 1, 3)}, 4, 1.0, false,
+                              targetOptions());
+  EXPECT_EQ(d.action, "stay");
+  EXPECT_NE(d.reason.find("cooldown"), std::string::npos) << d.reason;
+}
+
+TEST(ChooseActionTest, APriceComparesMachineHours) {
+  auto o = targetOptions();
+  o.pricePerMachineHour = 3.6;  // 0.001 per machine-second
+  // 16 machines are twice as fast as 4 but use twice the machine-hours.
+  const auto d = chooseAction({forecast(4, 10, 9.5, 10.5), forecast(16, 5, 4.5, 5.5)}, 4, 0.1,
+                              true, o);
+  EXPECT_EQ(d.action, "stay") << d.reason;
+  o.pricePerMachineHour.reset();
+  EXPECT_EQ(chooseAction({forecast(4, 10, 9.5, 10.5), forecast(16, 5, 4.5, 5.5)}, 4, 0.1, true, o)
+                .action,
+            "rescale");
+}
+
+TEST(ChooseActionTest, ABudgetWithATargetRefusesCandidatesThatMayMissIt) {
+  auto o = targetOptions();
+  o.timeBudgetSeconds = 7;
+  const auto d = chooseAction({forecast(4, 6, 5.5, 6.5), forecast(8, 3, 2, 7.5)}, 4, 0.1, true, o);
+  EXPECT_EQ(d.action, "stay") << d.reason;
+}
+
+// A scripted forecaster: `better` from step `from` on, else everything equal.
+struct Script {
+  int better = 8;
+  std::int64_t from = 0;
+  std::int64_t* now = nullptr;
+  Controller::Forecaster forecaster() {
+    return [this](const std::vector<TraceRow>&, int current, double, double, double cost,
+                  const std::vector<int>& candidates) {
+      std::vector<CandidateForecast> out;
+      for (int m : candidates) {
+        const double extra = m == current ? 0.0 : cost;
+        const double v = (m == better && *now >= from ? 20.0 : 50.0) + extra;
+        out.push_back(forecast(m, v, v * 0.9, v * 1.1));
+      }
+      return out;
+    };
+  }
+};
+
+// Feeds `steps` iterations on the controller's current m, deciding before each.
+std::vector<Decision> drive(Controller& c, int& machines, std::int64_t& step, std::int64_t steps,
+                            double metric = 1.0) {
+  std::vector<Decision> out;
+  for (std::int64_t k = 0; k < steps; ++k, ++step) {
+    if (auto d = c.decide(step, machines)) {
+      out.push_back(*d);
+      machines = d->toWorldSize;
+    }
+    c.observeIteration(machines, step, metric, 1.0);
+  }
+  return out;
+}
+
+// Every count but 1 measured and no count preferred is unmeasured: no
+// probes, only the rule and the cooldown.
+void measureThree(Controller& c) {
+  std::int64_t i = -30;
+  for (int m : {2, 4, 8, 16}) {
+    for (int k = 0; k < 10; ++k) c.observeIteration(m, i++, 1.0, 1.0);
+  }
+}
+
+TEST(ControllerTest, RescalesWhenTheScriptSaysSoAndNeverWithinTheCooldown) {
+  std::int64_t step = 0;
+  Script script;
+  script.now = &step;
+  script.better = 8;
+  script.from = 25;  // m = 8 becomes better at step 25
+  auto o = targetOptions();
+  o.refitEverySteps = 5;
+  o.cooldownSteps = 40;
+  o.probeBudgetFraction = 0;  // no probe of a stale count first: the rule alone
+  Controller c(o, script.forecaster());
+  measureThree(c);
+  int machines = 4;
+  auto decisions = drive(c, machines, step, 30);
+  // Decisions every 5 steps; stay until 25, rescale to 8 at 25.
+  ASSERT_EQ(decisions.size(), 6u);
+  for (std::size_t k = 0; k + 1 < decisions.size(); ++k) {
+    EXPECT_EQ(decisions[k].action, "stay") << decisions[k].reason;
+    EXPECT_EQ(decisions[k].step, static_cast<std::int64_t>(5 * k));
+  }
+  EXPECT_EQ(decisions.back().action, "rescale") << decisions.back().reason;
+  EXPECT_EQ(decisions.back().step, 25);
+  EXPECT_EQ(machines, 8);
+  // Now m = 2 is far better, but the cooldown holds until step 25 + 40.
+  script.better = 2;
+  decisions = drive(c, machines, step, 50);
+  std::int64_t rescaledAt = -1;
+  for (const auto& d : decisions) {
+    if (d.action == "rescale") {
+      rescaledAt = d.step;
+      break;
+    }
+    EXPECT_NE(d.reason.find("cooldown"), std::string::npos) << d.reason;
+  }
+  EXPECT_EQ(rescaledAt, 65);
+  EXPECT_EQ(machines, 2);
+}
+
+TEST(ControllerTest, AStaleForecastIsProbedBeforeARescale) {
+  std::int64_t step = 0;
+  Script script;
+  script.now = &step;
+  script.better = 8;
+  script.from = 25;
+  auto o = targetOptions();
+  o.refitEverySteps = 5;
+  o.probeBudgetFraction = 1;  // room for a probe
+  Controller c(o, script.forecaster());
+  measureThree(c);  // m = 8 was last measured 36 steps before step 25
+  int machines = 4;
+  const auto decisions = drive(c, machines, step, 26);
+  ASSERT_FALSE(decisions.empty());
+  EXPECT_EQ(decisions.back().step, 25);
+  EXPECT_EQ(decisions.back().action, "probe") << decisions.back().reason;
+  EXPECT_EQ(decisions.back().toWorldSize, 8);
+  EXPECT_NE(decisions.back().reason.find("measured long ago"), std::string::npos);
+}
+
+TEST(ControllerTest, ColdStartProbesTheLadderWithinItsBound) {
+  std::int64_t step = 0;
+  auto o = targetOptions();
+  o.maxWorkers = 64;
+  o.probeSteps = 4;
+  o.probeBudgetFraction = 0.25;
+  // The model always prefers a count it has not measured, and says about a
+  // minute is left: the bound (a quarter of elapsed + remaining) allows a
+  // fourth probe (12 + 5 <= (12 + 60) / 4) and stops probing as it fills.
+  Controller c(o, [&](const std::vector<TraceRow>& rows, int current, double, double, double cost,
+                      const std::vector<int>& candidates) {
+    std::set<int> measured;
+    for (const auto& r : rows) measured.insert(static_cast<int>(r.machines));
+    std::vector<CandidateForecast> out;
+    for (int m : candidates) {
+      const double v = (measured.count(m) ? 100.0 : 60.0) + (m == current ? 0 : cost);
+      out.push_back(forecast(m, v, v, v, measured.count(m) > 0));
+    }
+    return out;
+  });
+  int machines = 64;
+  int probes = 0;
+  std::int64_t lastProbe = -1;
+  const std::set<int> ladder(c.ladder().begin(), c.ladder().end());
+  for (; step < 80; ++step) {
+    const double spentBefore = c.probeSeconds(), elapsedBefore = c.elapsedSeconds();
+    if (auto d = c.decide(step, machines)) {
+      if (probes == 0) {  // the first probe: the middle of the ladder 1, 2, 4, ..., 64
+        EXPECT_EQ(d->action, "probe");
+        EXPECT_EQ(d->toWorldSize, 8);
+      }
+      if (d->action == "probe") {
+        ++probes;
+        lastProbe = step;
+        if (probes <= 3) {  // the cold start walks the ladder
+          EXPECT_TRUE(ladder.count(d->toWorldSize)) << d->toWorldSize << " is not a ladder rung";
+        }
+        if (probes > 3) {  // 4 steps of 1 s and a rescale (1 s) must fit the bound
+          double best = INFINITY;
+          for (const auto& cand : d->candidates) best = std::min(best, *cand.remainingSeconds);
+          EXPECT_LE(spentBefore + 5.0, o.probeBudgetFraction * (elapsedBefore + best) + 1e-9)
+              << d->reason;
+        }
+      }
+      machines = d->toWorldSize;
+    }
+    c.observeIteration(machines, step, 1.0, 1.0);
+  }
+  EXPECT_GE(probes, 4);
+  // Probing goes on as long as it fits a quarter of the predicted run time.
+  EXPECT_LE(c.probeSeconds(), o.probeBudgetFraction * (c.elapsedSeconds() + 60) + 5)
+      << probes << " probes, the last at step " << lastProbe;
+}
+
+TEST(ControllerTest, RevertsWhenTheLossLeavesThePredictedBand) {
+  std::int64_t step = 0;
+  auto o = targetOptions();
+  o.refitEverySteps = 5;
+  o.cooldownSteps = 0;
+  o.continuitySteps = 3;
+  o.continuityDecades = 0.5;
+  o.probeBudgetFraction = 0;
+  Controller c(o, [&](const std::vector<TraceRow>&, int current, double, double, double cost,
+                      const std::vector<int>& candidates) {
+    std::vector<CandidateForecast> out;
+    for (int m : candidates) {
+      const double v = (m == 8 ? 10.0 : 50.0) + (m == current ? 0 : cost);
+      auto f = forecast(m, v, v * 0.9, v * 1.1);
+      f.log10AfterCheck = -3;  // predicted metric 1e-3 three steps after a switch
+      out.push_back(f);
+    }
+    return out;
+  });
+  measureThree(c);
+  int machines = 4;
+  auto decisions = drive(c, machines, step, 1, 1e-3);
+  ASSERT_EQ(decisions.size(), 1u);
+  ASSERT_EQ(decisions[0].action, "rescale");
+  ASSERT_EQ(machines, 8);
+  // The metric jumps to 1e-1, two decades above the prediction.
+  decisions = drive(c, machines, step, 2, 1e-1);
+  EXPECT_TRUE(decisions.empty());
+  decisions = drive(c, machines, step, 1, 1e-1);
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(decisions[0].action, "rescale");
+  EXPECT_EQ(decisions[0].toWorldSize, 4);
+  EXPECT_NE(decisions[0].reason.find("loss continuity"), std::string::npos) << decisions[0].reason;
+  // m = 8 is not offered again.
+  decisions = drive(c, machines, step, 20, 1e-1);
+  for (const auto& d : decisions) {
+    EXPECT_NE(d.toWorldSize, 8) << d.reason;
+    for (const auto& cand : d.candidates) EXPECT_NE(cand.machines, 8);
+  }
+}
+
+TEST(ControllerTest, WithinBandTheRescaleStands) {
+  std::int64_t step = 0;
+  auto o = targetOptions();
+  o.refitEverySteps = 5;
+  o.continuitySteps = 3;
+  o.probeBudgetFraction = 0;
+  Controller c(o, [&](const std::vector<TraceRow>&, int current, double, double, double cost,
+                      const std::vector<int>& candidates) {
+    std::vector<CandidateForecast> out;
+    for (int m : candidates) {
+      const double v = (m == 8 ? 10.0 : 50.0) + (m == current ? 0 : cost);
+      auto f = forecast(m, v, v * 0.9, v * 1.1);
+      f.log10AfterCheck = -3;
+      out.push_back(f);
+    }
+    return out;
+  });
+  measureThree(c);
+  int machines = 4;
+  drive(c, machines, step, 1, 1e-3);
+  ASSERT_EQ(machines, 8);
+  const auto decisions = drive(c, machines, step, 10, 2e-3);  // 0.3 decades above: within
+  for (const auto& d : decisions) EXPECT_NE(d.action, "rescale") << d.reason;
+  EXPECT_EQ(machines, 8);
+}
+
+TEST(ControllerTest, RefusesImpossibleSettings) {
+  auto o = targetOptions();
+  o.maxWorkers = 0;
+  EXPECT_THROW(Controller{o}, std::invalid_argument);
+  o = targetOptions();
+  o.targetLoss.reset();
+  EXPECT_THROW(Controller{o}, std::invalid_argument);
+  o = targetOptions();
+  o.targetLoss.reset();
+  o.timeBudgetSeconds = 10;
+  o.pricePerMachineHour = 1;
+  EXPECT_THROW(Controller{o}, std::invalid_argument);
+  Controller c(targetOptions());
+  EXPECT_THROW(c.observeIteration(2, 0, NAN, 1), std::invalid_argument);
+}
+
+// The models themselves: iterations to the target grow linearly with m
+// (CoCoA-like) and f falls then rises. From a cold start the fitted models
+// bring the run to the best count of the ladder or its neighbour.
+TEST(ControllerTest, FittedModelsFindTheBestCountFromAColdStart) {
+  const auto f = [](double m) { return 0.02 + 1.5 / m + 0.01 * std::log(m) + 0.02 * m; };
+  // log10 of the metric falls by 0.2 / m^0.8 decades per iteration.
+  const auto rate = [](double m) { return 0.2 / std::pow(m, 0.8); };
+  // Time to 1e-12 from 1: 12 / rate(m) * f(m); the best m.
+  int best = 1;
+  for (int m = 1; m <= 64; ++m) {
+    if (12 / rate(m) * f(m) < 12 / rate(best) * f(best)) best = m;
+  }
+  ControllerOptions o;
+  o.algorithm = "cocoa";
+  o.metric = Metric::kGap;
+  o.targetLoss = 1e-12;
+  o.minWorkers = 1;
+  o.maxWorkers = 64;
+  o.refitEverySteps = 5;
+  Controller c(o);
+  int machines = 64;
+  double log10y = 0;
+  double elapsed = 0;
+  for (std::int64_t step = 0; log10y > -12 && step < 5000; ++step) {
+    if (auto d = c.decide(step, machines)) {
+      if (d->toWorldSize != machines) {
+        c.observeRescale(0.05);
+        elapsed += 0.05;
+      }
+      machines = d->toWorldSize;
+    }
+    log10y -= rate(machines);
+    elapsed += f(machines);
+    c.observeIteration(machines, step, std::pow(10.0, log10y), f(machines));
+  }
+  ASSERT_LE(log10y, -12);
+  const double bestTime = 12 / rate(best) * f(best);
+  EXPECT_LE(elapsed, 1.5 * bestTime) << "best static m = " << best << " takes " << bestTime
+                                     << " s; the run ended on m = " << machines;
+  EXPECT_LE(std::abs(std::log2(double(machines) / best)), 1.0)
+      << "ended on m = " << machines << ", best " << best;
+}
+
+TEST(DecisionRecordTest, TheJsonHoldsTheSchemaFields) {
+  Decision d;
+  d.step = 12;
+  d.worldSize = 4;
+  d.action = "rescale";
+  d.toWorldSize = 8;
+  d.reason = "why";
+  d.rescaleCostSeconds = 0.25;
+  d.candidates = {forecast(4, 10, 9, 11), forecast(8, 6, 5, 7)};
+  CandidateForecast never;
+  never.machines = 1;
+  d.candidates.push_back(never);
+  const auto j = nlohmann::json::parse(hooks::toJson(toRecord(d)));
+  EXPECT_EQ(j.at("event"), "decision");
+  EXPECT_EQ(j.at("step"), 12);
+  EXPECT_EQ(j.at("world_size"), 4);
+  EXPECT_EQ(j.at("action"), "rescale");
+  EXPECT_EQ(j.at("to_world_size"), 8);
+  EXPECT_EQ(j.at("reason"), "why");
+  EXPECT_DOUBLE_EQ(j.at("rescale_cost_s").get<double>(), 0.25);
+  ASSERT_EQ(j.at("candidates").size(), 3u);
+  EXPECT_EQ(j.at("candidates")[1].at("m"), 8);
+  EXPECT_DOUBLE_EQ(j.at("candidates")[1].at("predicted_remaining_s").get<double>(), 6);
+  EXPECT_DOUBLE_EQ(j.at("candidates")[1].at("interval")[0].get<double>(), 5);
+  EXPECT_DOUBLE_EQ(j.at("candidates")[1].at("interval")[1].get<double>(), 7);
+  EXPECT_TRUE(j.at("candidates")[2].at("predicted_remaining_s").is_null());
+  EXPECT_TRUE(j.at("candidates")[2].at("interval").is_null());
+  EXPECT_FALSE(j.contains("simulated_s"));
+}
+
+}  // namespace
+}  // namespace hemingway::adaptive
