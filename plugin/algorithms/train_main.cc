@@ -5,6 +5,7 @@
 //   (elastic: the partitions, CoCoA's dual variables, gamma and sigma' follow K)
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +13,7 @@
 #include <map>
 #include <sstream>
 
+#include "hemingway/adaptive/controller_hook.h"
 #include "hemingway/hooks/cli.h"
 #include "hemingway/hooks/error.h"
 #include "hemingway/hooks/jsonl_sink.h"
@@ -39,7 +41,42 @@ struct Flags {
   unsigned long long seed = 1;
   std::string rescale;       // ITER:M,...
   std::string clusterModel;  // theta0,theta1,theta2,theta3
+  double clusterRescaleS = 0.25;
+  // The adaptive controller and the goals (also stopping rules of static runs).
+  bool adaptive = false;
+  double targetLoss = 0, timeBudget = 0, pricePerMachineHour = 0;
+  int refitEvery = 10, cooldown = 20, probeSteps = 5;
+  double margin = 0.05;
 };
+
+// The controller's settings from the flags: the metric is the duality gap
+// with --target-gap, else the objective (P* estimated from the curves).
+hw::adaptive::ControllerOptions controllerOptions(const Flags& f, bool dual, int minWorkers,
+                                                  int maxWorkers) {
+  HEMINGWAY_CHECK_AS(hw::ConfigError, f.targetLoss > 0 || f.targetGap > 0 || f.timeBudget > 0,
+                     "--adaptive needs a goal: --target-loss E, --target-gap G (cocoa, cocoa+) or "
+                     "--time-budget S");
+  HEMINGWAY_CHECK_AS(hw::ConfigError, !(f.targetLoss > 0 && f.targetGap > 0),
+                     "give --target-loss or --target-gap, not both");
+  HEMINGWAY_CHECK_AS(hw::ConfigError,
+                     f.pricePerMachineHour == 0 || f.targetLoss > 0 || f.targetGap > 0,
+                     "--price-per-machine-hour needs a target (--target-loss or --target-gap)");
+  hw::adaptive::ControllerOptions o;
+  o.algorithm = f.algorithm;
+  o.metric = f.targetGap > 0 || (f.targetLoss == 0 && dual) ? hw::adaptive::Metric::kGap
+                                                            : hw::adaptive::Metric::kLoss;
+  if (f.targetGap > 0) o.targetLoss = f.targetGap;
+  if (f.targetLoss > 0) o.targetLoss = f.targetLoss;
+  if (f.timeBudget > 0) o.timeBudgetSeconds = f.timeBudget;
+  if (f.pricePerMachineHour > 0) o.pricePerMachineHour = f.pricePerMachineHour;
+  o.minWorkers = minWorkers;
+  o.maxWorkers = maxWorkers;
+  o.refitEverySteps = f.refitEvery;
+  o.cooldownSteps = f.cooldown;
+  o.probeSteps = f.probeSteps;
+  o.margin = f.margin;
+  return o;
+}
 
 // f(m) = theta0 + theta1/m + theta2 ln m + theta3 m seconds per iteration.
 std::vector<double> parseClusterModel(const std::string& text) {
@@ -127,6 +164,7 @@ int train(const Flags& f) {
   hw::plugin::LinearProblem problem(loadDataset(f.dataset, f.normalize, f.data, f.maxFeatures),
                                     loss, f.lambda);
 
+  const bool dual = hw::plugin::isDual(options.algorithm);
   hw::plugin::ProcessGroup group(groupOptions);
   const auto rescale = parseRescale(f.rescale);
   std::vector<double> theta;
@@ -149,13 +187,34 @@ int train(const Flags& f) {
   if (!f.log.empty() && (workers.reports() || group.elastic())) {
     recorder.addHook(std::make_shared<hw::hooks::JsonlSink>(f.log));
   }
+  std::shared_ptr<hw::adaptive::ControllerHook> controller;
+  if (f.adaptive) {
+    HEMINGWAY_CHECK_AS(hw::ConfigError, f.virtualWorkers > 0 || group.elastic(),
+                       "--adaptive rescales: give --virtual-workers M, or run under hemingway-run "
+                       "--max-workers B");
+    HEMINGWAY_CHECK_AS(hw::ConfigError, rescale.empty(),
+                       "--adaptive and --rescale both rescale: give one");
+    HEMINGWAY_CHECK_AS(hw::ConfigError, f.virtualWorkers == 0 || !theta.empty(),
+                       "--adaptive on virtual workers needs a simulated clock: give --cluster-model "
+                       "T0,T1,T2,T3");
+    const int lo = f.virtualWorkers > 0 ? 1
+                   : static_cast<int>(hw::plugin::envInt("HEMINGWAY_MIN_WORKERS", 1, 1 << 16)
+                                          .value_or(1));
+    const int hi = f.virtualWorkers > 0
+                       ? f.virtualWorkers
+                       : static_cast<int>(hw::plugin::envInt("HEMINGWAY_MAX_WORKERS", 1, 1 << 16)
+                                              .value_or(group.worldSize()));
+    controller = std::make_shared<hw::adaptive::ControllerHook>(
+        controllerOptions(f, dual, lo, hi), &recorder);
+    if (!theta.empty()) controller->useSimulatedClock();
+    recorder.addHook(controller);
+  }
   hw::hooks::RunInfo info;
   info.algorithm = f.algorithm;
   info.parameterCount = problem.features();
   info.parameterBytes = problem.features() * 8;
   info.datasetSize = problem.examples();
   // Settings a dual method does not use are "-": they do not split its job.
-  const bool dual = hw::plugin::isDual(options.algorithm);
   info.extra = {{"loss", f.loss},
                 {"lambda", fmt::format("{}", f.lambda)},
                 {"dataset", f.dataset},
@@ -166,7 +225,8 @@ int train(const Flags& f) {
                 {"data", f.data},
                 {"virtual_workers", std::to_string(f.virtualWorkers)},
                 {"local_iters", std::to_string(f.localIters)},
-                {"cluster_model", f.clusterModel.empty() ? "-" : f.clusterModel}};
+                {"cluster_model", f.clusterModel.empty() ? "-" : f.clusterModel},
+                {"cluster_rescale_s", f.clusterModel.empty() ? "-" : fmt::format("{}", f.clusterRescaleS)}};
   info.command = f.command;
   if (workers.reports() && !group.parked()) {
     recorder.runStart(info);
@@ -181,6 +241,13 @@ int train(const Flags& f) {
 
   hw::plugin::Evaluation e;
   hw::hooks::Progress progress(f.iterations);
+  // Seconds since the start: the simulated clock of a simulated cluster, else wall time.
+  const auto started = std::chrono::steady_clock::now();
+  const auto clock = [&] {
+    return theta.empty() ? std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+                               .count()
+                         : simulatedS;
+  };
   // One iteration; true when the target gap is reached.
   auto iterate = [&](std::int64_t it) {
     const auto timing = trainer.iterate();
@@ -214,7 +281,9 @@ int train(const Flags& f) {
                    rescale.empty() ? "" : fmt::format(" | workers {}", workers.worldSize()));
       }
     }
-    return f.targetGap > 0 && e.gap && *e.gap <= f.targetGap;
+    return (f.targetGap > 0 && e.gap && *e.gap <= f.targetGap) ||
+           (f.targetLoss > 0 && e.primal <= f.targetLoss) ||
+           (f.timeBudget > 0 && clock() >= f.timeBudget);
   };
 
   if (group.elastic()) {
@@ -254,6 +323,12 @@ int train(const Flags& f) {
         if (auto at = rescale.find(it); at != rescale.end()) {
           elastic.requestScale(at->second, "request");
         }
+        if (controller) {
+          const auto d = controller->decide(it, group.worldSize());
+          if (d && d->toWorldSize != group.worldSize()) {
+            elastic.requestScale(d->toWorldSize, "controller");
+          }
+        }
       }
       trainer.mutableIteration() = it;  // a step cut by a failure may have counted
       if (iterate(it)) elastic.stop();
@@ -261,18 +336,40 @@ int train(const Flags& f) {
     if (!member) return 0;
   } else {
     for (std::int64_t it = 0; it < f.iterations; ++it) {
-      if (auto at = rescale.find(it); at != rescale.end() && workers.isVirtual()) {
+      int want = workers.worldSize();
+      std::string cause = "request";
+      if (auto at = rescale.find(it); at != rescale.end()) want = at->second;
+      if (controller) {
+        if (const auto d = controller->decide(it, workers.worldSize())) {
+          want = d->toWorldSize;
+          cause = "controller";
+        }
+      }
+      if (want != workers.worldSize() && workers.isVirtual()) {
+        const int from = workers.worldSize();
         const auto full = trainer.gatherDual();
-        workers = hw::plugin::WorkerSet::virtualWorkers(at->second);
+        workers = hw::plugin::WorkerSet::virtualWorkers(want);
         trainer.repartition(workers, full, false);
+        if (!theta.empty()) {  // a rescale of the simulated cluster costs its stated time
+          simulatedS += f.clusterRescaleS;
+          hw::hooks::RegroupRecord g;
+          g.fromWorldSize = from;
+          g.toWorldSize = want;
+          g.step = it;
+          g.cause = cause;
+          g.totalMs = f.clusterRescaleS * 1000;
+          g.simulated = true;
+          recorder.regroup(g);
+        }
       }
       if (iterate(it)) break;
     }
   }
   if (workers.reports()) {
-    fmt::print("{} m={}{}: {}, primal {:.8g}{}\n", f.algorithm, workers.worldSize(),
+    fmt::print("{} m={}{}: {}, primal {:.8g}{}{}\n", f.algorithm, workers.worldSize(),
                workers.isVirtual() ? " (virtual)" : "", progress.summary(trainer.iteration()),
-               e.primal, e.gap ? fmt::format(", dual {:.8g}, gap {:.3g}", *e.dual, *e.gap) : "");
+               e.primal, e.gap ? fmt::format(", dual {:.8g}, gap {:.3g}", *e.dual, *e.gap) : "",
+               theta.empty() ? "" : fmt::format(", simulated {:.4g} s", simulatedS));
   }
   return 0;
 }
@@ -313,6 +410,31 @@ int main(int argc, char** argv) {
                  "ITER:M[,ITER:M...]: from iteration ITER on, M workers (virtual workers at once; "
                  "real ones under hemingway-run --max-workers, requested at ITER, in effect a "
                  "step boundary later)");
+  app.add_option("--cluster-rescale-s", f.clusterRescaleS,
+                 "simulated seconds one rescale costs on the simulated cluster")
+      ->check(hw::cli::kFiniteNonNegative);
+  app.add_flag("--adaptive", f.adaptive,
+               "let the controller choose the machine count (virtual workers: 1..M; real: "
+               "hemingway-run's --min-workers..--max-workers); decisions go to --log");
+  app.add_option("--target-loss", f.targetLoss, "stop when the objective is <= E (the goal of "
+                 "--adaptive)")->check(hw::cli::kFinitePositive);
+  app.add_option("--time-budget", f.timeBudget,
+                 "stop after S seconds (simulated with --cluster-model); with --adaptive and no "
+                 "target: the lowest objective by then")
+      ->check(hw::cli::kFinitePositive);
+  app.add_option("--price-per-machine-hour", f.pricePerMachineHour,
+                 "--adaptive: the fewest machine-hours to the target (by --time-budget if given)")
+      ->check(hw::cli::kFinitePositive);
+  app.add_option("--refit-every", f.refitEvery, "--adaptive: steps between decisions")
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--cooldown", f.cooldown, "--adaptive: no rescale within this many steps of one")
+      ->check(CLI::Range(0, 1 << 20));
+  app.add_option("--probe-steps", f.probeSteps, "--adaptive: steps per probe")
+      ->check(CLI::Range(2, 1 << 20));
+  app.add_option("--margin", f.margin,
+                 "--adaptive: the pessimistic gain must beat the rescale cost by this fraction "
+                 "of the remaining time")
+      ->check(hw::cli::kFiniteNonNegative);
   app.add_option("--cluster-model", f.clusterModel,
                  "T0,T1,T2,T3: a virtual run on a simulated cluster whose iteration on m workers "
                  "takes T0 + T1/m + T2 ln m + T3 m seconds (records carry simulated_s)");

@@ -203,12 +203,19 @@ TEST(TrainCliTest, ClusterModelGivesSimulatedSecondsAndNoMeasuredTime) {
   for (const auto& it : its) {
     const double m = it["world_size"].get<double>();
     EXPECT_EQ(m, it["iteration"].get<int>() < 5 ? 4 : 2);
+    if (it["iteration"].get<int>() == 5) clock += 0.25;  // the rescale (--cluster-rescale-s)
     clock += f(m);
     EXPECT_NEAR(it["simulated_s"].get<double>(), clock, 1e-9);
     EXPECT_TRUE(it["iter_ms"].is_null());
     EXPECT_TRUE(it["compute_ms"].is_null());
     EXPECT_TRUE(it["comm_ms"].is_null());
   }
+  const auto regroups = events(dir.file("log.jsonl"), "regroup");
+  ASSERT_EQ(regroups.size(), 1u);
+  EXPECT_EQ(regroups[0]["simulated"], true);
+  EXPECT_DOUBLE_EQ(regroups[0]["total_ms"].get<double>(), 250);
+  EXPECT_EQ(regroups[0]["step"], 5);
+  EXPECT_EQ(regroups[0]["to_world_size"], 2);
   for (const char* bad : {"1,2,3", "0.1,-1,0,0", "0.1,nan,0,0", "a,b,c,d"}) {
     auto b = runCommand(train(std::string("--virtual-workers 2 --iterations 1 --cluster-model ") +
                               bad + " --dataset libsvm:" + writeLibsvm(dir)));
@@ -219,6 +226,69 @@ TEST(TrainCliTest, ClusterModelGivesSimulatedSecondsAndNoMeasuredTime) {
       train("--iterations 1 --cluster-model 0,1,0,0 --dataset libsvm:" + writeLibsvm(dir)));
   EXPECT_EQ(real.exitCode, 2);
   EXPECT_NE(real.output.find("give --virtual-workers"), std::string::npos) << real.output;
+}
+
+TEST(TrainCliTest, AdaptiveVirtualRunProbesDecidesAndLogsEveryDecision) {
+  TempDir dir;
+  const auto log = dir.file("log.jsonl");
+  auto r = runCommand(train("--algorithm cocoa+ --iterations 300 --virtual-workers 16 --adaptive "
+                            "--target-gap 1e-6 --lambda 0.001 --loss logistic --refit-every 5 "
+                            "--cluster-model 0.02,1.5,0.01,0.02 --dataset libsvm:" +
+                            writeLibsvm(dir) + " --log " + log));
+  ASSERT_EQ(r.exitCode, 0) << r.output;
+  const auto decisions = events(log, "decision");
+  const auto its = events(log, "iteration");
+  const auto regroups = events(log, "regroup");
+  ASSERT_GE(decisions.size(), 3u) << r.output;
+  // A cold start: the first decisions probe, the first one the ladder's middle (1..16: 4).
+  EXPECT_EQ(decisions[0]["action"], "probe");
+  EXPECT_EQ(decisions[0]["step"], 0);
+  EXPECT_EQ(decisions[0]["to_world_size"], 4);
+  std::map<long long, int> worldAt;  // step -> world size from the decisions
+  std::size_t changes = 0;
+  for (const auto& d : decisions) {
+    for (const char* key : {"step", "world_size", "action", "to_world_size", "reason",
+                            "rescale_cost_s", "candidates", "simulated_s"}) {
+      EXPECT_TRUE(d.contains(key)) << key << " missing in " << d.dump();
+    }
+    const std::string action = d["action"];
+    EXPECT_TRUE(action == "stay" || action == "rescale" || action == "probe") << action;
+    if (action == "stay") EXPECT_EQ(d["to_world_size"], d["world_size"]);
+    const int to = d["to_world_size"];
+    EXPECT_GE(to, 1);
+    EXPECT_LE(to, 16);
+    if (to != d["world_size"].get<int>()) ++changes;
+    worldAt[d["step"].get<long long>()] = to;
+    for (const auto& c : d["candidates"]) {
+      EXPECT_TRUE(c.contains("m") && c.contains("predicted_remaining_s") && c.contains("interval"));
+    }
+  }
+  // Every change is a simulated regroup, and iterations run where the decisions said.
+  EXPECT_EQ(regroups.size(), changes);
+  for (const auto& g : regroups) EXPECT_EQ(g["simulated"], true);
+  for (const auto& it : its) {
+    const auto at = worldAt.find(it["iteration"].get<long long>());
+    if (at != worldAt.end()) EXPECT_EQ(it["world_size"], at->second) << it.dump();
+    EXPECT_TRUE(it["iter_ms"].is_null());
+    EXPECT_TRUE(it.contains("simulated_s"));
+  }
+  EXPECT_LE(its.back()["gap"].get<double>(), 1e-6) << r.output;
+}
+
+TEST(TrainCliTest, AdaptiveRefusesARunWithoutAGoalOrAClock) {
+  TempDir dir;
+  const auto data = " --dataset libsvm:" + writeLibsvm(dir);
+  auto noGoal = runCommand(
+      train("--virtual-workers 4 --adaptive --cluster-model 0,1,0,0 --iterations 2" + data));
+  EXPECT_EQ(noGoal.exitCode, 2) << noGoal.output;
+  EXPECT_NE(noGoal.output.find("needs a goal"), std::string::npos) << noGoal.output;
+  auto noClock = runCommand(train("--virtual-workers 4 --adaptive --target-gap 1e-3 --iterations 2" +
+                                  data));
+  EXPECT_EQ(noClock.exitCode, 2) << noClock.output;
+  EXPECT_NE(noClock.output.find("--cluster-model"), std::string::npos) << noClock.output;
+  auto notElastic = runCommand(train("--adaptive --target-gap 1e-3 --iterations 2" + data));
+  EXPECT_EQ(notElastic.exitCode, 2) << notElastic.output;
+  EXPECT_NE(notElastic.output.find("--max-workers"), std::string::npos) << notElastic.output;
 }
 
 }  // namespace
