@@ -351,14 +351,92 @@ void writePlots(const std::string& dir, const std::vector<ad::TraceRow>& rows,
   }
 }
 
+// The decision table of each adaptive run.
+void printTimelines(const std::vector<ad::Timeline>& timelines) {
+  for (const auto& t : timelines) {
+    int changes = 0;
+    for (const auto& d : t.decisions) changes += d.toWorldSize != d.worldSize ? 1 : 0;
+    const auto& last = t.points.empty() ? ad::TimelinePoint{} : t.points.back();
+    std::printf("\nadaptive run %s (%s): %zu decisions, %d membership changes, ended on m = %d "
+                "after %.4g %sseconds\n",
+                t.run.c_str(), t.algorithm.c_str(), t.decisions.size(), changes, last.machines,
+                last.seconds, t.simulated ? "simulated " : "");
+    std::printf("%8s %10s %10s %8s %13s %14s  %s\n", "step", "seconds", "world_size", "action",
+                "to_world_size", "rescale_cost_s", "reason");
+    for (const auto& d : t.decisions) {
+      std::printf("%8lld %10.4g %10d %8s %13d %14.4g  %s\n", d.step, d.seconds, d.worldSize,
+                  d.action.c_str(), d.toWorldSize, d.rescaleCostS, d.reason.c_str());
+    }
+  }
+}
+
+// RUN-timeline.png: the metric (the duality gap when recorded, else the loss)
+// against time, log scale, each membership change marked with its new m.
+void writeTimelinePlot(const std::string& dir, const ad::Timeline& t) {
+  if (t.points.empty()) return;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw UsageError("--plots: cannot create " + dir + ": " + ec.message());
+  char tmpl[] = "/tmp/hemingway-report-XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("cannot create a temporary folder");
+  const std::string work = tmpl;
+  struct Cleanup {
+    std::string path;
+    ~Cleanup() {
+      std::error_code ignored;
+      std::filesystem::remove_all(path, ignored);
+    }
+  } cleanup{work};
+  const bool gap = t.points.back().gap.has_value();
+  std::ofstream data(work + "/timeline.dat");
+  for (const auto& p : t.points) {
+    const double v = gap ? p.gap.value_or(0) : p.loss;
+    if (v > 0) data << p.seconds << ' ' << v << ' ' << p.machines << '\n';
+  }
+  data.close();
+  const std::string name = safeFileName("timeline-" + t.run);
+  std::ofstream script(work + "/timeline.gp");
+  script << "set terminal pngcairo size 1100,600\nset grid\nset key outside right top\n"
+         << "set output " << gnuplotQuote(dir + "/" + name + ".png") << "\n"
+         << "set title " << gnuplotQuote("adaptive run " + t.run + " (" + t.algorithm + "): " +
+                                         (gap ? "duality gap" : "loss") +
+                                         " against time; membership changes marked")
+         << "\nset xlabel " << gnuplotQuote(t.simulated ? "simulated seconds" : "seconds")
+         << "\nset ylabel " << gnuplotQuote(gap ? "duality gap" : "loss")
+         << "\nset logscale y\nset y2label 'machines m'\nset y2tics\nset ytics nomirror\n"
+         << "set y2range [0:*]\n";
+  int k = 1;
+  for (const auto& d : t.decisions) {
+    if (d.toWorldSize == d.worldSize) continue;
+    script << "set arrow " << k++ << " from first " << d.seconds << ", graph 0 to first "
+           << d.seconds << ", graph 1 nohead dt 2 lc rgb "
+           << (d.action == "probe" ? "'#9e9ac8'" : "'#d94801'") << "\n";
+    script << "set label " << k++ << " " << gnuplotQuote(d.action + " m=" +
+                                                           std::to_string(d.toWorldSize))
+           << " at first " << d.seconds << ", graph 0.97 rotate by 90 right font ',8'\n";
+  }
+  script << "plot " << gnuplotQuote(work + "/timeline.dat")
+         << " using 1:2 with lines lw 2 lc rgb '#08519c' title " << gnuplotQuote(gap ? "gap" : "loss")
+         << ", " << gnuplotQuote(work + "/timeline.dat")
+         << " using 1:3 axes x1y2 with steps lw 1 lc rgb '#636363' title 'm'\n";
+  script.close();
+  const int code = runProgram({"gnuplot", work + "/timeline.gp"});
+  if (code == 127) throw std::runtime_error("cannot run gnuplot (install gnuplot-nox)");
+  if (code != 0) throw std::runtime_error("gnuplot failed on the timeline of run " + t.run);
+}
+
 int report(const Flags& flags) {
   std::vector<ad::TraceRow> rows;
   ad::JobConfigs configs;
   ad::JobCommands commands;
+  std::vector<ad::Timeline> timelines;
   for (const auto& path : flags.inputs) {
     auto part = endsWith(path, ".csv") ? ad::readCsvTraces(path)
                                        : ad::readJsonlTraces(path, &configs, &commands);
     rows.insert(rows.end(), part.begin(), part.end());
+    if (!endsWith(path, ".csv")) {
+      for (auto& t : ad::readTimelines(path)) timelines.push_back(std::move(t));
+    }
   }
   ad::FitOptions fo;
   fo.metric = flags.metric == "gap" ? ad::Metric::kGap : ad::Metric::kLoss;
@@ -466,6 +544,23 @@ int report(const Flags& flags) {
       probeLines.push_back(std::string(line) + (command.empty() ? "" : ":\n    " + command));
     }
   }
+  out["timelines"] = json::array();
+  for (const auto& t : timelines) {
+    json decisions = json::array();
+    for (const auto& d : t.decisions) {
+      decisions.push_back({{"seconds", d.seconds},
+                           {"step", d.step},
+                           {"world_size", d.worldSize},
+                           {"action", d.action},
+                           {"to_world_size", d.toWorldSize},
+                           {"rescale_cost_s", d.rescaleCostS},
+                           {"reason", d.reason}});
+    }
+    out["timelines"].push_back({{"run", t.run},
+                                {"algorithm", t.algorithm},
+                                {"simulated", t.simulated},
+                                {"decisions", decisions}});
+  }
   if (flags.json) {
     std::cout << out.dump(2) << std::endl;
   } else {
@@ -527,10 +622,12 @@ int report(const Flags& flags) {
       std::printf("\nTo measure g's held-out error, run next:\n");
     }
     for (const auto& line : probeLines) std::printf("%s\n", line.c_str());
+    printTimelines(timelines);
   }
   if (!flags.plots.empty()) {
     writePlots(flags.plots, rows, models,
                {fo.metric == ad::Metric::kGap, flags.targetLoss, &result});
+    for (const auto& t : timelines) writeTimelinePlot(flags.plots, t);
   }
   if (!flags.appendTo.empty()) {  // only when asked: the inputs are never written
     json record = out["recommendation"];

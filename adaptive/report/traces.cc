@@ -235,4 +235,68 @@ std::vector<TraceRow> readCsvTraces(const std::string& path) {
   return rows;
 }
 
+std::vector<Timeline> readTimelines(const std::string& path) {
+  bool terminated = true;
+  const auto lines = readLines(path, terminated);
+  std::map<std::string, Timeline> runs;
+  std::map<std::string, double> startOf;
+  std::vector<std::string> order;
+  for (const auto& line : lines) {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+      if (!j.is_object() || !j.contains("run") || !j.at("run").is_string()) continue;
+      const std::string run = j.at("run");
+      const std::string event = j.value("event", "");
+      if (!runs.count(run)) {
+        runs[run].run = run;
+        order.push_back(run);
+      }
+      Timeline& t = runs[run];
+      const double time = j.value("time", 0.0);
+      if (!startOf.count(run)) startOf[run] = time;
+      const auto since = [&] { return time - startOf[run]; };
+      if (event == "run_start") {
+        t.algorithm = j.value("algorithm", "");
+        startOf[run] = time;
+      } else if (event == "iteration" && !j.at("primal").is_null()) {
+        TimelinePoint p;
+        p.machines = j.at("world_size");
+        p.loss = j.at("primal");
+        if (j.contains("gap") && !j.at("gap").is_null()) p.gap = j.at("gap").get<double>();
+        if (j.contains("simulated_s")) {
+          t.simulated = true;
+          p.seconds = j.at("simulated_s");
+        } else {
+          p.seconds = since();
+        }
+        t.points.push_back(p);
+      } else if (event == "step" && j.value("rank", -1) == 0 && !j.at("loss").is_null()) {
+        TimelinePoint p;
+        p.machines = j.at("world_size");
+        p.loss = j.at("loss");
+        p.seconds = since();
+        t.points.push_back(p);
+      } else if (event == "decision") {
+        TimelineDecision d;
+        d.seconds = j.contains("simulated_s") ? j.at("simulated_s").get<double>() : since();
+        d.step = j.at("step");
+        d.worldSize = j.at("world_size");
+        d.action = j.at("action");
+        d.toWorldSize = j.at("to_world_size");
+        d.reason = j.value("reason", "");
+        d.rescaleCostS = j.value("rescale_cost_s", 0.0);
+        t.decisions.push_back(d);
+      }
+    } catch (const std::exception&) {
+      continue;  // judged by readJsonlTraces
+    }
+  }
+  std::vector<Timeline> out;
+  for (const auto& run : order) {
+    if (!runs[run].decisions.empty()) out.push_back(runs[run]);
+  }
+  return out;
+}
+
 }  // namespace hemingway::adaptive

@@ -29,4 +29,33 @@ std::vector<TraceRow> readJsonlTraces(const std::string& path, JobConfigs* confi
                                       JobCommands* commands = nullptr);
 std::vector<TraceRow> readCsvTraces(const std::string& path);
 
+// An adaptive run's course: its metric against time (simulated seconds on a
+// simulated cluster, else seconds since run_start) and the controller's
+// "decision" records.
+struct TimelinePoint {
+  double seconds = 0;
+  int machines = 1;
+  double loss = 0;  // the primal objective, or the step loss (rank 0)
+  std::optional<double> gap;
+};
+struct TimelineDecision {
+  double seconds = 0;
+  long long step = 0;
+  int worldSize = 1;
+  std::string action;
+  int toWorldSize = 1;
+  std::string reason;
+  double rescaleCostS = 0;
+};
+struct Timeline {
+  std::string run;
+  std::string algorithm;
+  bool simulated = false;
+  std::vector<TimelinePoint> points;
+  std::vector<TimelineDecision> decisions;
+};
+// The runs of `path` that hold decision records (lines that do not parse are
+// skipped: readJsonlTraces has judged the file already).
+std::vector<Timeline> readTimelines(const std::string& path);
+
 }  // namespace hemingway::adaptive

@@ -379,4 +379,56 @@ TEST(ReportCliTest, SimulatedSecondsOfAVirtualRunFeedTheSystemModel) {
   EXPECT_TRUE(sawFour);
 }
 
+// An adaptive run's log: iterations on m = 4 then 2 then 8 (simulated
+// clock), a probe, a rescale and a stay decision. The report prints the
+// decision table and its JSON carries the timeline.
+TEST(ReportCliTest, AnAdaptiveRunsDecisionsAreItsTimeline) {
+  TempDir dir;
+  const auto log = dir.file("adaptive.jsonl");
+  std::ofstream out(log);
+  out << R"({"event":"run_start","run":"r1","rank":0,"world_size":1,"algorithm":"cocoa","time":100})"
+      << "\n";
+  double clock = 0;
+  const auto world = [](int i) { return i < 20 ? 4 : i < 40 ? 2 : 8; };
+  for (int i = 0; i < 60; ++i) {
+    const int m = world(i);
+    clock += 0.01 + 0.1 / m;
+    if (i == 20 || i == 40) {
+      out << R"({"event":"decision","run":"r1","step":)" << i << R"(,"world_size":)" << world(i - 1)
+          << R"(,"action":")" << (i == 20 ? "probe" : "rescale") << R"(","to_world_size":)" << m
+          << R"(,"reason":"reason )" << i << R"(","rescale_cost_s":0.25,"candidates":[],"time":101,)"
+          << R"("simulated_s":)" << clock << "}\n";
+    }
+    out << R"({"event":"iteration","run":"r1","rank":0,"world_size":)" << m
+        << R"(,"iteration":)" << i << R"(,"algorithm":"cocoa","primal":)"
+        << 0.1 + std::pow(10.0, -0.05 * i) << R"(,"dual":null,"gap":null,"iter_ms":null,)"
+        << R"("compute_ms":null,"comm_ms":null,"virtual":true,"time":101,"simulated_s":)" << clock
+        << "}\n";
+  }
+  out << R"({"event":"decision","run":"r1","step":50,"world_size":8,"action":"stay",)"
+      << R"("to_world_size":8,"reason":"reason 50","rescale_cost_s":0.25,"candidates":[],)"
+      << R"("time":102,"simulated_s":)" << clock << "}\n";
+  out.close();
+  auto r = runCommand(report(log + " --target-loss 0.11"));
+  ASSERT_TRUE(r.exitCode == 0 || r.exitCode == 3) << r.output;
+  EXPECT_NE(r.output.find("adaptive run r1 (cocoa): 3 decisions, 2 membership changes, ended on "
+                          "m = 8"),
+            std::string::npos)
+      << r.output;
+  for (const char* reason : {"reason 20", "reason 40", "reason 50"}) {
+    EXPECT_NE(r.output.find(reason), std::string::npos) << reason << "\n" << r.output;
+  }
+  auto j = runCommand(report(log + " --target-loss 0.11 --json"));
+  const auto doc = nlohmann::json::parse(j.output.substr(j.output.find('{')));
+  ASSERT_EQ(doc.at("timelines").size(), 1u);
+  const auto& t = doc.at("timelines")[0];
+  EXPECT_EQ(t.at("simulated"), true);
+  ASSERT_EQ(t.at("decisions").size(), 3u);
+  EXPECT_EQ(t.at("decisions")[0].at("action"), "probe");
+  EXPECT_EQ(t.at("decisions")[0].at("to_world_size"), 2);
+  EXPECT_EQ(t.at("decisions")[1].at("to_world_size"), 8);
+  EXPECT_GT(t.at("decisions")[1].at("seconds").get<double>(),
+            t.at("decisions")[0].at("seconds").get<double>());
+}
+
 }  // namespace
