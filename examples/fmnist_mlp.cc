@@ -2,11 +2,16 @@
 // Run:  hemingway-run --nproc-per-node 2 -- fmnist_mlp --log run.jsonl
 // Elastic (2 workers at first, up to 3; hemingway-ctl ... scale N):
 //        hemingway-run --nproc-per-node 2 --max-workers 3 -- fmnist_mlp --elastic
+// Adaptive (the controller picks 1..3 workers to reach the loss fastest):
+//        hemingway-run --nproc-per-node 3 --max-workers 3 -- fmnist_mlp --adaptive --target-loss 0.5
 // The lines marked "Hemingway" are all it takes.
 #include <fmt/format.h>
 #include <torch/torch.h>
 #include <CLI/CLI.hpp>
 
+#include <numeric>
+
+#include "hemingway/adaptive/controller_hook.h"
 #include "hemingway/hooks/cli.h"
 #include "hemingway/hooks/jsonl_sink.h"
 #include "hemingway/hooks/progress.h"
@@ -15,8 +20,10 @@
 #include "hemingway/plugin/algorithms/parameter_averaging.h"
 #include "hemingway/plugin/data/datasets.h"
 #include "hemingway/plugin/data/sampler.h"
+#include "hemingway/plugin/algorithms/workers.h"
 #include "hemingway/plugin/data_parallel.h"
 #include "hemingway/plugin/elastic.h"
+#include "hemingway/plugin/env.h"
 #include "hemingway/plugin/process_group.h"
 #include "hemingway/plugin/training_state.h"
 
@@ -26,7 +33,8 @@ struct Flags {
   std::vector<std::string> command;
   int hidden = 512, batchSize = 64, iterations = 500, threads = 1, localIters = 8;
   double lr = 0.05;
-  bool elastic = false;
+  bool elastic = false, adaptive = false;
+  double targetLoss = 0;  // when an elastic run stops; the goal of --adaptive
   std::string log, algorithm = "sgd", data = hw::data::kFashionMnistDir;
 };
 
@@ -75,7 +83,9 @@ int train(const Flags& f) {
 
   torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(f.lr).momentum(0.9));
   hw::hooks::Progress progress(f.iterations);
+  std::int64_t stepsDone = 0;
   auto trainStep = [&](std::int64_t i, const std::vector<std::int64_t>& batch) {
+    stepsDone = i + 1;
     auto step = recorder.step(static_cast<std::int64_t>(batch.size()));  // Hemingway
     auto idx = torch::tensor(batch);
     optimizer.zero_grad();
@@ -84,11 +94,13 @@ int train(const Flags& f) {
     loss.backward();  // gradients are averaged across workers here
     optimizer.step();
     if (averaging) averaging->afterStep();
-    step.setLoss(loss.item<double>());
+    const double value = loss.item<double>();
+    step.setLoss(value);
     if (group.rank() == 0 && ((i + 1) % 50 == 0 || i + 1 == f.iterations)) {
       fmt::print(stderr, "{} | loss {:.4f} | workers {}\n", progress.line(i + 1),
                  loss.item<double>(), group.worldSize());
     }
+    return value;
   };
   if (f.elastic) {
     // Hemingway, elastic: the state a joiner needs, a sampler whose global
@@ -102,6 +114,22 @@ int train(const Flags& f) {
     state.addSampler(sampler);
     state.addValue("start_world", startWorld);
     hw::plugin::Elastic elastic(group, state, &recorder);
+    // Hemingway, adaptive: the controller (on rank 0) sees the step records,
+    // plans every 10 steps and asks for the machine count it prefers.
+    std::shared_ptr<hw::adaptive::ControllerHook> controller;
+    if (f.adaptive) {
+      hw::adaptive::ControllerOptions co;
+      co.algorithm = "sgd";
+      co.targetLoss = f.targetLoss;
+      co.minWorkers = static_cast<int>(hw::plugin::envInt("HEMINGWAY_MIN_WORKERS", 1, 1024).value_or(1));
+      co.maxWorkers = static_cast<int>(
+          hw::plugin::envInt("HEMINGWAY_MAX_WORKERS", 1, 1024).value_or(group.worldSize()));
+      co.probeSteps = 10;  // a minibatch loss is noisy: longer probes
+      co.cooldownSteps = 40;
+      controller = std::make_shared<hw::adaptive::ControllerHook>(co, &recorder);
+      recorder.addHook(controller);
+    }
+    std::vector<double> recent;  // this rank's losses since the last check
     elastic.onMembershipChange([&](const auto&, const auto& after) {
       for (auto& g : optimizer.param_groups()) {
         static_cast<torch::optim::SGDOptions&>(g.options())
@@ -109,7 +137,25 @@ int train(const Flags& f) {
       }
     });
     const bool member = elastic.run(f.iterations, [&](std::int64_t i) {
-      trainStep(i, sampler.batch(group.rank(), group.worldSize()));
+      if (controller && group.rank() == 0) {
+        const auto d = controller->decide(i, group.worldSize());
+        if (d && d->toWorldSize != group.worldSize()) elastic.requestScale(d->toWorldSize);
+      }
+      recent.push_back(trainStep(i, sampler.batch(group.rank(), group.worldSize())));
+      if (f.targetLoss > 0 && (i + 1) % 10 == 0) {
+        // Every 10 steps the ranks agree on the mean loss: at the target all stop together.
+        std::vector<double> mean = {std::accumulate(recent.begin(), recent.end(), 0.0) /
+                                    static_cast<double>(recent.size())};
+        hw::plugin::WorkerSet::real(group).sum(mean);
+        recent.clear();
+        if (mean[0] / group.worldSize() <= f.targetLoss) {
+          if (group.rank() == 0) {
+            fmt::print(stderr, "target loss {:g} reached at step {} (mean of the last 10: {:.4f})\n",
+                       f.targetLoss, i + 1, mean[0] / group.worldSize());
+          }
+          elastic.stop();
+        }
+      }
     });
     if (!member) return 0;  // parked when the run ended
   } else {
@@ -129,7 +175,7 @@ int train(const Flags& f) {
         "{} | workers {} | {} | final loss {:.4f} | test accuracy {:.2f}% | "
         "median step {:.2f} ms (compute {:.2f}, comm {:.2f}, exposed comm {:.2f}) | "
         "throughput {:.0f} samples/s{}\n",
-        f.algorithm, group.worldSize(), progress.summary(f.iterations), sum.meanRecentLoss,
+        f.algorithm, group.worldSize(), progress.summary(stepsDone), sum.meanRecentLoss,
         100 * accuracy, sum.medianStepMs, sum.medianComputeMs, sum.medianCommMs,
         sum.medianExposedCommMs, group.worldSize() * f.batchSize / (sum.medianStepMs / 1000),
         f.log.empty() ? "" : " | log " + f.log);
@@ -155,12 +201,28 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"sgd", "local-sgd"}));
   app.add_option("--local-iters", f.localIters, "local-sgd: steps between parameter averagings")
       ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--target-loss", f.targetLoss,
+                 "--elastic: stop when the mean loss of 10 steps over all workers is <= E; "
+                 "--adaptive: reach it fastest")
+      ->check(hw::cli::kFinitePositive);
+  app.add_flag("--adaptive", f.adaptive,
+               "let the controller choose the machine count within hemingway-run's "
+               "--min-workers..--max-workers (implies --elastic; needs --target-loss)");
   app.add_flag("--elastic", f.elastic,
                "train elastically under hemingway-run --max-workers (sgd only): workers join "
                "and leave at step boundaries, the learning rate follows the world size");
   if (auto code = hw::cli::parse(app, argc, argv, "fmnist_mlp")) return *code;
+  if (f.adaptive && f.targetLoss <= 0) {
+    std::fprintf(stderr, "fmnist_mlp: --adaptive needs --target-loss E\n");
+    return hw::cli::kExitUsage;
+  }
+  f.elastic = f.elastic || f.adaptive;
   if (f.elastic && f.algorithm != "sgd") {
     std::fprintf(stderr, "fmnist_mlp: --elastic needs --algorithm sgd\n");
+    return hw::cli::kExitUsage;
+  }
+  if (f.targetLoss > 0 && !f.elastic) {
+    std::fprintf(stderr, "fmnist_mlp: --target-loss needs --elastic or --adaptive\n");
     return hw::cli::kExitUsage;
   }
   return hw::cli::run("fmnist_mlp", [&] { return train(f); });

@@ -103,6 +103,9 @@ std::vector<EnvEntry> workerEnv(const LaunchOptions& o, int localRank, int port,
   if (o.maxWorkers > 0) {
     env.push_back({"HEMINGWAY_ELASTIC", "1"});
     env.push_back({"HEMINGWAY_WORKER_ID", std::to_string(localRank)});
+    // The machine counts an adaptive controller may choose among.
+    env.push_back({"HEMINGWAY_MIN_WORKERS", std::to_string(std::max(1, o.minWorkers))});
+    env.push_back({"HEMINGWAY_MAX_WORKERS", std::to_string(o.maxWorkers)});
   }
   if (abortFd >= 0) env.push_back({"HEMINGWAY_ABORT_FD", std::to_string(abortFd)});
   if (heartbeatFd >= 0) {
