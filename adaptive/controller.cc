@@ -141,6 +141,7 @@ Controller::Controller(ControllerOptions options, Forecaster forecaster)
       !(o.margin >= 0) || !(o.defaultRescaleCostSeconds >= 0) || o.continuitySteps < 1) {
     throw std::invalid_argument("the controller's step counts and margins are out of range");
   }
+  capacity_ = o.maxWorkers;
   for (int m = o.minWorkers; m < o.maxWorkers; m *= 2) ladder_.push_back(m);
   ladder_.push_back(o.maxWorkers);
   if (!forecaster_) {
@@ -160,6 +161,10 @@ void Controller::observeIteration(int machines, std::int64_t iteration, double m
   seen_.push_back({machines, iteration, metric, secondsTaken, probing_});
   elapsed_ += secondsTaken;
   if (probing_) probeSeconds_ += secondsTaken;
+}
+
+void Controller::setCapacity(int machines) {
+  capacity_ = std::clamp(machines, options_.minWorkers, options_.maxWorkers);
 }
 
 void Controller::observeRescale(double secondsTaken) {
@@ -199,6 +204,7 @@ std::vector<int> Controller::candidateCounts() const {
   }
   for (const auto& s : seen_) out.insert(s.machines);
   for (int m : excluded_) out.erase(m);
+  out.erase(out.upper_bound(capacity_), out.end());  // machines the cluster has now
   return {out.begin(), out.end()};
 }
 
@@ -206,7 +212,9 @@ std::optional<int> Controller::nextProbe(int current,
                                          const std::vector<CandidateForecast>& forecasts) const {
   std::set<int> measured;
   for (const auto& s : seen_) measured.insert(s.machines);
-  const auto unmeasured = [&](int m) { return !measured.count(m) && !excluded_.count(m); };
+  const auto unmeasured = [&](int m) {
+    return !measured.count(m) && !excluded_.count(m) && m <= capacity_;
+  };
   // The ladder rung next to `m` in a direction, if not measured yet.
   const auto step = [&](int m, int dir) -> std::optional<int> {
     const auto it = std::lower_bound(ladder_.begin(), ladder_.end(), m);
@@ -218,7 +226,8 @@ std::optional<int> Controller::nextProbe(int current,
     return unmeasured(r) ? std::optional<int>(r) : std::nullopt;
   };
   if (measured.empty()) {  // the middle rung (in log scale) first
-    return ladder_[ladder_.size() / 2];
+    const int middle = ladder_[ladder_.size() / 2];
+    return std::min(middle, capacity_);
   }
   // The best count by the forecast (the current one without forecasts), and
   // the best measured one.
@@ -287,7 +296,7 @@ std::optional<Decision> Controller::decide(std::int64_t nextStep, int machines) 
     if (observed > c.predictedLog10 + c.allowedDecades) {
       excluded_.insert(machines);
       d.action = "rescale";
-      d.toWorldSize = c.revertTo;
+      d.toWorldSize = std::min(c.revertTo, capacity_);
       std::ostringstream why;
       why.precision(4);
       why << "loss continuity: log10 of the metric " << observed << " is above the band "

@@ -110,6 +110,9 @@ class Controller {
   void observeIteration(int machines, std::int64_t iteration, double metric, double seconds);
   // One measured rescale (a "regroup" record's total).
   void observeRescale(double seconds);
+  // The machines the cluster offers now (a scheduler may take some away and
+  // give them back): candidates and probes stay at or below it.
+  void setCapacity(int machines);
   // Called before step `nextStep` on `machines`: a decision when one is due
   // (every refitEverySteps steps, at a probe's end, at a continuity check).
   std::optional<Decision> decide(std::int64_t nextStep, int machines);
@@ -172,6 +175,7 @@ class Controller {
   std::optional<Check> check_;
   int probesDone_ = 0;
   std::set<int> excluded_;  // counts that broke loss continuity
+  int capacity_ = 1;
 };
 
 }  // namespace hemingway::adaptive

@@ -19,7 +19,7 @@ namespace hemingway::hooks {
 // simulated cluster: none changes the convergence curve.
 inline const std::set<std::string>& notJobKeys() {
   static const std::set<std::string> keys = {"data", "log", "threads", "virtual_workers",
-                                             "cluster_model", "cluster_rescale_s"};
+                                             "cluster_model", "cluster_rescale_s", "capacity"};
   return keys;
 }
 

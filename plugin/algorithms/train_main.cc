@@ -42,6 +42,7 @@ struct Flags {
   std::string rescale;       // ITER:M,...
   std::string clusterModel;  // theta0,theta1,theta2,theta3
   double clusterRescaleS = 0.25;
+  std::string capacity;  // T:M,... machines the simulated cluster offers from second T
   // The adaptive controller and the goals (also stopping rules of static runs).
   bool adaptive = false;
   double targetLoss = 0, timeBudget = 0, pricePerMachineHour = 0;
@@ -115,6 +116,27 @@ std::map<std::int64_t, int> parseRescale(const std::string& text) {
   return out;
 }
 
+// "T:M,T:M": from simulated second T on, the cluster offers M machines.
+std::map<double, int> parseCapacity(const std::string& text) {
+  std::map<double, int> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    const auto colon = item.find(':');
+    char* end = nullptr;
+    const double t = colon == std::string::npos ? NAN : std::strtod(item.c_str(), &end);
+    HEMINGWAY_CHECK_AS(hw::ConfigError,
+                       colon != std::string::npos && end == item.c_str() + colon &&
+                           std::isfinite(t) && t >= 0,
+                       "--capacity '{}': expected T:M[,T:M...] (T simulated seconds >= 0)", text);
+    out[t] =
+        static_cast<int>(hw::plugin::parseInt("--capacity M", item.substr(colon + 1), 1, 1 << 16));
+  }
+  HEMINGWAY_CHECK_AS(hw::ConfigError, out.empty() || out.begin()->first == 0,
+                     "--capacity '{}': the first entry must start at 0", text);
+  return out;
+}
+
 // "fashion-mnist:class=K" or "libsvm:PATH".
 hw::data::SparseSet loadDataset(const std::string& spec, const std::string& normalize,
                                 const std::string& dataDir, std::int64_t maxFeatures) {
@@ -175,6 +197,9 @@ int train(const Flags& f) {
                        "--virtual-workers");
   }
   double simulatedS = 0;  // the simulated clock
+  const auto capacity = parseCapacity(f.capacity);
+  HEMINGWAY_CHECK_AS(hw::ConfigError, capacity.empty() || !theta.empty(),
+                     "--capacity changes a simulated cluster: give --cluster-model");
   HEMINGWAY_CHECK_AS(hw::ConfigError, rescale.empty() || f.virtualWorkers > 0 || group.elastic(),
                      "--rescale needs --virtual-workers, or real workers under hemingway-run "
                      "--max-workers");
@@ -226,7 +251,9 @@ int train(const Flags& f) {
                 {"virtual_workers", std::to_string(f.virtualWorkers)},
                 {"local_iters", std::to_string(f.localIters)},
                 {"cluster_model", f.clusterModel.empty() ? "-" : f.clusterModel},
-                {"cluster_rescale_s", f.clusterModel.empty() ? "-" : fmt::format("{}", f.clusterRescaleS)}};
+                {"cluster_rescale_s",
+                 f.clusterModel.empty() ? "-" : fmt::format("{}", f.clusterRescaleS)},
+                {"capacity", f.capacity.empty() ? "-" : f.capacity}};
   info.command = f.command;
   if (workers.reports() && !group.parked()) {
     recorder.runStart(info);
@@ -335,31 +362,44 @@ int train(const Flags& f) {
     });
     if (!member) return 0;
   } else {
+    const int startWorkers = workers.worldSize();
     for (std::int64_t it = 0; it < f.iterations; ++it) {
       int want = workers.worldSize();
       std::string cause = "request";
       if (auto at = rescale.find(it); at != rescale.end()) want = at->second;
-      if (controller) {
-        if (const auto d = controller->decide(it, workers.worldSize())) {
-          want = d->toWorldSize;
-          cause = "controller";
+      if (!capacity.empty()) {
+        // The scheduler takes machines away (the run shrinks to what is
+        // left) and offers them back (a static run grows back to its size;
+        // the controller decides for an adaptive one).
+        const int cap = std::prev(capacity.upper_bound(simulatedS))->second;
+        if (want > cap) want = cap;
+        if (!controller && rescale.empty() && want < startWorkers && cap > want) {
+          want = std::min(cap, startWorkers);
         }
+        if (controller) controller->controller().setCapacity(cap);
       }
-      if (want != workers.worldSize() && workers.isVirtual()) {
+      const auto apply = [&](int to, const std::string& why) {
+        if (to == workers.worldSize() || !workers.isVirtual()) return;
         const int from = workers.worldSize();
         const auto full = trainer.gatherDual();
-        workers = hw::plugin::WorkerSet::virtualWorkers(want);
+        workers = hw::plugin::WorkerSet::virtualWorkers(to);
         trainer.repartition(workers, full, false);
         if (!theta.empty()) {  // a rescale of the simulated cluster costs its stated time
           simulatedS += f.clusterRescaleS;
           hw::hooks::RegroupRecord g;
           g.fromWorldSize = from;
-          g.toWorldSize = want;
+          g.toWorldSize = to;
           g.step = it;
-          g.cause = cause;
+          g.cause = why;
           g.totalMs = f.clusterRescaleS * 1000;
           g.simulated = true;
           recorder.regroup(g);
+        }
+      };
+      apply(want, cause);
+      if (controller) {
+        if (const auto d = controller->decide(it, workers.worldSize())) {
+          apply(d->toWorldSize, "controller");
         }
       }
       if (iterate(it)) break;
@@ -410,6 +450,9 @@ int main(int argc, char** argv) {
                  "ITER:M[,ITER:M...]: from iteration ITER on, M workers (virtual workers at once; "
                  "real ones under hemingway-run --max-workers, requested at ITER, in effect a "
                  "step boundary later)");
+  app.add_option("--capacity", f.capacity,
+                 "T:M[,T:M...]: from simulated second T the cluster offers M machines (a "
+                 "scheduler taking machines away and giving them back)");
   app.add_option("--cluster-rescale-s", f.clusterRescaleS,
                  "simulated seconds one rescale costs on the simulated cluster")
       ->check(hw::cli::kFiniteNonNegative);

@@ -291,4 +291,42 @@ TEST(TrainCliTest, AdaptiveRefusesARunWithoutAGoalOrAClock) {
   EXPECT_NE(notElastic.output.find("--max-workers"), std::string::npos) << notElastic.output;
 }
 
+// A scheduler takes machines away at simulated second 2 and gives them back
+// at 6: a static run shrinks and grows back, an adaptive one never exceeds
+// what is offered.
+TEST(TrainCliTest, CapacityIsFollowedByStaticAndAdaptiveRuns) {
+  TempDir dir;
+  const auto data = " --dataset libsvm:" + writeLibsvm(dir);
+  const auto capAt = [](double t) { return t < 2 ? 8 : t < 6 ? 2 : 8; };
+  for (const std::string mode : {"static", "adaptive"}) {
+    const auto log = dir.file(mode + ".jsonl");
+    auto r = runCommand(train("--algorithm cocoa+ --loss logistic --lambda 0.001 --iterations 60 "
+                              "--virtual-workers 8 --cluster-model 0,1,0,0 --capacity 0:8,2:2,6:8" +
+                              std::string(mode == "adaptive" ? " --adaptive --target-gap 1e-15" : "") +
+                              data + " --log " + log));
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    const auto its = events(log, "iteration");
+    ASSERT_EQ(its.size(), 60u) << mode;
+    double before = 0;  // the clock when the iteration started (after any rescale)
+    bool shrank = false, grew = false;
+    for (const auto& it : its) {
+      const int m = it["world_size"];
+      const double end = it["simulated_s"];
+      const double start = end - 1.0 / m;
+      EXPECT_LE(m, capAt(before)) << mode << ": " << it.dump();
+      if (mode == "static") EXPECT_EQ(m, capAt(before)) << it.dump();
+      shrank = shrank || (before >= 2 && before < 6 && m <= 2);
+      grew = grew || (before >= 6 && m > 2);
+      EXPECT_GE(start + 1e-9, before) << it.dump();
+      before = end;
+    }
+    EXPECT_TRUE(shrank) << mode;
+    if (mode == "static") EXPECT_TRUE(grew);
+  }
+  auto bad = runCommand(train("--virtual-workers 4 --iterations 1 --capacity 5:2" + data +
+                              " --cluster-model 0,1,0,0"));
+  EXPECT_EQ(bad.exitCode, 2) << bad.output;
+  EXPECT_NE(bad.output.find("--capacity"), std::string::npos) << bad.output;
+}
+
 }  // namespace
