@@ -259,7 +259,26 @@ std::optional<int> Controller::nextProbe(int current,
     if (auto next = step(bestMeasuredCount, -first)) return next;
     return std::nullopt;
   }
-  if (bestMeasured) return std::nullopt;
+  if (bestMeasured) {
+    // Optimism where the model knows least: an unmeasured rung next to the
+    // best measured count is probed when the optimistic end of its forecast
+    // beats the best measured count's (curves can change shape between
+    // neighbouring counts in ways no interpolation sees).
+    std::optional<int> pick;
+    double pickLow = bestMeasuredValue;
+    for (const int dir : {-1, +1}) {
+      const auto next = step(bestMeasuredCount, dir);
+      if (!next) continue;
+      for (const auto& c : forecasts) {
+        if (c.machines != *next || !c.interval) continue;
+        if (c.interval->first < pickLow) {
+          pickLow = c.interval->first;
+          pick = next;
+        }
+      }
+    }
+    return pick;
+  }
   // The best is an unmeasured count: the rung toward it from the nearest measured.
   int from = *measured.begin();
   for (int m : measured) {
