@@ -48,7 +48,8 @@ std::optional<Score> scoreOf(const CandidateForecast& c, const ControllerOptions
 }  // namespace
 
 Decision chooseAction(const std::vector<CandidateForecast>& candidates, int current,
-                      double rescaleCostSeconds, bool cooledDown, const ControllerOptions& options) {
+                      double rescaleCostSeconds, bool cooledDown,
+                      const ControllerOptions& options) {
   if (!options.targetLoss && !options.timeBudgetSeconds) {
     throw std::invalid_argument("the controller needs a target loss or a time budget");
   }
@@ -88,7 +89,7 @@ Decision chooseAction(const std::vector<CandidateForecast>& candidates, int curr
   };
   if (!best) {
     d.reason = hasStay ? "no other machine count has a forecast"
-                         : "no machine count is predicted to reach the goal";
+                       : "no machine count is predicted to reach the goal";
     return d;
   }
   if (!hasStay) {
@@ -98,8 +99,9 @@ Decision chooseAction(const std::vector<CandidateForecast>& candidates, int curr
     }
     d.action = "rescale";
     d.toWorldSize = best->machines;
-    d.reason = "m = " + std::to_string(current) + " is not predicted to reach the goal; m = " +
-               std::to_string(best->machines) + " is (" + fmt(bestScore->high) + " at worst)";
+    d.reason = "m = " + std::to_string(current) +
+               " is not predicted to reach the goal; m = " + std::to_string(best->machines) +
+               " is (" + fmt(bestScore->high) + " at worst)";
     return d;
   }
   // Target goals: stay.low - candidate.high, the candidate's rescale cost
@@ -137,8 +139,8 @@ Controller::Controller(ControllerOptions options, Forecaster forecaster)
   if (o.pricePerMachineHour && !o.targetLoss) {
     throw std::invalid_argument("a price per machine-hour needs a target loss");
   }
-  if (o.refitEverySteps < 1 || o.probeSteps < 2 || o.cooldownSteps < 0 ||
-      !(o.margin >= 0) || !(o.defaultRescaleCostSeconds >= 0) || o.continuitySteps < 1) {
+  if (o.refitEverySteps < 1 || o.probeSteps < 2 || o.cooldownSteps < 0 || !(o.margin >= 0) ||
+      !(o.defaultRescaleCostSeconds >= 0) || o.continuitySteps < 1) {
     throw std::invalid_argument("the controller's step counts and margins are out of range");
   }
   capacity_ = o.maxWorkers;
@@ -293,7 +295,8 @@ std::optional<Decision> Controller::decide(std::int64_t nextStep, int machines) 
   const bool probeEnded = probing_ && nextStep >= probeEndStep_;
   if (probing_ && !probeEnded) return std::nullopt;
   const bool checkDue = check_ && nextStep >= check_->atStep;
-  if (!firstDecision && !probeEnded && !checkDue && nextStep - lastDecisionStep_ < o.refitEverySteps) {
+  if (!firstDecision && !probeEnded && !checkDue &&
+      nextStep - lastDecisionStep_ < o.refitEverySteps) {
     return std::nullopt;
   }
   lastDecisionStep_ = nextStep;
@@ -407,8 +410,7 @@ std::optional<Decision> Controller::decide(std::int64_t nextStep, int machines) 
     for (const auto& c : forecasts) {
       if (c.remainingSeconds) bestRemaining = std::min(bestRemaining, *c.remainingSeconds);
     }
-    const double probeCost =
-        o.probeSteps * (target ? target->secondsPerIteration : 0.0) + cost;
+    const double probeCost = o.probeSteps * (target ? target->secondsPerIteration : 0.0) + cost;
     if (stale && probeSeconds_ + probeCost <= o.probeBudgetFraction * (elapsed_ + bestRemaining)) {
       chosen.action = "probe";
       chosen.reason += "; m = " + std::to_string(chosen.toWorldSize) +
@@ -466,7 +468,7 @@ struct RateModel {
 // stretch, the fall of the level per iteration at the window's middle level.
 constexpr int kRateWindow = 1;
 constexpr std::size_t kRateHistory = 400;  // the newest iterations used
-constexpr std::size_t kSettle = 1;          // iterations skipped after a change
+constexpr std::size_t kSettle = 1;         // iterations skipped after a change
 // Rate samples more than this many decades above the current level are not
 // used: curves bend, and a count measured far up the curve is probed again.
 constexpr double kLevelBand = 1.0;
@@ -482,7 +484,8 @@ std::optional<RateModel> fitRates(const std::vector<TraceRow>& rows, double pSta
     const auto& b = rows[k];
     if (a.machines != b.machines || b.iteration - a.iteration != kRateWindow) continue;
     // The first iterations after a rescale settle (a dual method's gap jumps).
-    if (k < first + kRateWindow + kSettle || rows[k - kRateWindow - kSettle].machines != b.machines ||
+    if (k < first + kRateWindow + kSettle ||
+        rows[k - kRateWindow - kSettle].machines != b.machines ||
         b.iteration - rows[k - kRateWindow - kSettle].iteration != kRateWindow + kSettle) {
       continue;
     }
@@ -527,10 +530,12 @@ std::optional<RateModel> fitRates(const std::vector<TraceRow>& rows, double pSta
 
 }  // namespace
 
-std::vector<CandidateForecast> Controller::forecastFromRun(
-    const ControllerOptions& o, const std::vector<TraceRow>& rows, int current,
-    double currentMetric, double elapsedSeconds, double rescaleCostSeconds,
-    const std::vector<int>& candidates) {
+std::vector<CandidateForecast> Controller::forecastFromRun(const ControllerOptions& o,
+                                                           const std::vector<TraceRow>& rows,
+                                                           int current, double currentMetric,
+                                                           double elapsedSeconds,
+                                                           double rescaleCostSeconds,
+                                                           const std::vector<int>& candidates) {
   const double pStar = o.metric == Metric::kGap ? 0.0 : o.pStar.value_or(0.0);
   if (!(currentMetric > pStar)) throw std::invalid_argument("the metric is at or below P*");
   const double now = std::log10(currentMetric - pStar);

@@ -135,10 +135,12 @@ class Controller {
   // ones with the algorithm's slope bounds (slopeBoundsFor). Intervals:
   // measured m +-(0.1 + 1.28 sigma / sqrt(samples)), others unmeasuredSpread
   // growing with the distance in doublings. Throws when no metric falls yet.
-  static std::vector<CandidateForecast> forecastFromRun(
-      const ControllerOptions& options, const std::vector<TraceRow>& rows, int current,
-      double currentMetric, double elapsedSeconds, double rescaleCostSeconds,
-      const std::vector<int>& candidates);
+  static std::vector<CandidateForecast> forecastFromRun(const ControllerOptions& options,
+                                                        const std::vector<TraceRow>& rows,
+                                                        int current, double currentMetric,
+                                                        double elapsedSeconds,
+                                                        double rescaleCostSeconds,
+                                                        const std::vector<int>& candidates);
 
  private:
   std::optional<int> nextProbe(int current, const std::vector<CandidateForecast>& forecasts) const;

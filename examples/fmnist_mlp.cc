@@ -3,7 +3,8 @@
 // Elastic (2 workers at first, up to 3; hemingway-ctl ... scale N):
 //        hemingway-run --nproc-per-node 2 --max-workers 3 -- fmnist_mlp --elastic
 // Adaptive (the controller picks 1..3 workers to reach the loss fastest):
-//        hemingway-run --nproc-per-node 3 --max-workers 3 -- fmnist_mlp --adaptive --target-loss 0.5
+//        hemingway-run --nproc-per-node 3 --max-workers 3 -- fmnist_mlp --adaptive --target-loss
+//        0.5
 // The lines marked "Hemingway" are all it takes.
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -18,9 +19,9 @@
 #include "hemingway/hooks/step_recorder.h"
 #include "hemingway/hooks/step_stats.h"
 #include "hemingway/plugin/algorithms/parameter_averaging.h"
+#include "hemingway/plugin/algorithms/workers.h"
 #include "hemingway/plugin/data/datasets.h"
 #include "hemingway/plugin/data/sampler.h"
-#include "hemingway/plugin/algorithms/workers.h"
 #include "hemingway/plugin/data_parallel.h"
 #include "hemingway/plugin/elastic.h"
 #include "hemingway/plugin/env.h"
@@ -121,7 +122,8 @@ int train(const Flags& f) {
       hw::adaptive::ControllerOptions co;
       co.algorithm = "sgd";
       co.targetLoss = f.targetLoss;
-      co.minWorkers = static_cast<int>(hw::plugin::envInt("HEMINGWAY_MIN_WORKERS", 1, 1024).value_or(1));
+      co.minWorkers =
+          static_cast<int>(hw::plugin::envInt("HEMINGWAY_MIN_WORKERS", 1, 1024).value_or(1));
       co.maxWorkers = static_cast<int>(
           hw::plugin::envInt("HEMINGWAY_MAX_WORKERS", 1, 1024).value_or(group.worldSize()));
       co.probeSteps = 10;  // a minibatch loss is noisy: longer probes
@@ -150,7 +152,8 @@ int train(const Flags& f) {
         recent.clear();
         if (mean[0] / group.worldSize() <= f.targetLoss) {
           if (group.rank() == 0) {
-            fmt::print(stderr, "target loss {:g} reached at step {} (mean of the last 10: {:.4f})\n",
+            fmt::print(stderr,
+                       "target loss {:g} reached at step {} (mean of the last 10: {:.4f})\n",
                        f.targetLoss, i + 1, mean[0] / group.worldSize());
           }
           elastic.stop();

@@ -18,8 +18,9 @@ namespace hemingway::hooks {
 // Where the data lives, where the log goes, threads, the machine count and the
 // simulated cluster: none changes the convergence curve.
 inline const std::set<std::string>& notJobKeys() {
-  static const std::set<std::string> keys = {"data", "log", "threads", "virtual_workers",
-                                             "cluster_model", "cluster_rescale_s", "capacity"};
+  static const std::set<std::string> keys = {
+      "data",    "log", "threads", "virtual_workers", "cluster_model", "cluster_rescale_s",
+      "capacity"};
   return keys;
 }
 

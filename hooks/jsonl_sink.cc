@@ -145,16 +145,11 @@ std::string toJson(const DecisionRecord& r) {
     if (c.log10AtBudget) one["log10_at_budget"] = *c.log10AtBudget;
     candidates.push_back(one);
   }
-  nlohmann::json j = {{"event", "decision"},
-                      {"run", r.run},
-                      {"step", r.step},
-                      {"world_size", r.worldSize},
-                      {"action", r.action},
-                      {"to_world_size", r.toWorldSize},
-                      {"reason", r.reason},
-                      {"rescale_cost_s", r.rescaleCostS},
-                      {"candidates", candidates},
-                      {"time", r.time}};
+  nlohmann::json j = {{"event", "decision"},      {"run", r.run},
+                      {"step", r.step},           {"world_size", r.worldSize},
+                      {"action", r.action},       {"to_world_size", r.toWorldSize},
+                      {"reason", r.reason},       {"rescale_cost_s", r.rescaleCostS},
+                      {"candidates", candidates}, {"time", r.time}};
   if (r.simulatedS) j["simulated_s"] = *r.simulatedS;
   return j.dump();
 }

@@ -96,7 +96,9 @@ struct Elastic::Impl {
   }
   bool has(const std::string& key) { return store().check({key}); }
 
-  Membership membership() const { return {group.generation(), group.rank(), group.worldSize(), ""}; }
+  Membership membership() const {
+    return {group.generation(), group.rank(), group.worldSize(), ""};
+  }
 
   void follow() {
     if (recorder != nullptr) {

@@ -357,10 +357,11 @@ void printTimelines(const std::vector<ad::Timeline>& timelines) {
     int changes = 0;
     for (const auto& d : t.decisions) changes += d.toWorldSize != d.worldSize ? 1 : 0;
     const auto& last = t.points.empty() ? ad::TimelinePoint{} : t.points.back();
-    std::printf("\nadaptive run %s (%s): %zu decisions, %d membership changes, ended on m = %d "
-                "after %.4g %sseconds\n",
-                t.run.c_str(), t.algorithm.c_str(), t.decisions.size(), changes, last.machines,
-                last.seconds, t.simulated ? "simulated " : "");
+    std::printf(
+        "\nadaptive run %s (%s): %zu decisions, %d membership changes, ended on m = %d "
+        "after %.4g %sseconds\n",
+        t.run.c_str(), t.algorithm.c_str(), t.decisions.size(), changes, last.machines,
+        last.seconds, t.simulated ? "simulated " : "");
     std::printf("%8s %10s %10s %8s %13s %14s  %s\n", "step", "seconds", "world_size", "action",
                 "to_world_size", "rescale_cost_s", "reason");
     for (const auto& d : t.decisions) {
@@ -398,9 +399,10 @@ void writeTimelinePlot(const std::string& dir, const ad::Timeline& t) {
   std::ofstream script(work + "/timeline.gp");
   script << "set terminal pngcairo size 1100,600\nset grid\nset key outside right top\n"
          << "set output " << gnuplotQuote(dir + "/" + name + ".png") << "\n"
-         << "set title " << gnuplotQuote("adaptive run " + t.run + " (" + t.algorithm + "): " +
-                                         (gap ? "duality gap" : "loss") +
-                                         " against time; membership changes marked")
+         << "set title "
+         << gnuplotQuote("adaptive run " + t.run + " (" + t.algorithm +
+                         "): " + (gap ? "duality gap" : "loss") +
+                         " against time; membership changes marked")
          << "\nset xlabel " << gnuplotQuote(t.simulated ? "simulated seconds" : "seconds")
          << "\nset ylabel " << gnuplotQuote(gap ? "duality gap" : "loss")
          << "\nset logscale y\nset y2label 'machines m'\nset y2tics\nset ytics nomirror\n"
@@ -411,13 +413,13 @@ void writeTimelinePlot(const std::string& dir, const ad::Timeline& t) {
     script << "set arrow " << k++ << " from first " << d.seconds << ", graph 0 to first "
            << d.seconds << ", graph 1 nohead dt 2 lc rgb "
            << (d.action == "probe" ? "'#9e9ac8'" : "'#d94801'") << "\n";
-    script << "set label " << k++ << " " << gnuplotQuote(d.action + " m=" +
-                                                           std::to_string(d.toWorldSize))
-           << " at first " << d.seconds << ", graph 0.97 rotate by 90 right font ',8'\n";
+    script << "set label " << k++ << " "
+           << gnuplotQuote(d.action + " m=" + std::to_string(d.toWorldSize)) << " at first "
+           << d.seconds << ", graph 0.97 rotate by 90 right font ',8'\n";
   }
   script << "plot " << gnuplotQuote(work + "/timeline.dat")
-         << " using 1:2 with lines lw 2 lc rgb '#08519c' title " << gnuplotQuote(gap ? "gap" : "loss")
-         << ", " << gnuplotQuote(work + "/timeline.dat")
+         << " using 1:2 with lines lw 2 lc rgb '#08519c' title "
+         << gnuplotQuote(gap ? "gap" : "loss") << ", " << gnuplotQuote(work + "/timeline.dat")
          << " using 1:3 axes x1y2 with steps lw 1 lc rgb '#636363' title 'm'\n";
   script.close();
   const int code = runProgram({"gnuplot", work + "/timeline.gp"});

@@ -125,10 +125,10 @@ std::map<double, int> parseCapacity(const std::string& text) {
     const auto colon = item.find(':');
     char* end = nullptr;
     const double t = colon == std::string::npos ? NAN : std::strtod(item.c_str(), &end);
-    HEMINGWAY_CHECK_AS(hw::ConfigError,
-                       colon != std::string::npos && end == item.c_str() + colon &&
-                           std::isfinite(t) && t >= 0,
-                       "--capacity '{}': expected T:M[,T:M...] (T simulated seconds >= 0)", text);
+    HEMINGWAY_CHECK_AS(
+        hw::ConfigError,
+        colon != std::string::npos && end == item.c_str() + colon && std::isfinite(t) && t >= 0,
+        "--capacity '{}': expected T:M[,T:M...] (T simulated seconds >= 0)", text);
     out[t] =
         static_cast<int>(hw::plugin::parseInt("--capacity M", item.substr(colon + 1), 1, 1 << 16));
   }
@@ -219,18 +219,20 @@ int train(const Flags& f) {
                        "--max-workers B");
     HEMINGWAY_CHECK_AS(hw::ConfigError, rescale.empty(),
                        "--adaptive and --rescale both rescale: give one");
-    HEMINGWAY_CHECK_AS(hw::ConfigError, f.virtualWorkers == 0 || !theta.empty(),
-                       "--adaptive on virtual workers needs a simulated clock: give --cluster-model "
-                       "T0,T1,T2,T3");
-    const int lo = f.virtualWorkers > 0 ? 1
-                   : static_cast<int>(hw::plugin::envInt("HEMINGWAY_MIN_WORKERS", 1, 1 << 16)
-                                          .value_or(1));
+    HEMINGWAY_CHECK_AS(
+        hw::ConfigError, f.virtualWorkers == 0 || !theta.empty(),
+        "--adaptive on virtual workers needs a simulated clock: give --cluster-model "
+        "T0,T1,T2,T3");
+    const int lo =
+        f.virtualWorkers > 0
+            ? 1
+            : static_cast<int>(hw::plugin::envInt("HEMINGWAY_MIN_WORKERS", 1, 1 << 16).value_or(1));
     const int hi = f.virtualWorkers > 0
                        ? f.virtualWorkers
                        : static_cast<int>(hw::plugin::envInt("HEMINGWAY_MAX_WORKERS", 1, 1 << 16)
                                               .value_or(group.worldSize()));
-    controller = std::make_shared<hw::adaptive::ControllerHook>(
-        controllerOptions(f, dual, lo, hi), &recorder);
+    controller = std::make_shared<hw::adaptive::ControllerHook>(controllerOptions(f, dual, lo, hi),
+                                                                &recorder);
     if (!theta.empty()) controller->useSimulatedClock();
     recorder.addHook(controller);
   }
@@ -240,20 +242,20 @@ int train(const Flags& f) {
   info.parameterBytes = problem.features() * 8;
   info.datasetSize = problem.examples();
   // Settings a dual method does not use are "-": they do not split its job.
-  info.extra = {{"loss", f.loss},
-                {"lambda", fmt::format("{}", f.lambda)},
-                {"dataset", f.dataset},
-                {"normalize", f.normalize},
-                {"lr", dual ? "-" : fmt::format("{}", f.lr)},
-                {"batch_size", dual ? "-" : std::to_string(f.batchSize)},
-                {"seed", std::to_string(f.seed)},
-                {"data", f.data},
-                {"virtual_workers", std::to_string(f.virtualWorkers)},
-                {"local_iters", std::to_string(f.localIters)},
-                {"cluster_model", f.clusterModel.empty() ? "-" : f.clusterModel},
-                {"cluster_rescale_s",
-                 f.clusterModel.empty() ? "-" : fmt::format("{}", f.clusterRescaleS)},
-                {"capacity", f.capacity.empty() ? "-" : f.capacity}};
+  info.extra = {
+      {"loss", f.loss},
+      {"lambda", fmt::format("{}", f.lambda)},
+      {"dataset", f.dataset},
+      {"normalize", f.normalize},
+      {"lr", dual ? "-" : fmt::format("{}", f.lr)},
+      {"batch_size", dual ? "-" : std::to_string(f.batchSize)},
+      {"seed", std::to_string(f.seed)},
+      {"data", f.data},
+      {"virtual_workers", std::to_string(f.virtualWorkers)},
+      {"local_iters", std::to_string(f.localIters)},
+      {"cluster_model", f.clusterModel.empty() ? "-" : f.clusterModel},
+      {"cluster_rescale_s", f.clusterModel.empty() ? "-" : fmt::format("{}", f.clusterRescaleS)},
+      {"capacity", f.capacity.empty() ? "-" : f.capacity}};
   info.command = f.command;
   if (workers.reports() && !group.parked()) {
     recorder.runStart(info);
@@ -271,9 +273,9 @@ int train(const Flags& f) {
   // Seconds since the start: the simulated clock of a simulated cluster, else wall time.
   const auto started = std::chrono::steady_clock::now();
   const auto clock = [&] {
-    return theta.empty() ? std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
-                               .count()
-                         : simulatedS;
+    return theta.empty()
+               ? std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()
+               : simulatedS;
   };
   // One iteration; true when the target gap is reached.
   auto iterate = [&](std::int64_t it) {
@@ -459,8 +461,10 @@ int main(int argc, char** argv) {
   app.add_flag("--adaptive", f.adaptive,
                "let the controller choose the machine count (virtual workers: 1..M; real: "
                "hemingway-run's --min-workers..--max-workers); decisions go to --log");
-  app.add_option("--target-loss", f.targetLoss, "stop when the objective is <= E (the goal of "
-                 "--adaptive)")->check(hw::cli::kFinitePositive);
+  app.add_option("--target-loss", f.targetLoss,
+                 "stop when the objective is <= E (the goal of "
+                 "--adaptive)")
+      ->check(hw::cli::kFinitePositive);
   app.add_option("--time-budget", f.timeBudget,
                  "stop after S seconds (simulated with --cluster-model); with --adaptive and no "
                  "target: the lowest objective by then")

@@ -64,13 +64,13 @@ TEST(ChooseActionTest, APriceComparesMachineHours) {
   auto o = targetOptions();
   o.pricePerMachineHour = 3.6;  // 0.001 per machine-second
   // 16 machines are twice as fast as 4 but use twice the machine-hours.
-  const auto d = chooseAction({forecast(4, 10, 9.5, 10.5), forecast(16, 5, 4.5, 5.5)}, 4, 0.1,
-                              true, o);
+  const auto d =
+      chooseAction({forecast(4, 10, 9.5, 10.5), forecast(16, 5, 4.5, 5.5)}, 4, 0.1, true, o);
   EXPECT_EQ(d.action, "stay") << d.reason;
   o.pricePerMachineHour.reset();
-  EXPECT_EQ(chooseAction({forecast(4, 10, 9.5, 10.5), forecast(16, 5, 4.5, 5.5)}, 4, 0.1, true, o)
-                .action,
-            "rescale");
+  EXPECT_EQ(
+      chooseAction({forecast(4, 10, 9.5, 10.5), forecast(16, 5, 4.5, 5.5)}, 4, 0.1, true, o).action,
+      "rescale");
 }
 
 TEST(ChooseActionTest, ABudgetWithATargetRefusesCandidatesThatMayMissIt) {

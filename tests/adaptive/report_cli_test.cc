@@ -396,12 +396,13 @@ TEST(ReportCliTest, AnAdaptiveRunsDecisionsAreItsTimeline) {
     if (i == 20 || i == 40) {
       out << R"({"event":"decision","run":"r1","step":)" << i << R"(,"world_size":)" << world(i - 1)
           << R"(,"action":")" << (i == 20 ? "probe" : "rescale") << R"(","to_world_size":)" << m
-          << R"(,"reason":"reason )" << i << R"(","rescale_cost_s":0.25,"candidates":[],"time":101,)"
+          << R"(,"reason":"reason )" << i
+          << R"(","rescale_cost_s":0.25,"candidates":[],"time":101,)"
           << R"("simulated_s":)" << clock << "}\n";
     }
-    out << R"({"event":"iteration","run":"r1","rank":0,"world_size":)" << m
-        << R"(,"iteration":)" << i << R"(,"algorithm":"cocoa","primal":)"
-        << 0.1 + std::pow(10.0, -0.05 * i) << R"(,"dual":null,"gap":null,"iter_ms":null,)"
+    out << R"({"event":"iteration","run":"r1","rank":0,"world_size":)" << m << R"(,"iteration":)"
+        << i << R"(,"algorithm":"cocoa","primal":)" << 0.1 + std::pow(10.0, -0.05 * i)
+        << R"(,"dual":null,"gap":null,"iter_ms":null,)"
         << R"("compute_ms":null,"comm_ms":null,"virtual":true,"time":101,"simulated_s":)" << clock
         << "}\n";
   }

@@ -231,10 +231,11 @@ TEST(TrainCliTest, ClusterModelGivesSimulatedSecondsAndNoMeasuredTime) {
 TEST(TrainCliTest, AdaptiveVirtualRunProbesDecidesAndLogsEveryDecision) {
   TempDir dir;
   const auto log = dir.file("log.jsonl");
-  auto r = runCommand(train("--algorithm cocoa+ --iterations 300 --virtual-workers 16 --adaptive "
-                            "--target-gap 1e-6 --lambda 0.001 --loss logistic --refit-every 5 "
-                            "--cluster-model 0.02,1.5,0.01,0.02 --dataset libsvm:" +
-                            writeLibsvm(dir) + " --log " + log));
+  auto r =
+      runCommand(train("--algorithm cocoa+ --iterations 300 --virtual-workers 16 --adaptive "
+                       "--target-gap 1e-6 --lambda 0.001 --loss logistic --refit-every 5 "
+                       "--cluster-model 0.02,1.5,0.01,0.02 --dataset libsvm:" +
+                       writeLibsvm(dir) + " --log " + log));
   ASSERT_EQ(r.exitCode, 0) << r.output;
   const auto decisions = events(log, "decision");
   const auto its = events(log, "iteration");
@@ -282,8 +283,8 @@ TEST(TrainCliTest, AdaptiveRefusesARunWithoutAGoalOrAClock) {
       train("--virtual-workers 4 --adaptive --cluster-model 0,1,0,0 --iterations 2" + data));
   EXPECT_EQ(noGoal.exitCode, 2) << noGoal.output;
   EXPECT_NE(noGoal.output.find("needs a goal"), std::string::npos) << noGoal.output;
-  auto noClock = runCommand(train("--virtual-workers 4 --adaptive --target-gap 1e-3 --iterations 2" +
-                                  data));
+  auto noClock =
+      runCommand(train("--virtual-workers 4 --adaptive --target-gap 1e-3 --iterations 2" + data));
   EXPECT_EQ(noClock.exitCode, 2) << noClock.output;
   EXPECT_NE(noClock.output.find("--cluster-model"), std::string::npos) << noClock.output;
   auto notElastic = runCommand(train("--adaptive --target-gap 1e-3 --iterations 2" + data));
@@ -300,10 +301,11 @@ TEST(TrainCliTest, CapacityIsFollowedByStaticAndAdaptiveRuns) {
   const auto capAt = [](double t) { return t < 2 ? 8 : t < 6 ? 2 : 8; };
   for (const std::string mode : {"static", "adaptive"}) {
     const auto log = dir.file(mode + ".jsonl");
-    auto r = runCommand(train("--algorithm cocoa+ --loss logistic --lambda 0.001 --iterations 60 "
-                              "--virtual-workers 8 --cluster-model 0,1,0,0 --capacity 0:8,2:2,6:8" +
-                              std::string(mode == "adaptive" ? " --adaptive --target-gap 1e-15" : "") +
-                              data + " --log " + log));
+    auto r =
+        runCommand(train("--algorithm cocoa+ --loss logistic --lambda 0.001 --iterations 60 "
+                         "--virtual-workers 8 --cluster-model 0,1,0,0 --capacity 0:8,2:2,6:8" +
+                         std::string(mode == "adaptive" ? " --adaptive --target-gap 1e-15" : "") +
+                         data + " --log " + log));
     ASSERT_EQ(r.exitCode, 0) << r.output;
     const auto its = events(log, "iteration");
     ASSERT_EQ(its.size(), 60u) << mode;
