@@ -194,6 +194,26 @@ std::string fmt(double v) {
   return buf;
 }
 
+// The --plots folder (created) and a temporary folder for gnuplot's data and
+// scripts, removed with this object.
+struct PlotFolders {
+  std::string work;
+  explicit PlotFolders(const std::string& dir) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) throw UsageError("--plots: cannot create " + dir + ": " + ec.message());
+    char tmpl[] = "/tmp/hemingway-report-XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("cannot create a temporary folder");
+    work = tmpl;
+  }
+  ~PlotFolders() {
+    std::error_code ignored;
+    std::filesystem::remove_all(work, ignored);
+  }
+  PlotFolders(const PlotFolders&) = delete;
+  PlotFolders& operator=(const PlotFolders&) = delete;
+};
+
 // What the plots show besides the models.
 struct PlotContext {
   bool gap = false;  // the metric is the duality gap
@@ -210,19 +230,8 @@ struct PlotContext {
 // band, the measured runs' times, the recommendation marked).
 void writePlots(const std::string& dir, const std::vector<ad::TraceRow>& rows,
                 const std::vector<ad::CompositeModel>& models, const PlotContext& context) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) throw UsageError("--plots: cannot create " + dir + ": " + ec.message());
-  char tmpl[] = "/tmp/hemingway-report-XXXXXX";
-  if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("cannot create a temporary folder");
-  const std::string work = tmpl;
-  struct Cleanup {
-    std::string path;
-    ~Cleanup() {
-      std::error_code ignored;
-      std::filesystem::remove_all(path, ignored);
-    }
-  } cleanup{work};
+  const PlotFolders folders(dir);
+  const std::string& work = folders.work;
   const std::string metric = context.gap ? "duality gap" : "loss - P*";
   for (const auto& model : models) {
     const std::string name = safeFileName(model.algorithm);
@@ -375,19 +384,8 @@ void printTimelines(const std::vector<ad::Timeline>& timelines) {
 // against time, log scale, each membership change marked with its new m.
 void writeTimelinePlot(const std::string& dir, const ad::Timeline& t) {
   if (t.points.empty()) return;
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) throw UsageError("--plots: cannot create " + dir + ": " + ec.message());
-  char tmpl[] = "/tmp/hemingway-report-XXXXXX";
-  if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("cannot create a temporary folder");
-  const std::string work = tmpl;
-  struct Cleanup {
-    std::string path;
-    ~Cleanup() {
-      std::error_code ignored;
-      std::filesystem::remove_all(path, ignored);
-    }
-  } cleanup{work};
+  const PlotFolders folders(dir);
+  const std::string& work = folders.work;
   const bool gap = t.points.back().gap.has_value();
   std::ofstream data(work + "/timeline.dat");
   for (const auto& p : t.points) {

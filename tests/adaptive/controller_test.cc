@@ -234,6 +234,19 @@ TEST(ControllerTest, ColdStartProbesTheLadderWithinItsBound) {
       << probes << " probes, the last at step " << lastProbe;
 }
 
+// m = 8 is best by far; a switch predicts the metric at 1e-3 three steps later.
+std::vector<CandidateForecast> eightIsBetter(const std::vector<TraceRow>&, int current, double,
+                                             double, double cost, const std::vector<int>& ms) {
+  std::vector<CandidateForecast> out;
+  for (int m : ms) {
+    const double v = (m == 8 ? 10.0 : 50.0) + (m == current ? 0 : cost);
+    auto f = forecast(m, v, v * 0.9, v * 1.1);
+    f.log10AfterCheck = -3;
+    out.push_back(f);
+  }
+  return out;
+}
+
 TEST(ControllerTest, RevertsWhenTheLossLeavesThePredictedBand) {
   std::int64_t step = 0;
   auto o = targetOptions();
@@ -242,17 +255,7 @@ TEST(ControllerTest, RevertsWhenTheLossLeavesThePredictedBand) {
   o.continuitySteps = 3;
   o.continuityDecades = 0.5;
   o.probeBudgetFraction = 0;
-  Controller c(o, [&](const std::vector<TraceRow>&, int current, double, double, double cost,
-                      const std::vector<int>& candidates) {
-    std::vector<CandidateForecast> out;
-    for (int m : candidates) {
-      const double v = (m == 8 ? 10.0 : 50.0) + (m == current ? 0 : cost);
-      auto f = forecast(m, v, v * 0.9, v * 1.1);
-      f.log10AfterCheck = -3;  // predicted metric 1e-3 three steps after a switch
-      out.push_back(f);
-    }
-    return out;
-  });
+  Controller c(o, eightIsBetter);
   measureThree(c);
   int machines = 4;
   auto decisions = drive(c, machines, step, 1, 1e-3);
@@ -281,17 +284,7 @@ TEST(ControllerTest, WithinBandTheRescaleStands) {
   o.refitEverySteps = 5;
   o.continuitySteps = 3;
   o.probeBudgetFraction = 0;
-  Controller c(o, [&](const std::vector<TraceRow>&, int current, double, double, double cost,
-                      const std::vector<int>& candidates) {
-    std::vector<CandidateForecast> out;
-    for (int m : candidates) {
-      const double v = (m == 8 ? 10.0 : 50.0) + (m == current ? 0 : cost);
-      auto f = forecast(m, v, v * 0.9, v * 1.1);
-      f.log10AfterCheck = -3;
-      out.push_back(f);
-    }
-    return out;
-  });
+  Controller c(o, eightIsBetter);
   measureThree(c);
   int machines = 4;
   drive(c, machines, step, 1, 1e-3);
