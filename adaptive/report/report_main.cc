@@ -418,7 +418,7 @@ void writeTimelinePlot(const std::string& dir, const ad::Timeline& t) {
   script << "plot " << gnuplotQuote(work + "/timeline.dat")
          << " using 1:2 with lines lw 2 lc rgb '#08519c' title "
          << gnuplotQuote(gap ? "gap" : "loss") << ", " << gnuplotQuote(work + "/timeline.dat")
-         << " using 1:3 axes x1y2 with steps lw 1 lc rgb '#636363' title 'm'\n";
+         << " using 1:3 axes x1y2 with fsteps lw 1 lc rgb '#636363' title 'm'\n";
   script.close();
   const int code = runProgram({"gnuplot", work + "/timeline.gp"});
   if (code == 127) throw std::runtime_error("cannot run gnuplot (install gnuplot-nox)");
