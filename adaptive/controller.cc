@@ -210,8 +210,8 @@ std::vector<int> Controller::candidateCounts() const {
   return {out.begin(), out.end()};
 }
 
-std::optional<int> Controller::nextProbe(int current,
-                                         const std::vector<CandidateForecast>& forecasts) const {
+std::optional<Controller::ProbeChoice> Controller::nextProbe(
+    int current, const std::vector<CandidateForecast>& forecasts) const {
   std::set<int> measured;
   for (const auto& s : seen_) measured.insert(s.machines);
   const auto unmeasured = [&](int m) {
@@ -229,7 +229,7 @@ std::optional<int> Controller::nextProbe(int current,
   };
   if (measured.empty()) {  // the middle rung (in log scale) first
     const int middle = ladder_[ladder_.size() / 2];
-    return std::min(middle, capacity_);
+    return ProbeChoice{std::min(middle, capacity_), true, "no model yet"};
   }
   // The best count by the forecast (the current one without forecasts), and
   // the best measured one.
@@ -257,8 +257,13 @@ std::optional<int> Controller::nextProbe(int current,
     const SlopeBounds bounds = slopeBoundsFor(options_.algorithm);
     int first = bounds.low + bounds.high > 0 ? -1 : +1;
     if (best != bestMeasuredCount) first = best < bestMeasuredCount ? -1 : +1;
-    if (auto next = step(bestMeasuredCount, first)) return next;
-    if (auto next = step(bestMeasuredCount, -first)) return next;
+    for (const int dir : {first, -first}) {
+      if (auto next = step(bestMeasuredCount, dir)) {
+        return ProbeChoice{*next, true,
+                           "fewer than three counts measured; next to the best, m = " +
+                               std::to_string(bestMeasuredCount)};
+      }
+    }
     return std::nullopt;
   }
   if (bestMeasured) {
@@ -279,14 +284,22 @@ std::optional<int> Controller::nextProbe(int current,
         }
       }
     }
-    return pick;
+    if (!pick) return std::nullopt;
+    return ProbeChoice{*pick, true,
+                       "bracketing the best measured count m = " +
+                           std::to_string(bestMeasuredCount) +
+                           ": its neighbour could beat it at the optimistic end"};
   }
   // The best is an unmeasured count: the rung toward it from the nearest measured.
   int from = *measured.begin();
   for (int m : measured) {
     if (std::abs(std::log(double(m) / best)) < std::abs(std::log(double(from) / best))) from = m;
   }
-  return step(from, best > from ? +1 : -1);
+  const auto toward = step(from, best > from ? +1 : -1);
+  if (!toward) return std::nullopt;
+  // From the best measured count this is a step of the walk too.
+  return ProbeChoice{*toward, from == bestMeasuredCount,
+                     "the model prefers m = " + std::to_string(best) + ", not measured"};
 }
 
 std::optional<Decision> Controller::decide(std::int64_t nextStep, int machines) {
@@ -354,33 +367,31 @@ std::optional<Decision> Controller::decide(std::int64_t nextStep, int machines) 
 
   // Experiment design: probes while the model lacks machine counts, and
   // toward an unmeasured count the model prefers, within the probe bound.
-  if (const auto probe = nextProbe(machines, forecasts)) {
+  if (const auto choice = nextProbe(machines, forecasts)) {
+    const int probe = choice->machines;
     double bestRemaining = INFINITY;
     double probeCost = o.probeSteps * (seen_.empty() ? 0.0 : seen_.back().seconds) +
-                       (*probe == machines ? 0.0 : cost);
+                       (probe == machines ? 0.0 : cost);
     for (const auto& c : forecasts) {
       if (c.remainingSeconds) bestRemaining = std::min(bestRemaining, *c.remainingSeconds);
-      if (c.machines == *probe && c.secondsPerIteration > 0) {
+      if (c.machines == probe && c.secondsPerIteration > 0) {
         probeCost = o.probeSteps * c.secondsPerIteration + cost;
       }
     }
+    // The cold start's walk along the ladder (until the best measured count
+    // is bracketed, one probe a rung at most) is not bounded; other probes
+    // are, by a fraction of the predicted run time.
     const double bound = o.probeBudgetFraction * (elapsed_ + bestRemaining);
-    const bool withinBound = probesDone_ < 3 || probeSeconds_ + probeCost <= bound;
-    if (withinBound) {
+    const bool walk = choice->bracketing && probesDone_ < static_cast<int>(ladder_.size());
+    if (walk || probeSeconds_ + probeCost <= bound) {
       d.action = "probe";
-      d.toWorldSize = *probe;
+      d.toWorldSize = probe;
       std::ostringstream why;
       why.precision(4);
-      why << "probe " << probesDone_ + 1 << ": m = " << *probe << " for " << o.probeSteps
-          << " steps (";
-      if (forecasts.empty()) {
-        why << "no model yet" << (fitProblem.empty() ? "" : ": " + fitProblem);
-      } else {
-        why << "the model prefers an unmeasured count";
-      }
-      why << "); probes so far " << probeSeconds_ << " s";
-      if (probesDone_ >= 3) why << " of a bound of " << bound << " s";
-      why << ")";
+      why << "probe " << probesDone_ + 1 << ": m = " << probe << " for " << o.probeSteps
+          << " steps (" << choice->why << (fitProblem.empty() ? "" : ": " + fitProblem)
+          << "); probes so far " << probeSeconds_ << " s";
+      if (!walk) why << " of a bound of " << bound << " s";
       d.reason = why.str();
       probing_ = true;
       probeEndStep_ = nextStep + o.probeSteps;

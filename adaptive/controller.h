@@ -45,8 +45,10 @@ struct ControllerOptions {
   // The cost of one rescale before the run has measured one.
   double defaultRescaleCostSeconds = 1.0;
   int probeSteps = 5;  // steps per probe
-  // Probes beyond the first three stop when the time spent probing would
-  // exceed this fraction of the predicted run time (elapsed + remaining).
+  // The cold start walks the doubling ladder from its middle until the best
+  // measured count is bracketed (at most one probe a rung); other probes stop
+  // when the time spent probing would exceed this fraction of the predicted
+  // run time (elapsed + remaining).
   double probeBudgetFraction = 0.25;
   // Relative spread of a prediction whose model measured none (fewer than
   // three machine counts): [v / (1 + s), v * (1 + s)].
@@ -143,7 +145,13 @@ class Controller {
                                                         const std::vector<int>& candidates);
 
  private:
-  std::optional<int> nextProbe(int current, const std::vector<CandidateForecast>& forecasts) const;
+  struct ProbeChoice {
+    int machines = 1;
+    bool bracketing = false;  // the cold start's walk along the ladder
+    std::string why;
+  };
+  std::optional<ProbeChoice> nextProbe(int current,
+                                       const std::vector<CandidateForecast>& forecasts) const;
   std::vector<TraceRow> fitRows() const;
   std::vector<int> candidateCounts() const;
 

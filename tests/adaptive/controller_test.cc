@@ -180,6 +180,40 @@ TEST(ControllerTest, AStaleForecastIsProbedBeforeARescale) {
   EXPECT_NE(decisions.back().reason.find("measured long ago"), std::string::npos);
 }
 
+// The cold start walks the ladder until the best measured count is
+// bracketed, whatever the probe bound: here fewer machines are better, and an
+// unmeasured neighbour could be better still at its optimistic end.
+TEST(ControllerTest, TheColdStartWalksTheLadderUntilTheBestIsBracketed) {
+  auto o = targetOptions();
+  o.maxWorkers = 64;
+  o.probeSteps = 4;
+  o.probeBudgetFraction = 0;  // no probe but the walk
+  o.algorithm = "cocoa";      // iterations may grow with m: the walk goes down first
+  Controller c(o, [](const std::vector<TraceRow>& rows, int current, double, double, double cost,
+                     const std::vector<int>& candidates) {
+    std::set<int> measured;
+    for (const auto& r : rows) measured.insert(static_cast<int>(r.machines));
+    std::vector<CandidateForecast> out;
+    for (int m : candidates) {
+      const double extra = m == current ? 0 : cost;
+      out.push_back(measured.count(m) ? forecast(m, 100 + m + extra, 95 + m, 105 + m + extra)
+                                      : forecast(m, 150 + m + extra, 50, 300, false));
+    }
+    return out;
+  });
+  int machines = 64;
+  std::vector<int> probes;
+  for (std::int64_t step = 0; step < 60; ++step) {
+    if (auto d = c.decide(step, machines)) {
+      if (d->action == "probe") probes.push_back(d->toWorldSize);
+      machines = d->toWorldSize;
+    }
+    c.observeIteration(machines, step, 1.0, 1.0);
+  }
+  EXPECT_EQ(probes, (std::vector<int>{8, 4, 2, 1}));
+  EXPECT_EQ(machines, 1);
+}
+
 TEST(ControllerTest, ColdStartProbesTheLadderWithinItsBound) {
   std::int64_t step = 0;
   auto o = targetOptions();
