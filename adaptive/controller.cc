@@ -285,10 +285,10 @@ std::optional<Controller::ProbeChoice> Controller::nextProbe(
       }
     }
     if (!pick) return std::nullopt;
-    return ProbeChoice{*pick, true,
-                       "bracketing the best measured count m = " +
-                           std::to_string(bestMeasuredCount) +
-                           ": its neighbour could beat it at the optimistic end"};
+    return ProbeChoice{
+        *pick, true,
+        "bracketing the best measured count m = " + std::to_string(bestMeasuredCount) +
+            ": its neighbour could beat it at the optimistic end"};
   }
   // The best is an unmeasured count: the rung toward it from the nearest measured.
   int from = *measured.begin();
