@@ -86,6 +86,17 @@ std::string probeCommand(std::vector<std::string> argv, double machines, double 
     }
     return false;
   };
+  // A probe is a static run: an adaptive run's controller flags go.
+  for (std::size_t k = 1; k < argv.size();) {
+    if (argv[k] == "--adaptive") {
+      argv.erase(argv.begin() + static_cast<std::ptrdiff_t>(k));
+    } else if (argv[k] == "--target-loss" && k + 1 < argv.size()) {
+      argv.erase(argv.begin() + static_cast<std::ptrdiff_t>(k),
+                 argv.begin() + static_cast<std::ptrdiff_t>(k + 2));
+    } else {
+      ++k;
+    }
+  }
   char m[32], n[32];
   std::snprintf(m, sizeof m, "%g", machines);
   std::snprintf(n, sizeof n, "%.0f", iterations);

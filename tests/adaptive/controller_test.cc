@@ -80,6 +80,28 @@ TEST(ChooseActionTest, ABudgetWithATargetRefusesCandidatesThatMayMissIt) {
   EXPECT_EQ(d.action, "stay") << d.reason;
 }
 
+// A budget goal without a target compares log10 of the metric predicted at the
+// end of the budget: stay's optimistic end -5.2 minus c's pessimistic end must
+// beat 5% of |-5| = 0.25 decades.
+TEST(ChooseActionTest, ABudgetGoalComparesThePredictedMetricInDecades) {
+  ControllerOptions o;
+  o.timeBudgetSeconds = 100;
+  o.minWorkers = 1;
+  o.maxWorkers = 16;
+  const auto budget = [](int m, double v, double low, double high) {
+    CandidateForecast c;
+    c.machines = m;
+    c.log10AtBudget = v;
+    c.interval = std::make_pair(low, high);
+    return c;
+  };
+  for (double high : {-5.6, -5.46, -5.44, -5.3}) {
+    const auto d =
+        chooseAction({budget(4, -5, -5.2, -4.8), budget(8, -6, -6.3, high)}, 4, 1.0, true, o);
+    EXPECT_EQ(d.action, high < -5.45 ? "rescale" : "stay") << high << ": " << d.reason;
+  }
+}
+
 // A scripted forecaster: `better` from step `from` on, else everything equal.
 struct Script {
   int better = 8;
@@ -385,6 +407,40 @@ TEST(ControllerTest, FittedModelsFindTheBestCountFromAColdStart) {
                                      << " s; the run ended on m = " << machines;
   EXPECT_LE(std::abs(std::log2(double(machines) / best)), 1.0)
       << "ended on m = " << machines << ", best " << best;
+}
+
+// The same plant with a time budget and no target: the run ends with a lower
+// metric than staying on the machine count it started with.
+TEST(ControllerTest, ABudgetGoalEndsLowerThanStayingPut) {
+  const auto f = [](double m) { return 0.02 + 1.5 / m + 0.01 * std::log(m) + 0.02 * m; };
+  const auto rate = [](double m) { return 0.2 / std::pow(m, 0.8); };
+  const double budget = 60;
+  double staying = 0;
+  for (double t = f(64); t <= budget; t += f(64)) staying -= rate(64);
+  ControllerOptions o;
+  o.algorithm = "cocoa";
+  o.metric = Metric::kGap;
+  o.timeBudgetSeconds = budget;
+  o.minWorkers = 1;
+  o.maxWorkers = 64;
+  o.refitEverySteps = 5;
+  Controller c(o);
+  int machines = 64;
+  double log10y = 0, elapsed = 0;
+  for (std::int64_t step = 0; step < 100000; ++step) {
+    if (auto d = c.decide(step, machines)) {
+      if (d->toWorldSize != machines) {
+        c.observeRescale(0.05);
+        elapsed += 0.05;
+      }
+      machines = d->toWorldSize;
+    }
+    if (elapsed + f(machines) > budget) break;
+    log10y -= rate(machines);
+    elapsed += f(machines);
+    c.observeIteration(machines, step, std::pow(10.0, log10y), f(machines));
+  }
+  EXPECT_LT(log10y, staying - 1) << "adaptive ended on m = " << machines;
 }
 
 TEST(DecisionRecordTest, TheJsonHoldsTheSchemaFields) {

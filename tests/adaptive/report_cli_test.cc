@@ -298,7 +298,8 @@ TEST(ReportCliTest, LargeJobsAnswerAndBadNumbersAreRefused) {
 namespace {
 
 // One job at one m: the forward prediction there, and the probes to run next
-// as commands built from the run's own command line.
+// as commands built from the run's own command line (static runs: an adaptive
+// run's --adaptive and --target-loss go).
 TEST(ReportCliTest, OneRunAtOneMachineCountGetsAnAnswerAndTheProbesToRun) {
   TempDir dir;
   const auto log = dir.file("one.jsonl");
@@ -306,7 +307,8 @@ TEST(ReportCliTest, OneRunAtOneMachineCountGetsAnAnswerAndTheProbesToRun) {
     std::ofstream out(log);
     out << R"({"event":"run_start","run":"r2","rank":0,"world_size":2,"algorithm":"sgd",)"
         << R"("dataset_size":100,"config":{"lr":"0.1"},"job":"j1",)"
-        << R"("command":["/bin/train","--lr","0.1","--iterations","80","--log","it's.jsonl"]})"
+        << R"("command":["/bin/train","--lr","0.1","--adaptive","--target-loss","0.3",)"
+        << R"("--iterations","80","--log","it's.jsonl"]})"
         << "\n";
     for (int s = 0; s < 80; ++s) {
       for (int rank = 0; rank < 2; ++rank) {
