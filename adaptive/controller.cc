@@ -10,6 +10,7 @@
 #include <Eigen/Dense>
 
 #include "hemingway/adaptive/level_set_curve.h"
+#include "hemingway/adaptive/planner.h"
 #include "hemingway/adaptive/statistics.h"
 
 namespace hemingway::adaptive {
@@ -160,7 +161,7 @@ void Controller::observeIteration(int machines, std::int64_t iteration, double m
     throw std::invalid_argument("the controller was given a metric of " + std::to_string(metric) +
                                 " at iteration " + std::to_string(iteration));
   }
-  seen_.push_back({machines, iteration, metric, secondsTaken, probing_});
+  seen_.push_back({machines, iteration, metric, secondsTaken});
   elapsed_ += secondsTaken;
   if (probing_) probeSeconds_ += secondsTaken;
 }

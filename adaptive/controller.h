@@ -1,10 +1,10 @@
-// The adaptive controller: during a run it refits f and g from the run's own
-// iterations (fitModels), plans the rest of the run from the current state
-// for every candidate machine count (planFromState), and rescales only when
-// the pessimistic end of the predicted gain beats the measured cost of a
-// rescale by a margin, never within a cooldown. With no identifiable model it
-// probes machine counts first (experiment design, bounded in cost). Every
-// decision, acted on or not, is returned for the log.
+// The adaptive controller: during a run it refits f (Ernest's model) and the
+// run's rate of progress from the run's own iterations, forecasts the rest of
+// the run from the current state for every candidate machine count
+// (forecastFromRun), and rescales only when the pessimistic end of the
+// predicted gain beats the measured cost of a rescale by a margin, never
+// within a cooldown. With no model yet it probes machine counts first
+// (experiment design). Every decision, acted on or not, is returned for the log.
 //
 // Torch-free and clock-free: it sees machine counts, iterations, the metric
 // and seconds, so it drives real workers and virtual workers on a simulated
@@ -20,7 +20,6 @@
 #include <vector>
 
 #include "hemingway/adaptive/fitting.h"
-#include "hemingway/adaptive/planner.h"
 
 namespace hemingway::adaptive {
 
@@ -163,7 +162,6 @@ class Controller {
     std::int64_t iteration;
     double metric;
     double seconds;
-    bool probe;
   };
   std::vector<Seen> seen_;
   std::vector<double> rescales_;

@@ -281,13 +281,14 @@ TEST(ElasticTest, CtlScalesARunningJobAndShowsItsStatus) {
   const int port = freePort();
   std::thread job([&] {
     launch(dir, "--master-port " + std::to_string(port) + " --nproc-per-node 1 --max-workers 2",
-           "--steps 150 --sleep-ms 20");
+           "--steps 300 --sleep-ms 20");
   });
   const std::string ctl = std::string(HEMINGWAY_CTL_BIN) + " --master-port " + std::to_string(port);
+  // Until the second worker has started and parked (a loaded machine starts it late).
   testing::CommandResult status;
   for (int i = 0; i < 100; ++i) {
     status = testing::runCommand(ctl + " status");
-    if (status.exitCode == 0) break;
+    if (status.exitCode == 0 && status.output.find("parked [1]") != std::string::npos) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_EQ(status.exitCode, 0) << status.output;
