@@ -604,7 +604,6 @@ std::vector<CandidateForecast> Controller::forecastFromRun(const ControllerOptio
     const double m = mi;
     CandidateForecast c;
     c.machines = mi;
-    c.measured = rates->a.count(m) > 0;
     c.pStar = pStar;
     if (!model.measuredSeconds.count(m) && !fKnown) {
       out.push_back(c);  // f is unknown here: no forecast

@@ -68,7 +68,6 @@ struct CandidateForecast {
   std::optional<std::pair<double, double>> interval;  // 80% [low, high]
   // Budget goal: log10 of the metric predicted at the end of the budget.
   std::optional<double> log10AtBudget;
-  bool measured = false;  // m has iterations in this run
   double secondsPerIteration = 0;
   // Continuity: log10(metric - pStar) predicted `continuitySteps` steps after
   // a switch to m, and the P* of that prediction.

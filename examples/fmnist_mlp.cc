@@ -24,7 +24,6 @@
 #include "hemingway/plugin/data/sampler.h"
 #include "hemingway/plugin/data_parallel.h"
 #include "hemingway/plugin/elastic.h"
-#include "hemingway/plugin/env.h"
 #include "hemingway/plugin/process_group.h"
 #include "hemingway/plugin/training_state.h"
 
@@ -122,10 +121,9 @@ int train(const Flags& f) {
       hw::adaptive::ControllerOptions co;
       co.algorithm = "sgd";
       co.targetLoss = f.targetLoss;
-      co.minWorkers =
-          static_cast<int>(hw::plugin::envInt("HEMINGWAY_MIN_WORKERS", 1, 1024).value_or(1));
-      co.maxWorkers = static_cast<int>(
-          hw::plugin::envInt("HEMINGWAY_MAX_WORKERS", 1, 1024).value_or(group.worldSize()));
+      const auto bounds = hw::plugin::elasticWorkerBounds(group);
+      co.minWorkers = bounds.min;
+      co.maxWorkers = bounds.max;
       co.probeSteps = 10;  // a minibatch loss is noisy: longer probes
       co.cooldownSteps = 40;
       controller = std::make_shared<hw::adaptive::ControllerHook>(co, &recorder);

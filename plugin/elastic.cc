@@ -383,4 +383,11 @@ bool Elastic::run(std::int64_t steps, const std::function<void(std::int64_t)>& b
   }
 }
 
+WorkerBounds elasticWorkerBounds(const ProcessGroup& group) {
+  WorkerBounds b;
+  b.min = static_cast<int>(envInt("HEMINGWAY_MIN_WORKERS", 1, 1024).value_or(1));
+  b.max = static_cast<int>(envInt("HEMINGWAY_MAX_WORKERS", 1, 1024).value_or(group.worldSize()));
+  return b;
+}
+
 }  // namespace hemingway::plugin

@@ -46,6 +46,15 @@ struct Membership {
   std::string cause;  // of the change that made it: "request", "controller", "failure"
 };
 
+// The machine counts an adaptive controller may choose among: hemingway-run
+// --min-workers..--max-workers (HEMINGWAY_MIN_WORKERS, HEMINGWAY_MAX_WORKERS),
+// or the group's world size alone outside an elastic launch.
+struct WorkerBounds {
+  int min = 1;
+  int max = 1;
+};
+WorkerBounds elasticWorkerBounds(const ProcessGroup& group);
+
 class Elastic {
  public:
   using Listener = std::function<void(const Membership& before, const Membership& after)>;

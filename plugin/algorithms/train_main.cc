@@ -223,16 +223,10 @@ int train(const Flags& f) {
         hw::ConfigError, f.virtualWorkers == 0 || !theta.empty(),
         "--adaptive on virtual workers needs a simulated clock: give --cluster-model "
         "T0,T1,T2,T3");
-    const int lo =
-        f.virtualWorkers > 0
-            ? 1
-            : static_cast<int>(hw::plugin::envInt("HEMINGWAY_MIN_WORKERS", 1, 1 << 16).value_or(1));
-    const int hi = f.virtualWorkers > 0
-                       ? f.virtualWorkers
-                       : static_cast<int>(hw::plugin::envInt("HEMINGWAY_MAX_WORKERS", 1, 1 << 16)
-                                              .value_or(group.worldSize()));
-    controller = std::make_shared<hw::adaptive::ControllerHook>(controllerOptions(f, dual, lo, hi),
-                                                                &recorder);
+    const auto bounds = f.virtualWorkers > 0 ? hw::plugin::WorkerBounds{1, f.virtualWorkers}
+                                             : hw::plugin::elasticWorkerBounds(group);
+    controller = std::make_shared<hw::adaptive::ControllerHook>(
+        controllerOptions(f, dual, bounds.min, bounds.max), &recorder);
     if (!theta.empty()) controller->useSimulatedClock();
     recorder.addHook(controller);
   }

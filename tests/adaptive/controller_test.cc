@@ -23,12 +23,11 @@ ControllerOptions targetOptions() {
   return o;
 }
 
-CandidateForecast forecast(int m, double value, double low, double high, bool measured = true) {
+CandidateForecast forecast(int m, double value, double low, double high) {
   CandidateForecast c;
   c.machines = m;
   c.remainingSeconds = value;
   c.interval = std::make_pair(low, high);
-  c.measured = measured;
   c.secondsPerIteration = 1;
   return c;
 }
@@ -219,7 +218,7 @@ TEST(ControllerTest, TheColdStartWalksTheLadderUntilTheBestIsBracketed) {
     for (int m : candidates) {
       const double extra = m == current ? 0 : cost;
       out.push_back(measured.count(m) ? forecast(m, 100 + m + extra, 95 + m, 105 + m + extra)
-                                      : forecast(m, 150 + m + extra, 50, 300, false));
+                                      : forecast(m, 150 + m + extra, 50, 300));
     }
     return out;
   });
@@ -252,7 +251,7 @@ TEST(ControllerTest, ColdStartProbesTheLadderWithinItsBound) {
     std::vector<CandidateForecast> out;
     for (int m : candidates) {
       const double v = (measured.count(m) ? 100.0 : 60.0) + (m == current ? 0 : cost);
-      out.push_back(forecast(m, v, v, v, measured.count(m) > 0));
+      out.push_back(forecast(m, v, v, v));
     }
     return out;
   });
