@@ -98,15 +98,15 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
   }
 
   // Follows a membership change of the group (checked at the start of every
-  // sync): a new ring for the new ranks. In an elastic run the ring is not
-  // used: Gloo's allreduce can be abandoned when a member dies, a ring job
-  // blocked in a point-to-point receive cannot.
+  // sync): a new ring for the new ranks. In an elastic run the ring's waits
+  // watch the abort board, and its messages are aborted when a member dies
+  // (waitFor).
   void followGroup() {
     if (generation == group.generation() && parkedSeen == group.parked()) return;
     generation = group.generation();
     parkedSeen = group.parked();
     ringAverager.reset();
-    if (!group.parked() && group.worldSize() > 1 && !group.elastic()) {
+    if (!group.parked() && group.worldSize() > 1) {
       detail::RingOptions ringOptions;
       ringOptions.segmentBytes = static_cast<std::int64_t>(options.ringSegmentBytes);
       ringOptions.receivesFirst = !group.onLoopback();
@@ -294,6 +294,21 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
                                       index));
       return;
     }
+    if (group.elastic()) {
+      // A ring job blocked on a dead member's message never ends by itself
+      // before the timeout: watch hemingway-run's abort board beside it.
+      const auto deadline = Clock::now() + group.timeout() + group.timeout();
+      while (!b.ring->finished(std::chrono::milliseconds(2))) {
+        HEMINGWAY_CHECK_AS(PeerLostError, !group.abortRequested(),
+                           "gradient allreduce of bucket {} on rank {} of {}: generation {} lost "
+                           "a member (hemingway-run aborted it)",
+                           index, group.rank(), group.worldSize(), group.generation());
+        HEMINGWAY_CHECK_AS(PeerLostError, Clock::now() < deadline,
+                           "gradient allreduce of bucket {} on rank {} of {} timed out after {} "
+                           "ms; a peer died or hung",
+                           index, group.rank(), group.worldSize(), group.timeout().count());
+      }
+    }
     try {
       b.ring->wait(group.timeout() + group.timeout());  // its own messages time out first
     } catch (const std::exception& e) {
@@ -319,7 +334,12 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
     const double scale = 1.0 / group.worldSize();
     for (std::size_t i = 0; i < buckets.size(); ++i) {
       auto& b = buckets[i];
-      waitFor(b, i);
+      try {
+        waitFor(b, i);
+      } catch (...) {
+        dropRing();
+        throw;
+      }
       const auto waited = nowNs();
       const auto done = b.doneNs->load();
       if (intervals.empty() || intervals.back().first != b.launchNs) {
@@ -336,6 +356,17 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
       const double exposedMs = (nowNs() - t0 + hookNs) / 1e6;
       recorder->addCommunication(unionMs(intervals), exposedMs);
     }
+  }
+
+  // After a failed sync the ring's jobs in flight are aborted and its thread
+  // joined before the error leaves: nothing may touch this generation's Gloo
+  // group once the caller moves on to the next one. The next sync makes a
+  // new ring.
+  void dropRing() {
+    if (ringAverager == nullptr) return;
+    ringAverager->abort();
+    ringAverager.reset();
+    generation = -1;
   }
 
   void resetStep() {

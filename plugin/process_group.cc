@@ -502,6 +502,7 @@ void ProcessGroup::adopt(int generation, int newRank, int newWorldSize) {
   impl_->gloo = std::move(next);
   impl_->parked = false;
   impl_->aborted = false;
+  impl_->channels = 0;  // a new Gloo context: every member numbers its users afresh
   impl_->options.rank = newRank;
   impl_->options.worldSize = newWorldSize;
   impl_->generation = generation;

@@ -97,7 +97,8 @@ class ProcessGroup {
 
   // Numbers the users of point-to-point messages on this group (0..126, then
   // around again): ranks that ask in the same order get the same numbers, so
-  // each user can keep its message tags apart from the others'.
+  // each user can keep its message tags apart from the others'. The numbers
+  // start again at 0 in every generation, so joiners and survivors agree.
   int newChannel();
 
   // Blocks until every rank arrives; throws TimeoutError after timeout().

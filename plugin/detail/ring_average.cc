@@ -52,6 +52,31 @@ void RingJob::wait(std::chrono::milliseconds timeout) {
   if (error_) std::rethrow_exception(error_);
 }
 
+bool RingJob::finished(std::chrono::milliseconds slice) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return cv_.wait_for(lock, slice, [this] { return done_; });
+}
+
+void RingAbort::abort() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  aborted_ = true;
+  for (auto& work : live_) work->abort();
+}
+
+void RingAbort::track(const WorkPtr& work) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (aborted_) {
+    work->abort();
+  } else {
+    live_.push_back(work);
+  }
+}
+
+void RingAbort::clear() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  live_.clear();
+}
+
 bool RingAverager::supports(const at::Tensor& tensor) {
   return (tensor.scalar_type() == at::kFloat || tensor.scalar_type() == at::kDouble) &&
          tensor.dim() == 1 && tensor.is_contiguous() && tensor.device().is_cpu();
@@ -76,7 +101,7 @@ bool RingAverager::supports(const at::Tensor& tensor) {
 // send: the finished chunk cannot arrive before the data this rank
 // contributed to it has left this rank's memory.
 void ringAverage(ProcessGroup& group, const at::Tensor& tensor, at::Tensor& scratch, int tagBase,
-                 const RingOptions& options) {
+                 const RingOptions& options, RingAbort* abort) {
   at::NoGradGuard noGrad;
   const int world = group.worldSize(), rank = group.rank();
   if (world == 1) return;
@@ -99,17 +124,33 @@ void ringAverage(ProcessGroup& group, const at::Tensor& tensor, at::Tensor& scra
     scratch = at::empty({scratchSize}, tensor.options());
   }
 
+  // The messages of this average are forgotten however it ends.
+  struct Forget {
+    RingAbort* abort;
+    ~Forget() {
+      if (abort != nullptr) abort->clear();
+    }
+  } forget{abort};
+  const auto track = [abort](WorkPtr work) {
+    if (abort != nullptr) abort->track(work);
+    return work;
+  };
   const auto waitFor = [&](const WorkPtr& work, const char* what, int step) {
     const auto remaining =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    bool completed = false;
     try {
-      work->wait(std::max(remaining, std::chrono::milliseconds(1)));
+      completed = work->wait(std::max(remaining, std::chrono::milliseconds(1)));
     } catch (const std::exception& e) {
       HEMINGWAY_FAIL_AS(PeerLostError,
                         "ring average: {} at step {} of {} failed on rank {} of {} (timeout {} "
                         "ms): {}",
                         what, step, steps, rank, world, group.timeout().count(), detail::brief(e));
     }
+    // Gloo's wait returns false only for an aborted message.
+    HEMINGWAY_CHECK_AS(PeerLostError, completed,
+                       "ring average: {} at step {} of {} on rank {} of {} was aborted", what, step,
+                       steps, rank, world);
   };
   const auto chunkOf = [&](int step) {
     return step < world - 1 ? wrap(rank - step - 1) : wrap(rank - (step - (world - 1)));
@@ -131,12 +172,12 @@ void ringAverage(ProcessGroup& group, const at::Tensor& tensor, at::Tensor& scra
     const int chunk = step == 0 ? rank : chunkOf(step - 1);  // what the last step received
     const std::int64_t start = chunkStart(chunk) + k * seg;
     std::vector<at::Tensor> part{tensor.narrow(0, start, std::min(seg, chunkEnd(chunk) - start))};
-    sent.emplace_back(step, backend.send(part, right, tagOf(step, k)));
+    sent.emplace_back(step, track(backend.send(part, right, tagOf(step, k))));
   };
   std::vector<std::vector<WorkPtr>> received(steps);
   const auto post = [&](int step, int k) {
     std::vector<at::Tensor> part{landing(step, k)};
-    received[step].push_back(backend.recv(part, left, tagOf(step, k)));
+    received[step].push_back(track(backend.recv(part, left, tagOf(step, k))));
   };
   const auto postStep = [&](int step, int fromSegment) {
     for (int k = fromSegment; k < segmentsOf(chunkOf(step)); ++k) post(step, k);
@@ -174,6 +215,7 @@ RingAverager::RingAverager(ProcessGroup& group, int channel, RingOptions options
 }
 
 RingAverager::~RingAverager() {
+  abort_.abort();  // a job still in flight ends at once: nobody waits for it
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
@@ -207,9 +249,14 @@ void RingAverager::run() {
     }
     std::exception_ptr error;
     try {
+      HEMINGWAY_CHECK_AS(PeerLostError, !abort_.aborted(),
+                         "ring average of {} elements not started: an earlier one failed or "
+                         "was aborted",
+                         job->tensor_.numel());
       average(job->tensor_);
     } catch (...) {
       error = std::current_exception();
+      abort_.abort();  // the ring's message sequence is broken: fail the rest at once
     }
     {
       std::lock_guard<std::mutex> lock(job->mutex_);
@@ -238,7 +285,9 @@ void RingAverager::average(const at::Tensor& tensor) {
     return average(tensor);
   }
   sequence_ += static_cast<std::uint32_t>(used);
-  ringAverage(group_, tensor, scratch_, base, options_);
+  ringAverage(group_, tensor, scratch_, base, options_, &abort_);
 }
+
+void RingAverager::abort() { abort_.abort(); }
 
 }  // namespace hemingway::plugin::detail

@@ -64,7 +64,8 @@ int main(int argc, char** argv) {
   app.add_option("--request", requestsText, "STEP:N,...: rank 0 asks for N workers at STEP");
   app.add_option("--kill-at", killText, "STEP:WORKER:step|allreduce|stop");
   app.add_option("--stamp", stampPath, "file for the fault's unix time");
-  app.add_option("--ring-min-bytes", ringMinBytes, "plain mode: DataParallel's ringMinBytes");
+  app.add_option("--ring-min-bytes", ringMinBytes,
+                 "DataParallel's ringMinBytes (0: every bucket by the ring)");
   std::string pidDir;
   app.add_option("--pid-dir", pidDir, "each worker writes DIR/<worker id>.pid");
   if (auto code = hw::cli::parse(app, argc, argv, "bench_elastic")) return *code;

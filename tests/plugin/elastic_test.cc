@@ -151,6 +151,37 @@ TEST(ElasticTest, KillMinus9MidAllreduceShrinksAndLosesNoCommittedStep) {
   expectEqualsReference(dir, 30);
 }
 
+// The ring average (every bucket) blocked on a dead member's messages. At
+// world 4 rank 0 is no neighbour of worker 2 in the ring: its wait ends by
+// the abort board or as its neighbours tear the old group down, never at the
+// 20 s timeout, and the ring of the next generation works.
+TEST(ElasticTest, KillMinus9MidRingAverageShrinksWithoutWaitingForTheTimeout) {
+  TempDir dir;
+  auto run = launch(dir, "--nproc-per-node 4 --max-workers 4 --on-failure shrink",
+                    "--steps 30 --kill-at 12:2:allreduce --ring-min-bytes 0");
+  ASSERT_EQ(run.result.exitCode, 0) << run.result.output;
+  EXPECT_LT(run.result.seconds, 15) << "no wait for the 20 s timeout";
+  ASSERT_EQ(run.regroups.size(), 1u) << run.result.output;
+  EXPECT_EQ(run.regroups[0]["cause"], "failure");
+  EXPECT_LT(run.regroups[0]["total_ms"].get<double>(), 5000);
+  expectCleanEnd(run, 30, 3);
+  expectEqualsReference(dir, 30);
+}
+
+TEST(ElasticTest, StoppedWorkerInTheRingIsDeclaredDeadByTheHeartbeat) {
+  TempDir dir;
+  auto run = launch(dir,
+                    "--nproc-per-node 4 --max-workers 4 --on-failure shrink "
+                    "--heartbeat-timeout 1",
+                    "--steps 30 --kill-at 10:0:stop --ring-min-bytes 0");
+  ASSERT_EQ(run.result.exitCode, 0) << run.result.output;
+  EXPECT_LT(run.result.seconds, 15) << "no wait for the 20 s timeout";
+  ASSERT_EQ(run.regroups.size(), 1u) << run.result.output;
+  EXPECT_LT(run.regroups[0]["total_ms"].get<double>(), 5000);
+  expectCleanEnd(run, 30, 3);
+  expectEqualsReference(dir, 30);
+}
+
 TEST(ElasticTest, JoinerKilledWhileFormingLeavesTheOthersTraining) {
   TempDir dir;
   // Worker 3 joins generation 1 and dies before forming it: hemingway-run

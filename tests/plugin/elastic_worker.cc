@@ -5,11 +5,14 @@
 //   elastic_worker --steps N --log FILE [--dump FILE] [--seen FILE]
 //                  [--request STEP:N,...] [--kill-at STEP:WORKER[:PHASE]]
 //                  [--sleep-ms MS] [--reference LOG] [--pid-dir DIR]
+//                  [--ring-min-bytes B]
 //
 // --request: rank 0 asks for N workers when it reaches STEP.
 // --kill-at: the worker with that id kills itself with SIGKILL at STEP, in
 //   PHASE "step" (before backward) or "allreduce" (during the gradient sync),
 //   or stops itself (SIGSTOP) with PHASE "stop".
+// --ring-min-bytes: DataParallelOptions::ringMinBytes (0: every bucket by
+//   the ring, at any world size).
 // --seen: every rank appends "epoch index" of each committed example.
 // --reference LOG: no distribution; replays the world sizes the LOG's
 //   regroup records give, averaging per-rank gradients as DataParallel does,
@@ -52,6 +55,7 @@ struct Args {
   std::string killPhase = "step";
   int sleepMs = 0;
   std::string pidDir;
+  long long ringMinBytes = -1;
 };
 
 Args parse(int argc, char** argv) {
@@ -65,6 +69,7 @@ Args parse(int argc, char** argv) {
     if (k == "--reference") a.reference = v;
     if (k == "--sleep-ms") a.sleepMs = std::stoi(v);
     if (k == "--pid-dir") a.pidDir = v;
+    if (k == "--ring-min-bytes") a.ringMinBytes = std::stoll(v);
     if (k == "--request") {
       std::stringstream in(v);
       std::string item;
@@ -175,7 +180,9 @@ int main(int argc, char** argv) {
 
   hw::hooks::StepRecorder recorder({group.runId(), group.rank(), group.worldSize()});
   recorder.addHook(std::make_shared<hw::hooks::JsonlSink>(a.log));
-  hw::plugin::DataParallel ddp(group, model.ptr(), {}, &recorder);
+  hw::plugin::DataParallelOptions dpo;
+  if (a.ringMinBytes >= 0) dpo.ringMinBytes = static_cast<std::size_t>(a.ringMinBytes);
+  hw::plugin::DataParallel ddp(group, model.ptr(), dpo, &recorder);
   hw::plugin::Elastic elastic(group, state, &recorder);
   std::map<std::int64_t, int> requests = a.requests;
 

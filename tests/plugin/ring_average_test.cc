@@ -142,5 +142,68 @@ TEST(RingAveragerTest, SilentPeerGivesPeerLostErrorWithinTheTimeout) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
 }
 
+// An elastic run's member died: the averager's jobs are aborted from another
+// thread long before the group's timeout, the job in flight and the ones
+// queued behind it fail with PeerLostError, and the averager's destructor does
+// not wait for the timeout either.
+TEST(RingAveragerTest, AbortEndsTheJobInFlightAndTheQueuedOnesAtOnce) {
+  using namespace std::chrono;
+  std::atomic<bool> rank0Checked{false};
+  runRanks(
+      2,
+      [&](ProcessGroup& group) {
+        if (group.rank() == 1) {  // alive, never sends
+          std::this_thread::sleep_for(seconds(2));
+          return;
+        }
+        auto averager = std::make_unique<RingAverager>(group, 0);
+        auto x = inputOf(0, 1000, at::kFloat), y = inputOf(0, 10, at::kFloat);
+        auto first = averager->submit(x);
+        auto second = averager->submit(y);
+        EXPECT_FALSE(first->finished(milliseconds(100))) << "the peer never sent";
+        const auto t0 = steady_clock::now();
+        averager->abort();
+        EXPECT_TRUE(first->finished(milliseconds(500)));
+        EXPECT_TRUE(second->finished(milliseconds(500)));
+        EXPECT_LT(steady_clock::now() - t0, milliseconds(500));
+        EXPECT_THROW(first->wait(milliseconds(1)), PeerLostError);
+        EXPECT_THROW(second->wait(milliseconds(1)), PeerLostError);
+        EXPECT_THROW(averager->submit(y)->wait(milliseconds(500)), PeerLostError);
+        const auto t1 = steady_clock::now();
+        averager.reset();
+        EXPECT_LT(steady_clock::now() - t1, milliseconds(500));
+        rank0Checked = true;
+      },
+      seconds(10));
+  EXPECT_TRUE(rank0Checked.load());
+}
+
+// Destroying an averager whose job waits on a silent peer aborts that job.
+TEST(RingAveragerTest, DestructorAbortsAJobInFlight) {
+  using namespace std::chrono;
+  std::atomic<bool> rank0Checked{false};
+  runRanks(
+      2,
+      [&](ProcessGroup& group) {
+        if (group.rank() == 1) {
+          std::this_thread::sleep_for(seconds(2));
+          return;
+        }
+        auto x = inputOf(0, 1000, at::kFloat);
+        std::shared_ptr<RingJob> job;
+        const auto t0 = steady_clock::now();
+        {
+          RingAverager averager(group, 0);
+          job = averager.submit(x);
+          std::this_thread::sleep_for(milliseconds(50));
+        }
+        EXPECT_LT(steady_clock::now() - t0, milliseconds(800));
+        EXPECT_THROW(job->wait(milliseconds(1)), PeerLostError);
+        rank0Checked = true;
+      },
+      seconds(10));
+  EXPECT_TRUE(rank0Checked.load());
+}
+
 }  // namespace
 }  // namespace hemingway::plugin::detail
