@@ -90,6 +90,25 @@ void expectCleanEnd(const Run& run, int steps, int world) {
   }
 }
 
+// A worker stops itself (SIGSTOP) at step 10 of 30 in a world of `world`:
+// the heartbeat declares it dead and the others finish without it.
+void expectStoppedWorkerDeclaredDead(int world, const std::string& workerFlags) {
+  TempDir dir;
+  const auto n = std::to_string(world);
+  auto run = launch(dir,
+                    "--nproc-per-node " + n + " --max-workers " + n +
+                        " --on-failure shrink --heartbeat-timeout 1",
+                    "--steps 30 " + workerFlags);
+  ASSERT_EQ(run.result.exitCode, 0) << run.result.output;
+  EXPECT_NE(run.result.output.find("sent no heartbeat"), std::string::npos) << run.result.output;
+  EXPECT_LT(run.result.seconds, 15) << "no wait for the 20 s timeout";
+  ASSERT_EQ(run.regroups.size(), 1u) << run.result.output;
+  // The stall is the heartbeat timeout, not the 20 s collective timeout.
+  EXPECT_LT(run.regroups[0]["total_ms"].get<double>(), 5000);
+  expectCleanEnd(run, 30, world - 1);
+  expectEqualsReference(dir, 30);
+}
+
 TEST(ElasticTest, ScalesTwoThreeOneTwoAndEqualsTheReference) {
   TempDir dir;
   auto run =
@@ -169,17 +188,7 @@ TEST(ElasticTest, KillMinus9MidRingAverageShrinksWithoutWaitingForTheTimeout) {
 }
 
 TEST(ElasticTest, StoppedWorkerInTheRingIsDeclaredDeadByTheHeartbeat) {
-  TempDir dir;
-  auto run = launch(dir,
-                    "--nproc-per-node 4 --max-workers 4 --on-failure shrink "
-                    "--heartbeat-timeout 1",
-                    "--steps 30 --kill-at 10:0:stop --ring-min-bytes 0");
-  ASSERT_EQ(run.result.exitCode, 0) << run.result.output;
-  EXPECT_LT(run.result.seconds, 15) << "no wait for the 20 s timeout";
-  ASSERT_EQ(run.regroups.size(), 1u) << run.result.output;
-  EXPECT_LT(run.regroups[0]["total_ms"].get<double>(), 5000);
-  expectCleanEnd(run, 30, 3);
-  expectEqualsReference(dir, 30);
+  expectStoppedWorkerDeclaredDead(4, "--kill-at 10:0:stop --ring-min-bytes 0");
 }
 
 TEST(ElasticTest, JoinerKilledWhileFormingLeavesTheOthersTraining) {
@@ -271,18 +280,7 @@ TEST(ElasticTest, ReplaceBringsAParkedWorkerInAndStartsANewOne) {
 }
 
 TEST(ElasticTest, StoppedWorkerIsDeclaredDeadByTheHeartbeat) {
-  TempDir dir;
-  auto run = launch(dir,
-                    "--nproc-per-node 3 --max-workers 3 --on-failure shrink "
-                    "--heartbeat-timeout 1",
-                    "--steps 30 --kill-at 10:1:stop");
-  ASSERT_EQ(run.result.exitCode, 0) << run.result.output;
-  EXPECT_NE(run.result.output.find("sent no heartbeat"), std::string::npos) << run.result.output;
-  ASSERT_EQ(run.regroups.size(), 1u);
-  // The stall is the heartbeat timeout, not the 20 s collective timeout.
-  EXPECT_LT(run.regroups[0]["total_ms"].get<double>(), 5000);
-  expectCleanEnd(run, 30, 2);
-  expectEqualsReference(dir, 30);
+  expectStoppedWorkerDeclaredDead(3, "--kill-at 10:1:stop");
 }
 
 TEST(ElasticTest, MoreFailuresThanMinWorkersAllowEndTheRunClearly) {

@@ -121,9 +121,13 @@ TEST(ProcessGroupTest, RegroupFormsANewGenerationWithFewerRanks) {
     group.barrier();
     EXPECT_EQ(group.generation(), 0);
     if (group.rank() == 2) return;  // leaves at the step boundary
+    EXPECT_EQ(group.newChannel(), 0);
+    EXPECT_EQ(group.newChannel(), 1);
     group.regroup(group.rank(), 2);
     EXPECT_EQ(group.generation(), 1);
     EXPECT_EQ(group.worldSize(), 2);
+    // A new generation numbers its channels afresh, as a joiner does.
+    EXPECT_EQ(group.newChannel(), 0);
     group.barrier();
     done++;
   });
