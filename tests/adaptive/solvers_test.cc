@@ -29,7 +29,8 @@ TEST(NnlsTest, ClampsNegativeCoefficientToZero) {
 TEST(NnlsTest, SatisfiesKktConditions) {
   for (std::uint64_t seed = 1; seed <= 20; ++seed) {
     const auto a = randomMatrix(30, 6, seed);
-    const auto b = randomMatrix(30, 1, seed + 100).col(0);
+    // Not auto: that would be a block of the destroyed temporary.
+    const Eigen::VectorXd b = randomMatrix(30, 1, seed + 100).col(0);
     auto r = nnls(a, b);
     ASSERT_EQ(r.status, FitStatus::kConverged) << "seed " << seed;
     const Eigen::VectorXd gradient = a.transpose() * (a * r.x - b);
