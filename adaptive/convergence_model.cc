@@ -319,8 +319,13 @@ std::optional<std::pair<double, double>> ConvergenceModel::iterationsInterval(
   double rLow = outside ? outsideLow_ : residualLow_;
   double rHigh = outside ? outsideHigh_ : residualHigh_;
   if (kneeAt(target, machines)) {  // a flat part: small errors in level, large in iterations
-    rLow = std::min(rLow, 0.0) - kKneeWidening;
-    rHigh = std::max(rHigh, 0.0) + kKneeWidening;
+    if (kneeCalibrated_ && !outside) {
+      rLow = kneeLow_;
+      rHigh = kneeHigh_;
+    } else {
+      rLow = std::min(rLow, 0.0) - kKneeWidening;
+      rHigh = std::max(rHigh, 0.0) + kKneeWidening;
+    }
   }
   const double lo = std::max(1.0, std::floor(*i / std::exp(rHigh)));
   const double hi = std::ceil(*i / std::exp(rLow));
@@ -345,13 +350,21 @@ void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
   // at `mh` reaches 25, 50, 75 and 100% of its log range (5+ iterations):
   // their signed log ratios to the truth.
   auto heldOut = [&](const std::vector<LossPoint>& train, const std::vector<LossPoint>& test,
-                     double mh, std::vector<double>& level, std::vector<double>& lasso) {
+                     double mh, std::vector<double>& level, std::vector<double>& lasso,
+                     std::vector<char>& knee) {
     const auto truth = LevelSetCurve::fit(aboveOptimum(test, pStar_), bounds);
     const auto byLevelCurve = LevelSetCurve::fit(aboveOptimum(train, pStar_), bounds);
     const auto d = design(train, pStar_);
     const auto cv = lassoCv(d.x, d.y, kFolds(static_cast<int>(d.y.size()), 3, options.seed), quick);
     if (!truth.usable() || !byLevelCurve.usable() || cv.fit.status == FitStatus::kTooFewPoints) {
       return;
+    }
+    // The knee flag as kneeAt() would set it for mh, from the training curves.
+    double nearest = 0;
+    for (const auto& p : train) {
+      if (nearest == 0 || std::abs(std::log(p.machines / mh)) < std::abs(std::log(nearest / mh))) {
+        nearest = p.machines;
+      }
     }
     const double top = truth.predictLog10(1, mh);
     const double bottom = truth.predictLog10(truth.longestTrace(mh), mh);
@@ -365,22 +378,26 @@ void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
           goal, 1e7);
       level.push_back(std::isfinite(byLevel) ? std::log(byLevel / real) : 30.0);
       lasso.push_back(byLasso ? std::log(*byLasso / real) : 30.0);
+      const double slope = byLevelCurve.localSlope(goal, nearest);
+      knee.push_back(std::isfinite(slope) && slope > kKneeSlope);
     }
   };
   std::vector<double> lassoErrors, levelErrors;
+  std::vector<char> knees;
   for (std::size_t h = 1; h + 1 < machines_.size(); ++h) {
     const double mh = machines_[h];
     std::vector<LossPoint> train, test;
     for (const auto& p : points) (p.machines == mh ? test : train).push_back(p);
-    heldOut(train, test, mh, levelErrors, lassoErrors);
+    heldOut(train, test, mh, levelErrors, lassoErrors, knees);
   }
   // Extrapolation, for intervals beyond the measured counts: the largest m
   // from the smaller ones, the smallest from the larger ones.
   std::vector<double> lassoOutside, levelOutside;
+  std::vector<char> outsideKnees;
   for (const double mh : {machines_.back(), machines_.front()}) {
     std::vector<LossPoint> train, test;
     for (const auto& p : points) (p.machines == mh ? test : train).push_back(p);
-    heldOut(train, test, mh, levelOutside, lassoOutside);
+    heldOut(train, test, mh, levelOutside, lassoOutside, outsideKnees);
   }
   if (levelErrors.empty()) {
     form_ = "level-set";
@@ -399,6 +416,21 @@ void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
   const auto& chosen = form_ == "level-set" ? levelErrors : lassoErrors;
   residualLow_ = quantile(chosen, 0.1);
   residualHigh_ = quantile(chosen, 0.9);
+  // Knee and other cases err differently: where each kind has cases enough,
+  // its interval comes from its own errors (else from all, and a knee's is
+  // widened by kKneeWidening).
+  std::vector<double> atKnee, elsewhere;
+  for (std::size_t k = 0; k < chosen.size(); ++k)
+    (knees[k] ? atKnee : elsewhere).push_back(chosen[k]);
+  if (elsewhere.size() >= kMinCasesPerKind) {
+    residualLow_ = quantile(elsewhere, 0.1);
+    residualHigh_ = quantile(elsewhere, 0.9);
+  }
+  kneeCalibrated_ = atKnee.size() >= kMinCasesPerKind;
+  if (kneeCalibrated_) {
+    kneeLow_ = quantile(atKnee, 0.1);
+    kneeHigh_ = quantile(atKnee, 0.9);
+  }
   const auto& outside = form_ == "level-set" ? levelOutside : lassoOutside;
   if (outside.size() >= 3) {
     outsideLow_ = quantile(outside, 0.1);

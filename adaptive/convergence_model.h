@@ -98,8 +98,10 @@ class ConvergenceModel {
   // An 80% interval [lo, hi] around iterationsTo from the chosen form's
   // leave-one-m-out log-ratio errors (their 10% and 90% quantiles); empty
   // when the forms could not be compared or the target is never reached.
-  // Beyond the measured counts the interval comes from extrapolating the
-  // outermost counts from the others, and at a knee it is widened.
+  // Knee cases (kneeAt) and the others each take the quantiles of their own
+  // kind of held-out case when there are kMinCasesPerKind of them. Beyond the
+  // measured counts the interval comes from extrapolating the outermost
+  // counts from the others, and at a knee it is widened.
   std::optional<std::pair<double, double>> iterationsInterval(double target, double machines,
                                                               double maxIterations = 1e7) const;
   // True where `target` meets a flat part of the curve at the measured count
@@ -108,7 +110,10 @@ class ConvergenceModel {
   // iterations.
   bool kneeAt(double target, double machines) const;
   static constexpr double kKneeSlope = -1.5;
-  static constexpr double kKneeWidening = 0.4;  // log ratio added to each side
+  // Without kMinCasesPerKind held-out knee cases, a knee's interval is the
+  // common one widened by this log ratio on each side.
+  static constexpr double kKneeWidening = 0.4;
+  static constexpr std::size_t kMinCasesPerKind = 5;
 
  private:
   void chooseForm(const std::vector<LossPoint>& points, const ConvergenceOptions& options);
@@ -126,7 +131,9 @@ class ConvergenceModel {
   std::string form_ = "lasso";
   std::optional<double> heldOutError_;
   std::size_t heldOutCases_ = 0;
-  double residualLow_ = 0, residualHigh_ = 0;
+  double residualLow_ = 0, residualHigh_ = 0;  // cases at no knee (or all)
+  bool kneeCalibrated_ = false;
+  double kneeLow_ = 0, kneeHigh_ = 0;  // cases at a knee
   double outsideLow_ = 0, outsideHigh_ = 0;
   std::shared_ptr<const LevelSetCurve> levelSet_;
 };

@@ -101,4 +101,33 @@ TEST(LevelSetCurveTest, ConvergenceModelChoosesItsFormByHeldOutError) {
   EXPECT_EQ(ad::ConvergenceModel::fit(points, o).form(), "lasso");
 }
 
+TEST(LevelSetCurveTest, KneeAndSteepTargetsEachTakeTheirOwnHeldOutErrors) {
+  // A steep phase exp(-i / m), whose iterations to a level grow exactly as m
+  // (interpolated without error in log m), and a flat tail whose level
+  // depends on m in no power law (interpolated with error).
+  std::vector<ad::LossPoint> points;
+  for (double m : {1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0}) {
+    for (int i = 1; i <= 2000; ++i) {
+      const double tail = 1e-3 * (1 + m * m / 50) * std::pow(i, -0.5);
+      points.push_back({m, double(i), std::exp(-double(i) / m) + tail});
+    }
+  }
+  ad::ConvergenceOptions o;
+  o.pStar = 0;
+  o.algorithm = "cocoa+";
+  const auto model = ad::ConvergenceModel::fit(points, o);
+  ASSERT_TRUE(model.heldOutError().has_value()) << model.problem();
+  // Reached at the nearest measured count (16) on the tail, where it is flat.
+  const double steepTarget = std::exp(-5.0), flatTarget = 2e-4;
+  ASSERT_FALSE(model.kneeAt(steepTarget, 12));
+  ASSERT_TRUE(model.kneeAt(flatTarget, 12));
+  const auto steep = model.iterationsInterval(steepTarget, 12);
+  const auto flat = model.iterationsInterval(flatTarget, 12);
+  ASSERT_TRUE(steep && flat);
+  // The steep target's interval holds the steep phase's small errors only
+  // (from all held-out errors together it was [47, 63] around 62).
+  EXPECT_LT(steep->second / steep->first, 1.2);
+  EXPECT_GT(flat->second / flat->first, steep->second / steep->first);
+}
+
 }  // namespace
