@@ -1,10 +1,17 @@
-// Fidelity of the convergence model g on exact CoCoA / CoCoA+ traces, always
-// on machine counts the fit did not see (issue: recommendations a user can trust).
-//   bench_fidelity METRIC P_STAR LOG...   METRIC: gap (P* ignored, 0) or primal
-// Each LOG holds one algorithm's iteration records at m = 1, 2, 4, ..., 128.
-// Cases, per log and target eps in {1e-2, 1e-3, 1e-4} needing 5+ iterations:
-//   interior: m = 2..64 held out, fitted on every other m;
-//   one doubling: 64 from m <= 32, 128 from m <= 64.
+// Fidelity of the convergence model g on measured traces, always on machine
+// counts the fit did not see (issue: recommendations a user can trust).
+//   bench_fidelity METRIC P_STAR [--targets E,E,...] [--window W] LOG...
+// METRIC: gap (the duality gap; P* ignored, 0), primal (P - P*) or loss (a
+// step loss - P*). Each LOG holds one algorithm's records at several m.
+// --targets: the targets eps (default 1e-2,1e-3,1e-4); --window W: each
+// curve is first replaced by its running median over W iterations (noisy
+// step losses; the truth is read off the smoothed curve too).
+// Cases, per log and target needing 5+ iterations:
+//   interior: every m strictly between the smallest and the largest measured,
+//     held out, fitted on every other m;
+//   one doubling: the largest m M and M / 2, each from the counts <= half of
+//     it (at least two of them): 128 from m <= 64 and 64 from m <= 32 on
+//     m = 1..128, 4 from m <= 2 on m = 1..4.
 // Printed: relative error of iterations to eps (median, 80th percentile, max),
 // the held-out curve error (mean |log10 predicted - log10 true|), coverage of
 // the 80% intervals, and the choice of m under a simulated clock
@@ -14,6 +21,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -41,6 +49,7 @@ struct Tally {
   std::vector<double> errors;       // relative, iterations to eps
   std::vector<double> curveErrors;  // log10, per held-out curve
   int covered = 0, intervals = 0;
+  int kneeCovered = 0, kneeIntervals = 0;  // the cases flagged `knee`
   int rightM = 0, choices = 0;
   std::vector<double> regrets;
   std::map<std::string, int> forms;
@@ -57,12 +66,13 @@ void printTally(const char* name, const Tally& t) {
       t.intervals ? 100.0 * t.covered / t.intervals : 0.0, t.rightM, t.choices,
       t.regrets.empty() ? 0.0 : 100 * *std::max_element(t.regrets.begin(), t.regrets.end()));
   for (const auto& [form, n] : t.forms) std::printf(" %s %d", form.c_str(), n);
-  std::printf("\n");
+  std::printf("\n    coverage at a knee %d of %d, elsewhere %d of %d\n", t.kneeCovered,
+              t.kneeIntervals, t.covered - t.kneeCovered, t.intervals - t.kneeIntervals);
 }
 
 // Fits on `train` curves, predicts the held-out m, and tallies.
 void evaluate(const Curves& all, const std::vector<double>& trainMs, double held,
-              const std::string& algorithm, Tally& t) {
+              const std::string& algorithm, const std::vector<double>& targets, Tally& t) {
   std::vector<ad::LossPoint> train;
   for (double m : trainMs) train.insert(train.end(), all.at(m).begin(), all.at(m).end());
   ad::ConvergenceOptions o;
@@ -76,14 +86,19 @@ void evaluate(const Curves& all, const std::vector<double>& trainMs, double held
   for (const auto& p : truth)
     curveError += std::abs(g.predictLog10(p.iteration, held) - std::log10(p.loss));
   t.curveErrors.push_back(curveError / static_cast<double>(truth.size()));
-  for (double eps : {1e-2, 1e-3, 1e-4}) {
+  for (double eps : targets) {
     const auto real = firstBelow(truth, eps);
     if (!real || *real < 5) continue;
     const auto predicted = g.iterationsTo(eps, held);
     t.errors.push_back(predicted ? std::abs(*predicted / *real - 1) : 1e9);
     if (const auto interval = g.iterationsInterval(eps, held)) {
+      const bool in = interval->first <= *real && *real <= interval->second;
       t.intervals++;
-      t.covered += interval->first <= *real && *real <= interval->second;
+      t.covered += in;
+      if (g.kneeAt(eps, held)) {
+        t.kneeIntervals++;
+        t.kneeCovered += in;
+      }
     }
     // Choosing m: the held-out m predicted, the others as measured.
     double bestPredicted = INFINITY, bestTrue = INFINITY, chosen = 0, oracle = 0;
@@ -105,41 +120,85 @@ void evaluate(const Curves& all, const std::vector<double>& trainMs, double held
   }
 }
 
+// The running median of a curve over `window` iterations (centred).
+std::vector<ad::LossPoint> smoothed(const std::vector<ad::LossPoint>& curve, int window) {
+  if (window <= 1) return curve;
+  std::vector<ad::LossPoint> out = curve;
+  const auto n = static_cast<std::ptrdiff_t>(curve.size());
+  for (std::ptrdiff_t k = 0; k < n; ++k) {
+    std::vector<double> v;
+    for (std::ptrdiff_t j = std::max<std::ptrdiff_t>(0, k - window / 2);
+         j <= std::min(n - 1, k + window / 2); ++j) {
+      v.push_back(curve[static_cast<std::size_t>(j)].loss);
+    }
+    out[static_cast<std::size_t>(k)].loss = ad::median(v);
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  const char* usage =
+      "usage: bench_fidelity gap|primal|loss P_STAR [--targets E,...] [--window W] LOG...\n";
   if (argc < 4) {
-    std::fprintf(stderr, "usage: bench_fidelity gap|primal P_STAR LOG...\n");
+    std::fprintf(stderr, "%s", usage);
     return 2;
   }
   const std::string metric = argv[1];
+  if (metric != "gap" && metric != "primal" && metric != "loss") {
+    std::fprintf(stderr, "bench_fidelity: unknown metric '%s'\n%s", metric.c_str(), usage);
+    return 2;
+  }
   const double pStar = metric == "gap" ? 0.0 : std::stod(argv[2]);
-  Tally interior, doubling;
+  std::vector<double> targets{1e-2, 1e-3, 1e-4};
+  int window = 1;
+  std::vector<std::string> logs;
   for (int k = 3; k < argc; ++k) {
+    const std::string a = argv[k];
+    if ((a == "--targets" || a == "--window") && k + 1 >= argc) {
+      std::fprintf(stderr, "bench_fidelity: %s needs a value\n", a.c_str());
+      return 2;
+    }
+    if (a == "--targets") {
+      targets.clear();
+      std::stringstream in(argv[++k]);
+      std::string item;
+      while (std::getline(in, item, ',')) targets.push_back(std::stod(item));
+    } else if (a == "--window") {
+      window = std::stoi(argv[++k]);
+    } else {
+      logs.push_back(a);
+    }
+  }
+  Tally interior, doubling;
+  for (const auto& log : logs) {
     Curves curves;
     std::string algorithm;
-    for (const auto& r : ad::readJsonlTraces(argv[k])) {
+    for (const auto& r : ad::readJsonlTraces(log)) {
       algorithm = r.algorithm;
       const double v = metric == "gap" ? r.gap.value_or(NAN) : r.loss - pStar;
       if (v > 0) curves[r.machines].push_back({r.machines, r.iteration, v});
     }
+    for (auto& [m, c] : curves) c = smoothed(c, window);
     std::vector<double> ms;
     for (const auto& [m, c] : curves) ms.push_back(m);
+    if (ms.size() < 3) continue;
     for (double held : ms) {
-      if (held < 2 || held > 64) continue;
+      if (held <= ms.front() || held >= ms.back()) continue;
       std::vector<double> train;
       for (double m : ms) {
         if (m != held) train.push_back(m);
       }
-      evaluate(curves, train, held, algorithm, interior);
+      evaluate(curves, train, held, algorithm, targets, interior);
     }
-    for (double held : {64.0, 128.0}) {
+    for (double held : {ms.back(), ms.back() / 2}) {
       if (!curves.count(held)) continue;
       std::vector<double> train;
       for (double m : ms) {
         if (m <= held / 2) train.push_back(m);
       }
-      evaluate(curves, train, held, algorithm, doubling);
+      if (train.size() >= 2) evaluate(curves, train, held, algorithm, targets, doubling);
     }
   }
   std::printf("== metric %s (P* %g) ==\n", metric.c_str(), pStar);

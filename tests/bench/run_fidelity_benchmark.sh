@@ -4,7 +4,10 @@
 #   A: Fashion-MNIST class 5 vs rest, hinge, lambda 1e-4, unit rows
 #   B: Fashion-MNIST class 2 vs rest, hinge, lambda 1e-3, unit rows
 # each until duality gap 1e-4 (at most 3000 iterations), and P* per set from
-# a long m = 1 run (its dual value, a certified lower bound).
+# a long m = 1 run (its dual value, a certified lower bound); and real
+# fmnist_mlp runs (minibatch SGD, 64 examples per worker per step, 800 steps)
+# on m = 1..4 workers of this machine, their step losses smoothed by a running
+# median of 25 steps, targets 1.0, 0.7, 0.55 and 0.45 (P* = 0).
 # Usage: tests/bench/run_fidelity_benchmark.sh [BUILD_DIR] [TRACE_DIR]
 #   TRACE_DIR keeps the traces (they take minutes): reused when present.
 set -euo pipefail
@@ -31,6 +34,12 @@ for set in "A 5 1e-4" "B 2 1e-3"; do
   done
 done
 wait
+for m in 1 2 3 4; do
+  out="$traces/mlp-m$m.jsonl"
+  [ -s "$out" ] && continue
+  "$build/plugin/hemingway-run" --nproc-per-node "$m" -- "$build/examples/fmnist_mlp" --iterations 800 \
+    --log "$out.tmp" >/dev/null 2>&1 && mv "$out.tmp" "$out"
+done
 for set in A B; do
   pstar=$(tail -1 "$traces/$set-pstar.jsonl" | grep -o '"dual":[^,]*' | cut -d: -f2)
   for alg in cocoa cocoa+; do cat "$traces/$set-$alg"-m*.jsonl >"$traces/$set-$alg.all"; done
@@ -38,3 +47,6 @@ for set in A B; do
   "$build/tests/bench/bench_fidelity" gap 0 "$traces/$set-cocoa.all" "$traces/$set-cocoa+.all"
   "$build/tests/bench/bench_fidelity" primal "$pstar" "$traces/$set-cocoa.all" "$traces/$set-cocoa+.all"
 done
+cat "$traces"/mlp-m*.jsonl >"$traces/mlp.all"
+echo "== fmnist_mlp, m = 1..4 (step loss, P* = 0) =="
+"$build/tests/bench/bench_fidelity" loss 0 --targets 1.0,0.7,0.55,0.45 --window 25 "$traces/mlp.all"
