@@ -162,6 +162,9 @@ void Controller::observeIteration(int machines, std::int64_t iteration, double m
                                 " at iteration " + std::to_string(iteration));
   }
   seen_.push_back({machines, iteration, metric, secondsTaken});
+  auto& recent = recentByMachines_[machines];
+  recent.push_back(seen_.size() - 1);
+  if (recent.size() > kRowsPerMachineCount) recent.pop_front();
   elapsed_ += secondsTaken;
   if (probing_) probeSeconds_ += secondsTaken;
 }
@@ -182,10 +185,20 @@ double Controller::rescaleCostSeconds() const {
 }
 
 std::vector<TraceRow> Controller::fitRows() const {
-  // Every iteration so far, in order, at its place in the run.
+  // The newest iterations, and the newest of every machine count, in order.
+  std::vector<std::size_t> picked;
+  const std::size_t recentFrom = seen_.size() > kRecentRows ? seen_.size() - kRecentRows : 0;
+  for (const auto& [m, indices] : recentByMachines_) {
+    for (std::size_t k : indices) {
+      if (k < recentFrom) picked.push_back(k);
+    }
+  }
+  std::sort(picked.begin(), picked.end());
+  for (std::size_t k = recentFrom; k < seen_.size(); ++k) picked.push_back(k);
   std::vector<TraceRow> rows;
-  rows.reserve(seen_.size());
-  for (const auto& seen : seen_) {
+  rows.reserve(picked.size());
+  for (std::size_t k : picked) {
+    const auto& seen = seen_[k];
     TraceRow r;
     r.algorithm = options_.algorithm;
     r.machines = seen.machines;
@@ -205,7 +218,7 @@ std::vector<int> Controller::candidateCounts() const {
        m = std::max(m + 1, std::floor(m * 1.25))) {
     out.insert(static_cast<int>(m));
   }
-  for (const auto& s : seen_) out.insert(s.machines);
+  for (const auto& entry : recentByMachines_) out.insert(entry.first);
   for (int m : excluded_) out.erase(m);
   out.erase(out.upper_bound(capacity_), out.end());  // machines the cluster has now
   return {out.begin(), out.end()};
@@ -214,7 +227,7 @@ std::vector<int> Controller::candidateCounts() const {
 std::optional<Controller::ProbeChoice> Controller::nextProbe(
     int current, const std::vector<CandidateForecast>& forecasts) const {
   std::set<int> measured;
-  for (const auto& s : seen_) measured.insert(s.machines);
+  for (const auto& entry : recentByMachines_) measured.insert(entry.first);
   const auto unmeasured = [&](int m) {
     return !measured.count(m) && !excluded_.count(m) && m <= capacity_;
   };
@@ -413,8 +426,8 @@ std::optional<Decision> Controller::decide(std::int64_t nextStep, int machines) 
     // curve), or from no stretch at all, is checked by a probe first when the
     // bound allows: on arrival the comparison is between fresh stretches.
     std::optional<std::int64_t> lastSeen;
-    for (const auto& s : seen_) {
-      if (s.machines == chosen.toWorldSize) lastSeen = s.iteration;
+    if (auto it = recentByMachines_.find(chosen.toWorldSize); it != recentByMachines_.end()) {
+      lastSeen = seen_[it->second.back()].iteration;
     }
     const bool stale = !lastSeen || nextStep - *lastSeen > 2 * o.refitEverySteps;
     const auto* target = find(forecasts, chosen.toWorldSize);
@@ -480,7 +493,8 @@ struct RateModel {
 // stretch, the fall of the level per iteration at the window's middle level.
 constexpr int kRateWindow = 1;
 constexpr std::size_t kRateHistory = 400;  // the newest iterations used
-constexpr std::size_t kSettle = 1;         // iterations skipped after a change
+static_assert(kRateHistory <= Controller::kRecentRows, "the rows hold the newest iterations");
+constexpr std::size_t kSettle = 1;  // iterations skipped after a change
 // Rate samples more than this many decades above the current level are not
 // used: curves bend, and a count measured far up the curve is probed again.
 constexpr double kLevelBand = 1.0;

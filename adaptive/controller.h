@@ -12,7 +12,9 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -97,13 +99,18 @@ Decision chooseAction(const std::vector<CandidateForecast>& candidates, int curr
 
 class Controller {
  public:
-  // Forecasts every candidate from the run's rows so far (the default:
-  // forecastFromRun). Tests script it.
+  // Forecasts every candidate from the run's rows (the default:
+  // forecastFromRun). Tests script it. The rows are bounded whatever the
+  // run's length: the newest kRecentRows iterations, and before them the
+  // newest kRowsPerMachineCount of every machine count the run measured, in
+  // the order they ran.
   using Forecaster = std::function<std::vector<CandidateForecast>(
       const std::vector<TraceRow>& rows, int current, double currentMetric, double elapsedSeconds,
       double rescaleCostSeconds, const std::vector<int>& candidates)>;
 
   explicit Controller(ControllerOptions options, Forecaster forecaster = {});
+  static constexpr std::size_t kRecentRows = 400;
+  static constexpr std::size_t kRowsPerMachineCount = 256;
 
   // One finished iteration (0-based `iteration`) on `machines`, its metric
   // and its seconds (measured or simulated).
@@ -163,6 +170,10 @@ class Controller {
     double seconds;
   };
   std::vector<Seen> seen_;
+  // Indices into seen_ of the newest kRowsPerMachineCount iterations of each
+  // machine count: what a decision reads, so that it costs the same at step
+  // 100 and at step 100,000.
+  std::map<int, std::deque<std::size_t>> recentByMachines_;
   std::vector<double> rescales_;
   double elapsed_ = 0;
   double probeSeconds_ = 0;

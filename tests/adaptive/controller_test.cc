@@ -472,5 +472,38 @@ TEST(DecisionRecordTest, TheJsonHoldsTheSchemaFields) {
   EXPECT_FALSE(j.contains("simulated_s"));
 }
 
+// A decision reads a bounded share of a long run: the newest iterations and
+// the newest of every machine count measured, in order, however long ago.
+TEST(ControllerTest, ForecastsReadBoundedRowsOfALongRun) {
+  auto o = targetOptions();
+  o.maxWorkers = 8;
+  o.probeBudgetFraction = 0;
+  std::size_t largest = 0;
+  std::set<int> seenCounts;
+  bool ordered = true;
+  Controller c(o, [&](const std::vector<TraceRow>& rows, int current, double, double, double,
+                      const std::vector<int>& candidates) {
+    largest = std::max(largest, rows.size());
+    seenCounts.clear();
+    for (std::size_t k = 0; k < rows.size(); ++k) {
+      seenCounts.insert(static_cast<int>(rows[k].machines));
+      if (k > 0 && rows[k].iteration <= rows[k - 1].iteration) ordered = false;
+    }
+    std::vector<CandidateForecast> out;
+    for (int m : candidates) out.push_back(forecast(m, m == current ? 100 : 200, 90, 300));
+    return out;
+  });
+  // 300 iterations on 2 machines, then 20,000 on 4 (the forecast never
+  // prefers another count).
+  for (std::int64_t step = 0; step < 20300; ++step) {
+    const int machines = step < 300 ? 2 : 4;
+    c.decide(step, machines);
+    c.observeIteration(machines, step, 1.0 / (step + 1), 0.01);
+  }
+  EXPECT_LE(largest, Controller::kRecentRows + 2 * Controller::kRowsPerMachineCount);
+  EXPECT_EQ(seenCounts, (std::set<int>{2, 4})) << "m = 2 ran 20,000 iterations ago";
+  EXPECT_TRUE(ordered);
+}
+
 }  // namespace
 }  // namespace hemingway::adaptive
