@@ -393,7 +393,7 @@ void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
   // Extrapolation, for intervals beyond the measured counts: the largest m
   // from the smaller ones, the smallest from the larger ones.
   std::vector<double> lassoOutside, levelOutside;
-  std::vector<char> outsideKnees;
+  std::vector<char> outsideKnees;  // not used: at most 8 cases, too few to split
   for (const double mh : {machines_.back(), machines_.front()}) {
     std::vector<LossPoint> train, test;
     for (const auto& p : points) (p.machines == mh ? test : train).push_back(p);
