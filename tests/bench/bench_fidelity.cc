@@ -160,22 +160,39 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "bench_fidelity: %s needs a value\n", a.c_str());
       return 2;
     }
-    if (a == "--targets") {
-      targets.clear();
-      std::stringstream in(argv[++k]);
-      std::string item;
-      while (std::getline(in, item, ',')) targets.push_back(std::stod(item));
-    } else if (a == "--window") {
-      window = std::stoi(argv[++k]);
-    } else {
-      logs.push_back(a);
+    try {
+      if (a == "--targets") {
+        targets.clear();
+        std::stringstream in(argv[++k]);
+        std::string item;
+        while (std::getline(in, item, ',')) targets.push_back(std::stod(item));
+        if (targets.empty()) throw std::invalid_argument("empty");
+        continue;
+      }
+      if (a == "--window") {
+        window = std::stoi(argv[++k]);
+        if (window < 1) throw std::invalid_argument("below 1");
+        continue;
+      }
+    } catch (const std::exception&) {
+      std::fprintf(stderr, "bench_fidelity: %s: '%s' is not valid (%s)\n", a.c_str(), argv[k],
+                   a == "--targets" ? "numbers separated by commas" : "a whole number >= 1");
+      return 2;
     }
+    logs.push_back(a);
   }
   Tally interior, doubling;
   for (const auto& log : logs) {
     Curves curves;
     std::string algorithm;
-    for (const auto& r : ad::readJsonlTraces(log)) {
+    std::vector<ad::TraceRow> rows;
+    try {
+      rows = ad::readJsonlTraces(log);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "bench_fidelity: %s\n", e.what());
+      return 1;
+    }
+    for (const auto& r : rows) {
       algorithm = r.algorithm;
       const double v = metric == "gap" ? r.gap.value_or(NAN) : r.loss - pStar;
       if (v > 0) curves[r.machines].push_back({r.machines, r.iteration, v});
