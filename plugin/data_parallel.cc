@@ -297,17 +297,8 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
     if (group.elastic()) {
       // A ring job blocked on a dead member's message never ends by itself
       // before the timeout: watch hemingway-run's abort board beside it.
-      const auto deadline = Clock::now() + group.timeout() + group.timeout();
-      while (!b.ring->finished(std::chrono::milliseconds(2))) {
-        HEMINGWAY_CHECK_AS(PeerLostError, !group.abortRequested(),
-                           "gradient allreduce of bucket {} on rank {} of {}: generation {} lost "
-                           "a member (hemingway-run aborted it)",
-                           index, group.rank(), group.worldSize(), group.generation());
-        HEMINGWAY_CHECK_AS(PeerLostError, Clock::now() < deadline,
-                           "gradient allreduce of bucket {} on rank {} of {} timed out after {} "
-                           "ms; a peer died or hung",
-                           index, group.rank(), group.worldSize(), group.timeout().count());
-      }
+      group.waitWatchingAbort([&](auto slice) { return b.ring->finished(slice); },
+                              fmt::format("gradient allreduce of bucket {}", index));
     }
     try {
       b.ring->wait(group.timeout() + group.timeout());  // its own messages time out first

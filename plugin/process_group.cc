@@ -557,14 +557,23 @@ void ProcessGroup::wait(c10d::Work& work, const std::string& what) {
     }
     done->cv.notify_all();
   });
+  waitWatchingAbort(
+      [&](std::chrono::milliseconds slice) {
+        std::unique_lock<std::mutex> lock(done->mutex);
+        return done->cv.wait_for(lock, slice, [&] { return done->done; });
+      },
+      what);
+  try {
+    work.wait(impl_->options.timeout);  // done: rethrows the work's error, if any
+  } catch (const std::exception& e) {
+    fail(e);
+  }
+}
+
+void ProcessGroup::waitWatchingAbort(const std::function<bool(std::chrono::milliseconds)>& finished,
+                                     const std::string& what) {
   const auto deadline = std::chrono::steady_clock::now() + impl_->options.timeout;
-  for (;;) {
-    {
-      std::unique_lock<std::mutex> lock(done->mutex);
-      if (done->cv.wait_for(lock, std::chrono::milliseconds(5), [&] { return done->done; })) {
-        break;
-      }
-    }
+  while (!finished(std::chrono::milliseconds(5))) {
     HEMINGWAY_CHECK_AS(PeerLostError, !abortRequested(),
                        "{} on rank {} of {}: generation {} lost a member (hemingway-run aborted "
                        "it)",
@@ -572,11 +581,6 @@ void ProcessGroup::wait(c10d::Work& work, const std::string& what) {
     HEMINGWAY_CHECK_AS(PeerLostError, std::chrono::steady_clock::now() < deadline,
                        "{} on rank {} of {} timed out after {} ms; a peer died or hung", what,
                        rank(), worldSize(), impl_->options.timeout.count());
-  }
-  try {
-    work.wait(impl_->options.timeout);  // done: rethrows the work's error, if any
-  } catch (const std::exception& e) {
-    fail(e);
   }
 }
 

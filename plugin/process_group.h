@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -124,6 +125,11 @@ class ProcessGroup {
   // Waits for `work` in slices, watching abortRequested(); throws
   // PeerLostError naming `what` on a failure, an abort or after timeout().
   void wait(c10d::Work& work, const std::string& what);
+  // Calls finished(slice) until it returns true, watching abortRequested()
+  // between slices; throws PeerLostError naming `what` on an abort or after
+  // timeout(). For waits that are not a c10d::Work (DataParallel's ring).
+  void waitWatchingAbort(const std::function<bool(std::chrono::milliseconds)>& finished,
+                         const std::string& what);
 
  private:
   struct Impl;
