@@ -50,7 +50,8 @@ std::optional<Score> scoreOf(const CandidateForecast& c, const ControllerOptions
 
 Decision chooseAction(const std::vector<CandidateForecast>& candidates, int current,
                       double rescaleCostSeconds, bool cooledDown,
-                      const ControllerOptions& options) {
+                      const ControllerOptions& options, bool afterProbe,
+                      const std::set<int>& measured) {
   if (!options.targetLoss && !options.timeBudgetSeconds) {
     throw std::invalid_argument("the controller needs a target loss or a time budget");
   }
@@ -103,6 +104,31 @@ Decision chooseAction(const std::vector<CandidateForecast>& candidates, int curr
     d.reason = "m = " + std::to_string(current) +
                " is not predicted to reach the goal; m = " + std::to_string(best->machines) +
                " is (" + fmt(bestScore->high) + " at worst)";
+    return d;
+  }
+  if (afterProbe) {
+    const CandidateForecast* pointBest = nullptr;
+    double pointValue = st.value;
+    for (const auto& c : candidates) {
+      const auto s = scoreOf(c, options, 0);
+      if (c.machines != current && measured.count(c.machines) && s && s->value < pointValue) {
+        pointBest = &c;
+        pointValue = s->value;
+      }
+    }
+    std::ostringstream why;
+    why.precision(4);
+    why << "the probe on m = " << current << " ended: ";
+    if (pointBest) {
+      d.action = "rescale";
+      d.toWorldSize = pointBest->machines;
+      why << "m = " << pointBest->machines << " has the best forecast of the measured counts, "
+          << fmt(pointValue) << " (rescale cost included), against " << fmt(st.value)
+          << " on m = " << current;
+    } else {
+      why << "it has the best forecast of the measured counts, " << fmt(st.value);
+    }
+    d.reason = why.str();
     return d;
   }
   // Target goals: stay.low - candidate.high, the candidate's rescale cost
@@ -304,12 +330,18 @@ std::optional<Controller::ProbeChoice> Controller::nextProbe(
         "bracketing the best measured count m = " + std::to_string(bestMeasuredCount) +
             ": its neighbour could beat it at the optimistic end"};
   }
-  // The best is an unmeasured count: the rung toward it from the nearest measured.
+  // The best is an unmeasured count: that count when it is a ladder rung,
+  // else the rung toward it from the nearest measured.
   int from = *measured.begin();
   for (int m : measured) {
     if (std::abs(std::log(double(m) / best)) < std::abs(std::log(double(from) / best))) from = m;
   }
-  const auto toward = step(from, best > from ? +1 : -1);
+  std::optional<int> toward;
+  if (std::binary_search(ladder_.begin(), ladder_.end(), best) && unmeasured(best)) {
+    toward = best;
+  } else {
+    toward = step(from, best > from ? +1 : -1);
+  }
   if (!toward) return std::nullopt;
   // From the best measured count this is a step of the walk too.
   return ProbeChoice{*toward, from == bestMeasuredCount,
@@ -419,7 +451,9 @@ std::optional<Decision> Controller::decide(std::int64_t nextStep, int machines) 
     return d;
   }
   const bool cooled = nextStep - lastRescaleStep_ >= o.cooldownSteps;
-  Decision chosen = chooseAction(forecasts, machines, cost, cooled, o);
+  std::set<int> measured;
+  for (const auto& entry : recentByMachines_) measured.insert(entry.first);
+  Decision chosen = chooseAction(forecasts, machines, cost, cooled, o, probeEnded, measured);
   chosen.step = nextStep;
   if (chosen.action == "rescale") {
     // A forecast from a stretch measured long ago (at another level of the

@@ -94,8 +94,13 @@ struct Decision {
 // stay.low - c.high > margin * stay.value (c's forecast already holds the
 // cost), with a price the machine-hours instead; budget goals compare the
 // pessimistic end of c's predicted metric with the optimistic end of stay's.
+// At a probe's end (`afterProbe`) the current count was never chosen, so it
+// has no claim to stay: among the counts the run has measured (`measured`),
+// the best point forecast wins (the rescale cost is in the other candidates'
+// forecasts), with no margin and no cooldown.
 Decision chooseAction(const std::vector<CandidateForecast>& candidates, int current,
-                      double rescaleCostSeconds, bool cooledDown, const ControllerOptions& options);
+                      double rescaleCostSeconds, bool cooledDown, const ControllerOptions& options,
+                      bool afterProbe = false, const std::set<int>& measured = {});
 
 class Controller {
  public:

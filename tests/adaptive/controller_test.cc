@@ -32,6 +32,24 @@ CandidateForecast forecast(int m, double value, double low, double high) {
   return c;
 }
 
+// At a probe's end the probe's count has no claim to stay: the best point
+// forecast among the measured counts wins, with no margin and no cooldown;
+// an unmeasured count's forecast, however good, does not.
+TEST(ChooseActionTest, AtAProbesEndTheBestMeasuredPointForecastWins) {
+  const auto o = targetOptions();
+  const std::vector<CandidateForecast> cs = {forecast(4, 10, 9, 11), forecast(8, 9.8, 5, 14),
+                                             forecast(2, 5, 1, 20)};
+  EXPECT_EQ(chooseAction(cs, 4, 1.0, true, o).action, "stay");  // the pessimistic rule
+  for (const bool cooled : {true, false}) {
+    const auto d = chooseAction(cs, 4, 1.0, cooled, o, true, {4, 8});
+    EXPECT_EQ(d.action, "rescale");
+    EXPECT_EQ(d.toWorldSize, 8) << d.reason;
+  }
+  EXPECT_EQ(chooseAction(cs, 4, 1.0, true, o, true, {4}).action, "stay");
+  const auto d = chooseAction(cs, 8, 1.0, true, o, true, {4, 8});
+  EXPECT_EQ(d.action, "stay") << d.reason;  // 8's own forecast (9.8) beats 4's (10)
+}
+
 // Staying on 4 takes 10 s, at best 9 s; the margin is 5% of 10 s = 0.5 s:
 // m = 8 must be at worst below 9 - 0.5 = 8.5 s (its rescale cost included).
 TEST(ChooseActionTest, RescalesExactlyWhenThePessimisticGainBeatsTheMargin) {
@@ -233,6 +251,50 @@ TEST(ControllerTest, TheColdStartWalksTheLadderUntilTheBestIsBracketed) {
   }
   EXPECT_EQ(probes, (std::vector<int>{8, 4, 2, 1}));
   EXPECT_EQ(machines, 1);
+}
+
+// After probes on 8, 4 and 2 the model prefers 32, two rungs from the
+// nearest measured count: the probe goes to 32 itself, not to the rung
+// toward it. At that probe's end the run goes to the best measured count by
+// its point forecast (2), although no pessimistic gain would move it.
+TEST(ControllerTest, AnUnmeasuredRungTheModelPrefersIsProbedItselfThenTheBestMeasuredWins) {
+  auto o = targetOptions();
+  o.maxWorkers = 64;
+  o.probeSteps = 4;
+  o.probeBudgetFraction = 10;  // the bound allows every probe here
+  o.algorithm = "cocoa";
+  Controller c(o, [](const std::vector<TraceRow>& rows, int current, double, double, double cost,
+                     const std::vector<int>& candidates) {
+    std::set<int> measured;
+    for (const auto& r : rows) measured.insert(static_cast<int>(r.machines));
+    std::vector<CandidateForecast> out;
+    for (int m : candidates) {
+      const double extra = m == current ? 0 : cost;
+      if (measured.count(m)) {
+        out.push_back(forecast(m, 100 + m + extra, 50 + m, 200 + m + extra));
+      } else if (m == 32 && measured.size() >= 3) {
+        out.push_back(forecast(m, 50 + extra, 50, 300));
+      } else {
+        out.push_back(forecast(m, 300, 300, 300));
+      }
+    }
+    return out;
+  });
+  int machines = 64;
+  std::vector<int> probes;
+  std::vector<std::string> ends;
+  for (std::int64_t step = 0; step < 40; ++step) {
+    if (auto d = c.decide(step, machines)) {
+      if (d->action == "probe") probes.push_back(d->toWorldSize);
+      if (d->action == "rescale") ends.push_back(d->reason);
+      machines = d->toWorldSize;
+    }
+    c.observeIteration(machines, step, 1.0, 1.0);
+  }
+  EXPECT_EQ(probes, (std::vector<int>{8, 4, 2, 32}));
+  EXPECT_EQ(machines, 2);
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_NE(ends[0].find("the probe on m = 32 ended"), std::string::npos) << ends[0];
 }
 
 TEST(ControllerTest, ColdStartProbesTheLadderWithinItsBound) {
