@@ -4,10 +4,14 @@
 # Gloo must listen on the namespace's address rather than loopback, and the
 # ring average runs its network schedule. Needs root and iproute2; exits 77
 # (reported as skipped, not passed) where namespaces cannot be made.
-# Usage: two_hosts_test.sh HEMINGWAY_RUN FMNIST_MLP
+# Then an elastic run across them: worker 0 on one host, a parked worker on
+# the other, joining and leaving at step boundaries.
+# Usage: two_hosts_test.sh HEMINGWAY_RUN FMNIST_MLP ELASTIC_WORKER
 set -u
 run=$1
 mlp=$2
+worker=$3
+wrapper=$(cd "$(dirname "$0")/../support" && pwd)/netns_worker.py
 [ "$(id -u)" = 0 ] || { echo "skipped: needs root for network namespaces"; exit 77; }
 command -v ip >/dev/null || { echo "skipped: iproute2 (ip) is not installed"; exit 77; }
 a=hwt$$a b=hwt$$b
@@ -63,8 +67,42 @@ fi
 echo "two hosts trained 30 steps together over 10.231.0.0/24"
 grep -h "test accuracy" "$work/a.out" || true
 
-# A single-node run's store is reachable from its own host only.
 unset HEMINGWAY_RUN_SECRET
+
+# Elastic across the two hosts: one hemingway-run on host a hosts the store
+# on a's address; worker 0 trains on a, worker 1 waits parked on b
+# (netns_worker.py puts it there); rank 0 asks for 2 workers at step 10 and
+# for 1 at step 20. Worker 0 starts alone, so it must listen on a's address,
+# not on loopback, for b to join it.
+eport=$((port + 2))
+sent() { ip netns exec "$b" cat "/sys/class/net/v$$b/statistics/tx_bytes"; }
+before=$(sent)
+ip netns exec "$a" timeout 120 "$run" --nproc-per-node 1 --max-workers 2 \
+  --master-addr 10.231.0.1 --master-port "$eport" --timeout 20 -- \
+  "$wrapper" "$a" "$b" -- "$worker" --steps 30 --sleep-ms 20 --request 10:2,20:1 --log "$work/e.jsonl" \
+  >"$work/e.out" 2>&1
+re=$?
+changes=$(python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r.get("event") == "regroup":
+        print("{}->{}".format(r["from_world_size"], r["to_world_size"]), end=" ")
+' "$work/e.jsonl" 2>&1)
+two=$(grep '"event":"step"' "$work/e.jsonl" | grep -c '"world_size":2')
+from_b=$(($(sent) - before))
+# (A request takes effect at a step boundary soon after it, not at its step.)
+if [ "$re" != 0 ] || [ "$changes" != "1->2 2->1 " ] || [ "$two" -lt 2 ] ||
+  [ "$from_b" -lt 10000 ]; then
+  echo "FAIL: elastic run across the hosts exited $re; regroups '$changes' (want 1->2" \
+    "2->1); step records at world 2: $two (want some); bytes sent from b: $from_b" \
+    "(want the joiner's traffic, >= 10000)"
+  cat "$work/e.out"
+  exit 1
+fi
+echo "an elastic run grew from host a to host b and shrank back: $changes($from_b bytes from b)"
+
+# A single-node run's store is reachable from its own host only.
 sport=$((port + 1))
 ip netns exec "$a" timeout 60 "$run" --nproc-per-node 1 --master-port "$sport" -- sleep 4 \
   >"$work/single.out" 2>&1 &
