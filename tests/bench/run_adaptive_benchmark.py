@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Adaptive controller benchmark on a simulated cluster: printed ratios, never a timed test.
 
-    tests/bench/run_adaptive_benchmark.py BUILD_DIR [--part static,schedule,real]
+    tests/bench/run_adaptive_benchmark.py BUILD_DIR [--part static,schedule,budget,real,netns]
         [--algorithms cocoa,cocoa+] [--datasets fashion-mnist:class=5,fashion-mnist:class=0]
         [--max-workers 128] [--seeds 1,2,3] [--jobs 2] [--target-gap 1e-5] [--out DIR]
 
@@ -22,6 +22,14 @@ Parts:
             capacity and chooses within it) against every static m that fits
             the capacity all along (m <= 8), and against m = 128 shrinking and
             growing back with the capacity (elastic, no controller).
+  budget    the budget goal: per (algorithm, data set), --time-budget S
+            (--budget, 10 simulated s) and no target, adaptive from a cold
+            start against every static m: the gap each reaches by then.
+  netns     as real, but between two network namespaces joined by a veth
+            pair capped by tc tbf (--link-rate, 100mbit): worker 0 and the
+            launcher on one side, the other workers on the other
+            (netns_worker.py), so every group of two or more crosses the
+            link. Needs root.
   real      real workers on this machine: fmnist_mlp to --mlp-target loss,
             adaptive (hemingway-run --max-workers 3) against static m = 1, 2, 3
             (--elastic --target-loss), interleaved repetitions (A B C D A B C
@@ -31,6 +39,7 @@ Python 3 standard library only.
 import argparse
 import concurrent.futures
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -197,6 +206,56 @@ def part_schedule(r, args):
     return True
 
 
+def part_budget(r, args):
+    budget = args.budget
+    print(f"== budget: the lowest gap within {budget} simulated s (--time-budget, no target); "
+          f"adaptive (cold start) vs every static m; f(m) = {args.theta}, seeds {args.seeds}")
+    tasks = []
+    for alg in args.algorithms.split(","):
+        for ds in args.datasets.split(","):
+            base = ["--algorithm", alg, "--dataset", ds, "--time-budget", str(budget)]
+            tag = f"{alg}-{ds.replace(':', '_')}"
+            for seed in args.seeds.split(","):
+                for m in ladder(args.max_workers):
+                    tasks.append(((alg, ds, seed, m), f"budget-static-{tag}-s{seed}-m{m}",
+                                  base + ["--virtual-workers", str(m), "--seed", seed]))
+                tasks.append(((alg, ds, seed, "adaptive"), f"budget-adaptive-{tag}-s{seed}",
+                              base + ["--virtual-workers", str(args.max_workers), "--adaptive",
+                                      "--seed", seed]))
+    results = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        futures = {pool.submit(r.run, name, extra): key for key, name, extra in tasks}
+        for fut in concurrent.futures.as_completed(futures):
+            results[futures[fut]] = fut.result()
+
+    def final_gap(res):
+        its = [x for x in records(res["log"]) if x.get("event") == "iteration"]
+        return its[-1]["gap"]
+
+    for alg in args.algorithms.split(","):
+        for ds in args.datasets.split(","):
+            decades_best, beaten = [], []
+            for seed in args.seeds.split(","):
+                gaps = {m: final_gap(results[(alg, ds, seed, m)]) for m in ladder(args.max_workers)}
+                ad = results[(alg, ds, seed, "adaptive")]
+                g = final_gap(ad)
+                best_m = min(gaps, key=gaps.get)
+                decades_best.append(math.log10(g / gaps[best_m]))
+                beaten.append(sum(1 for v in gaps.values() if g <= v))
+                probes = [d["to_world_size"] for d in ad["decisions"] if d["action"] == "probe"]
+                print(f"  {alg:7s} {ds:22s} seed {seed}: adaptive gap {g:.3g} at "
+                      f"{ad['time']:.2f} s (probes {probes}, ended on m={ad['final_m']}) | best "
+                      f"static m={best_m} {gaps[best_m]:.3g} | median static "
+                      f"{statistics.median(gaps.values()):.3g} | all {args.max_workers}: "
+                      f"{gaps[args.max_workers]:.3g} | statics at or above adaptive's gap: "
+                      f"{beaten[-1]} of {len(gaps)}")
+            print(f"  {alg:7s} {ds:22s} MEDIAN log10(adaptive gap / best static gap) "
+                  f"{statistics.median(decades_best):+.2f} decades | statics at or above "
+                  f"adaptive's gap (median) {statistics.median(beaten)} of "
+                  f"{len(ladder(args.max_workers))}")
+    return True
+
+
 def step_span(path):
     """Seconds from the first step's start to the last step's end (rank 0)."""
     steps = [r for r in records(path) if r.get("event") == "step" and r.get("rank") == 0]
@@ -206,31 +265,30 @@ def step_span(path):
     return steps[-1]["time"] - first, len(steps)
 
 
-def part_real(build, out, args):
-    run = os.path.join(build, "plugin", "hemingway-run")
-    mlp = os.path.join(build, "examples", "fmnist_mlp")
-    print(f"== real: fmnist_mlp to loss {args.mlp_target} on this machine "
-          f"({os.cpu_count()} cores), reps {args.reps}, interleaved")
+def mlp_versus_statics(out, args, tag, launch):
+    """fmnist_mlp to --mlp-target: static m = 1, 2, 3 (--elastic) and the
+    adaptive run over 1..3, interleaved repetitions (A B C D A B C D ...);
+    launch(m, program_args) gives the command. Prints the medians of the time
+    from the first to the last step and the ratios."""
     configs = [("static m=1", 1, ["--elastic"]), ("static m=2", 2, ["--elastic"]),
                ("static m=3", 3, ["--elastic"]), ("adaptive 1..3", 3, ["--adaptive"])]
     times = {name: [] for name, _, _ in configs}
     finals = {name: [] for name, _, _ in configs}
     for rep in range(args.reps):
         for name, m, extra in configs:
-            log = os.path.join(out, f"real-{name.replace(' ', '_').replace('.', '')}-{rep}.jsonl")
+            log = os.path.join(out, f"{tag}-{name.replace(' ', '_').replace('.', '')}-{rep}.jsonl")
             if os.path.exists(log):
                 os.remove(log)
-            cmd = [run, "--nproc-per-node", str(m), "--max-workers", str(m), "--", mlp,
-                   "--target-loss", str(args.mlp_target), "--iterations", "3000",
-                   "--log", log] + extra
+            cmd = launch(m, ["--target-loss", str(args.mlp_target), "--iterations", "3000",
+                             "--log", log] + extra)
             p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                timeout=900)
             if p.returncode != 0:
-                raise RuntimeError(f"{name}: exit {p.returncode}: {p.stderr[-2000:]}")
+                raise RuntimeError(f"{tag} {name}: exit {p.returncode}: {p.stderr[-2000:]}")
             span, steps = step_span(log)
             times[name].append(span)
-            recs = records(log)
-            world = [r["world_size"] for r in recs if r.get("event") == "step" and r.get("rank") == 0]
+            world = [r["world_size"] for r in records(log)
+                     if r.get("event") == "step" and r.get("rank") == 0]
             finals[name].append((steps, world[-1] if world else None))
     med = {name: statistics.median(v) for name, v in times.items()}
     best_static = min(v for k, v in med.items() if k.startswith("static"))
@@ -241,6 +299,61 @@ def part_real(build, out, args):
           ", ".join(f"{k} {med['adaptive 1..3'] / v:.3f}" for k, v in med.items()
                     if k.startswith("static")))
     return True
+
+
+def part_real(build, out, args):
+    run = os.path.join(build, "plugin", "hemingway-run")
+    mlp = os.path.join(build, "examples", "fmnist_mlp")
+    print(f"== real: fmnist_mlp to loss {args.mlp_target} on this machine "
+          f"({os.cpu_count()} cores), reps {args.reps}, interleaved")
+    return mlp_versus_statics(out, args, "real", lambda m, rest: [
+        run, "--nproc-per-node", str(m), "--max-workers", str(m), "--", mlp] + rest)
+
+
+def ip(*args):
+    subprocess.run(["ip"] + list(args), check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.PIPE, timeout=30)
+
+
+def part_netns(build, out, args):
+    """fmnist_mlp between two network namespaces joined by a veth pair whose
+    both ends are capped by tc tbf: worker 0 on "host" A (with hemingway-run
+    and its store), the others on "host" B (netns_worker.py), so every group
+    of two or more workers crosses the shaped link."""
+    if os.geteuid() != 0:
+        print("== netns: needs root (network namespaces); not run", file=sys.stderr)
+        return False
+    run = os.path.join(build, "plugin", "hemingway-run")
+    mlp = os.path.join(build, "examples", "fmnist_mlp")
+    wrapper = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support",
+                           "netns_worker.py")
+    tag = f"hwb{os.getpid() % 100000}"
+    na, nb, va, vb = tag + "a", tag + "b", tag + "va", tag + "vb"
+    addr_a, addr_b = "10.232.0.1", "10.232.0.2"
+    print(f"== netns: fmnist_mlp to loss {args.mlp_target} between two namespaces, link capped "
+          f"at {args.link_rate} each way (tc tbf), reps {args.reps}, interleaved")
+    try:
+        ip("netns", "add", na)
+        ip("netns", "add", nb)
+        ip("link", "add", va, "type", "veth", "peer", "name", vb)
+        ip("link", "set", va, "netns", na)
+        ip("link", "set", vb, "netns", nb)
+        ip("-n", na, "addr", "add", addr_a + "/24", "dev", va)
+        ip("-n", nb, "addr", "add", addr_b + "/24", "dev", vb)
+        for ns, dev in ((na, va), (nb, vb)):
+            ip("-n", ns, "link", "set", "lo", "up")
+            ip("-n", ns, "link", "set", dev, "up")
+            subprocess.run(["tc", "-n", ns, "qdisc", "add", "dev", dev, "root", "tbf", "rate",
+                            args.link_rate, "burst", "256kb", "latency", "50ms"],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           timeout=30)
+        return mlp_versus_statics(out, args, "netns", lambda m, rest: [
+            "ip", "netns", "exec", na, run, "--nproc-per-node", str(m), "--max-workers", str(m),
+            "--master-addr", addr_a, "--", wrapper, f"{na}:{va}", f"{nb}:{vb}", "--", mlp] + rest)
+    finally:
+        for ns in (na, nb):
+            subprocess.run(["ip", "netns", "del", ns], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=30)
 
 
 def main():
@@ -263,6 +376,10 @@ def main():
     ap.add_argument("--reuse-static", action="store_true",
                     help="read static runs' logs already in --out instead of running them again")
     ap.add_argument("--mlp-target", type=float, default=0.5)
+    ap.add_argument("--link-rate", default="100mbit",
+                    help="netns part: tc tbf rate of each direction of the link")
+    ap.add_argument("--budget", type=float, default=10.0,
+                    help="budget part: simulated seconds")
     args = ap.parse_args()
     out = args.out or tempfile.mkdtemp(prefix="hemingway-adaptive-bench-")
     os.makedirs(out, exist_ok=True)
@@ -273,6 +390,10 @@ def main():
             ok = part_static(r, args) and ok
         elif part == "schedule":
             ok = part_schedule(r, args) and ok
+        elif part == "netns":
+            ok = part_netns(args.build, out, args) and ok
+        elif part == "budget":
+            ok = part_budget(r, args) and ok
         elif part == "real":
             ok = part_real(args.build, out, args) and ok
         else:
