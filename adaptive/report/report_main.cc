@@ -399,9 +399,11 @@ void writeTimelinePlot(const std::string& dir, const ad::Timeline& t) {
   const std::string& work = folders.work;
   const bool gap = t.points.back().gap.has_value();
   std::ofstream data(work + "/timeline.dat");
+  int most = 1;
   for (const auto& p : t.points) {
     const double v = gap ? p.gap.value_or(0) : p.loss;
     if (v > 0) data << p.seconds << ' ' << v << ' ' << p.machines << '\n';
+    most = std::max(most, p.machines);
   }
   data.close();
   const std::string name = safeFileName("timeline-" + t.run);
@@ -414,8 +416,10 @@ void writeTimelinePlot(const std::string& dir, const ad::Timeline& t) {
                          " against time; membership changes marked")
          << "\nset xlabel " << gnuplotQuote(t.simulated ? "simulated seconds" : "seconds")
          << "\nset ylabel " << gnuplotQuote(gap ? "duality gap" : "loss")
-         << "\nset logscale y\nset y2label 'machines m'\nset y2tics\nset ytics nomirror\n"
-         << "set y2range [0:*]\n";
+         << "\nset logscale y\nset format y '10^{%L}'\nset y2label 'machines m'\nset y2tics\n"
+         << "set ytics nomirror\n"
+         // Headroom above the largest m, so that its stretch is not the frame.
+         << "set y2range [0:" << std::ceil(most * 1.15) << "]\n";
   int k = 1;
   for (const auto& d : t.decisions) {
     if (d.toWorldSize == d.worldSize) continue;
@@ -424,7 +428,7 @@ void writeTimelinePlot(const std::string& dir, const ad::Timeline& t) {
            << (d.action == "probe" ? "'#9e9ac8'" : "'#d94801'") << "\n";
     script << "set label " << k++ << " "
            << gnuplotQuote(d.action + " m=" + std::to_string(d.toWorldSize)) << " at first "
-           << d.seconds << ", graph 0.97 rotate by 90 right font ',8'\n";
+           << d.seconds << ", graph 0.97 rotate by 90 right offset character 0.9, 0 font ',8'\n";
   }
   script << "plot " << gnuplotQuote(work + "/timeline.dat")
          << " using 1:2 with lines lw 2 lc rgb '#08519c' title "
