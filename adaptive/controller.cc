@@ -49,9 +49,8 @@ std::optional<Score> scoreOf(const CandidateForecast& c, const ControllerOptions
 }  // namespace
 
 Decision chooseAction(const std::vector<CandidateForecast>& candidates, int current,
-                      double rescaleCostSeconds, bool cooledDown,
-                      const ControllerOptions& options, bool afterProbe,
-                      const std::set<int>& measured) {
+                      double rescaleCostSeconds, bool cooledDown, const ControllerOptions& options,
+                      bool afterProbe, const std::set<int>& measured) {
   if (!options.targetLoss && !options.timeBudgetSeconds) {
     throw std::invalid_argument("the controller needs a target loss or a time budget");
   }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -222,24 +223,33 @@ TEST(ControllerTest, AStaleForecastIsProbedBeforeARescale) {
 // The cold start walks the ladder until the best measured count is
 // bracketed, whatever the probe bound: here fewer machines are better, and an
 // unmeasured neighbour could be better still at its optimistic end.
+// A scripted forecaster: `one(m, measured, extra, countsMeasured)` gives each
+// candidate's forecast, `extra` being the rescale cost for m other than the
+// current count and `countsMeasured` how many counts the rows hold.
+Controller::Forecaster scripted(
+    std::function<CandidateForecast(int, bool, double, std::size_t)> one) {
+  return [one](const std::vector<TraceRow>& rows, int current, double, double, double cost,
+               const std::vector<int>& candidates) {
+    std::set<int> measured;
+    for (const auto& r : rows) measured.insert(static_cast<int>(r.machines));
+    std::vector<CandidateForecast> out;
+    for (int m : candidates) {
+      out.push_back(one(m, measured.count(m) > 0, m == current ? 0 : cost, measured.size()));
+    }
+    return out;
+  };
+}
+
 TEST(ControllerTest, TheColdStartWalksTheLadderUntilTheBestIsBracketed) {
   auto o = targetOptions();
   o.maxWorkers = 64;
   o.probeSteps = 4;
   o.probeBudgetFraction = 0;  // no probe but the walk
   o.algorithm = "cocoa";      // iterations may grow with m: the walk goes down first
-  Controller c(o, [](const std::vector<TraceRow>& rows, int current, double, double, double cost,
-                     const std::vector<int>& candidates) {
-    std::set<int> measured;
-    for (const auto& r : rows) measured.insert(static_cast<int>(r.machines));
-    std::vector<CandidateForecast> out;
-    for (int m : candidates) {
-      const double extra = m == current ? 0 : cost;
-      out.push_back(measured.count(m) ? forecast(m, 100 + m + extra, 95 + m, 105 + m + extra)
-                                      : forecast(m, 150 + m + extra, 50, 300));
-    }
-    return out;
-  });
+  Controller c(o, scripted([](int m, bool measured, double extra, std::size_t) {
+                 return measured ? forecast(m, 100 + m + extra, 95 + m, 105 + m + extra)
+                                 : forecast(m, 150 + m + extra, 50, 300);
+               }));
   int machines = 64;
   std::vector<int> probes;
   for (std::int64_t step = 0; step < 60; ++step) {
@@ -263,23 +273,11 @@ TEST(ControllerTest, AnUnmeasuredRungTheModelPrefersIsProbedItselfThenTheBestMea
   o.probeSteps = 4;
   o.probeBudgetFraction = 10;  // the bound allows every probe here
   o.algorithm = "cocoa";
-  Controller c(o, [](const std::vector<TraceRow>& rows, int current, double, double, double cost,
-                     const std::vector<int>& candidates) {
-    std::set<int> measured;
-    for (const auto& r : rows) measured.insert(static_cast<int>(r.machines));
-    std::vector<CandidateForecast> out;
-    for (int m : candidates) {
-      const double extra = m == current ? 0 : cost;
-      if (measured.count(m)) {
-        out.push_back(forecast(m, 100 + m + extra, 50 + m, 200 + m + extra));
-      } else if (m == 32 && measured.size() >= 3) {
-        out.push_back(forecast(m, 50 + extra, 50, 300));
-      } else {
-        out.push_back(forecast(m, 300, 300, 300));
-      }
-    }
-    return out;
-  });
+  Controller c(o, scripted([](int m, bool measured, double extra, std::size_t counts) {
+                 if (measured) return forecast(m, 100 + m + extra, 50 + m, 200 + m + extra);
+                 if (m == 32 && counts >= 3) return forecast(m, 50 + extra, 50, 300);
+                 return forecast(m, 300, 300, 300);
+               }));
   int machines = 64;
   std::vector<int> probes;
   std::vector<std::string> ends;

@@ -104,20 +104,20 @@ def ladder(maximum):
     return out
 
 
-def part_static(r, args):
-    print(f"== static: adaptive (cold start) vs every static m; target gap {args.target_gap}, "
-          f"f(m) = {args.theta}, rescale {args.rescale_s} s, seeds {args.seeds}")
+def ladder_runs(r, args, prefix, goal):
+    """Per (algorithm, data set, seed): every static m of the ladder and the
+    adaptive run from a cold start, two at a time; results keyed by
+    (algorithm, data set, seed, m or "adaptive")."""
     tasks = []
     for alg in args.algorithms.split(","):
         for ds in args.datasets.split(","):
-            base = ["--algorithm", alg, "--dataset", ds, "--target-gap", str(args.target_gap)]
+            base = ["--algorithm", alg, "--dataset", ds] + goal
+            tag = f"{alg}-{ds.replace(':', '_')}"
             for seed in args.seeds.split(","):
                 for m in ladder(args.max_workers):
-                    tasks.append(((alg, ds, seed, m),
-                                  f"static-{alg}-{ds.replace(':', '_')}-s{seed}-m{m}",
+                    tasks.append(((alg, ds, seed, m), f"{prefix}static-{tag}-s{seed}-m{m}",
                                   base + ["--virtual-workers", str(m), "--seed", seed]))
-                tasks.append(((alg, ds, seed, "adaptive"),
-                              f"adaptive-{alg}-{ds.replace(':', '_')}-s{seed}",
+                tasks.append(((alg, ds, seed, "adaptive"), f"{prefix}adaptive-{tag}-s{seed}",
                               base + ["--virtual-workers", str(args.max_workers), "--adaptive",
                                       "--seed", seed]))
     results = {}
@@ -125,6 +125,13 @@ def part_static(r, args):
         futures = {pool.submit(r.run, name, extra): key for key, name, extra in tasks}
         for fut in concurrent.futures.as_completed(futures):
             results[futures[fut]] = fut.result()
+    return results
+
+
+def part_static(r, args):
+    print(f"== static: adaptive (cold start) vs every static m; target gap {args.target_gap}, "
+          f"f(m) = {args.theta}, rescale {args.rescale_s} s, seeds {args.seeds}")
+    results = ladder_runs(r, args, "", ["--target-gap", str(args.target_gap)])
     ok = True
     for alg in args.algorithms.split(","):
         for ds in args.datasets.split(","):
@@ -210,23 +217,7 @@ def part_budget(r, args):
     budget = args.budget
     print(f"== budget: the lowest gap within {budget} simulated s (--time-budget, no target); "
           f"adaptive (cold start) vs every static m; f(m) = {args.theta}, seeds {args.seeds}")
-    tasks = []
-    for alg in args.algorithms.split(","):
-        for ds in args.datasets.split(","):
-            base = ["--algorithm", alg, "--dataset", ds, "--time-budget", str(budget)]
-            tag = f"{alg}-{ds.replace(':', '_')}"
-            for seed in args.seeds.split(","):
-                for m in ladder(args.max_workers):
-                    tasks.append(((alg, ds, seed, m), f"budget-static-{tag}-s{seed}-m{m}",
-                                  base + ["--virtual-workers", str(m), "--seed", seed]))
-                tasks.append(((alg, ds, seed, "adaptive"), f"budget-adaptive-{tag}-s{seed}",
-                              base + ["--virtual-workers", str(args.max_workers), "--adaptive",
-                                      "--seed", seed]))
-    results = {}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {pool.submit(r.run, name, extra): key for key, name, extra in tasks}
-        for fut in concurrent.futures.as_completed(futures):
-            results[futures[fut]] = fut.result()
+    results = ladder_runs(r, args, "budget-", ["--time-budget", str(budget)])
 
     def final_gap(res):
         # The gap by the budget: the last iteration that ended by then (the
