@@ -283,15 +283,24 @@ std::optional<double> ConvergenceModel::iterationsTo(double target, double machi
                                                      double maxIterations) const {
   if (!(target > pStar_)) return std::nullopt;
   const double goal = std::log10(target - pStar_);
-  if (levelSet_ && form_ == "level-set") {
+  const auto fromLevelSet = [&]() -> std::optional<double> {
     const double logI = levelSet_->log10IterationsTo(goal, machines);
     if (!std::isfinite(logI)) return std::nullopt;
     const double i = std::max(1.0, std::ceil(std::pow(10.0, logI) - 1e-9));
     if (i > maxIterations) return std::nullopt;
     return i;
+  };
+  if (levelSet_ && form_ == "level-set") return fromLevelSet();
+  const auto lasso =
+      firstIterationBelow([&](double i) { return predictLog10(i, machines); }, goal, maxIterations);
+  // Inside the measured counts, "never" from the Lasso form where the
+  // measured curves around m do get there (the level-set form says when) is
+  // the form's artefact, not a prediction: the level-set form answers.
+  if (!lasso && levelSet_ && !machines_.empty() && machines >= machines_.front() &&
+      machines <= machines_.back()) {
+    return fromLevelSet();
   }
-  return firstIterationBelow([&](double i) { return predictLog10(i, machines); }, goal,
-                             maxIterations);
+  return lasso;
 }
 
 double ConvergenceModel::longestTraceAt(double machines) const {

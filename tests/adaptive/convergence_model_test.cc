@@ -97,5 +97,33 @@ TEST(ConvergenceModelTest, UnreachableTargetHasNoIterationCount) {
   EXPECT_FALSE(model.iterationsTo(kPStar - 0.1, 2).has_value());  // below P*
 }
 
+// Curves at m = 1, 2, 4 fall 0.05 decades an iteration for 100 iterations,
+// then drop to 1e-8 at iteration 101 (an exact solve). The Lasso form, a
+// smooth function of i, reaches 1e-7 much later than the measured curves;
+// within a horizon of 120 iterations it says never. At m = 2, inside the
+// measured counts, the measured curves answer instead (the level-set form);
+// beyond them (m = 8) "never" stands.
+TEST(ConvergenceModelTest, InsideTheMeasuredCountsTheCurvesOverruleTheLassoFormsNever) {
+  std::vector<LossPoint> points;
+  for (double m : {1.0, 2.0, 4.0}) {
+    for (int i = 1; i <= 100; ++i) points.push_back({m, double(i), std::pow(10.0, -0.05 * i)});
+    points.push_back({m, 101.0, 1e-8});
+  }
+  ConvergenceOptions o;
+  o.pStar = 0;
+  o.chooseForm = false;  // the Lasso form serves
+  const auto model = ConvergenceModel::fit(points, o);
+  ASSERT_EQ(model.form(), "lasso");
+  double lassoAt2 = 0;  // the Lasso form's own crossing of 1e-7 at m = 2
+  for (double i = 1; i < 1e6 && lassoAt2 == 0; ++i) {
+    if (model.predictLog10(i, 2) <= -7) lassoAt2 = i;
+  }
+  ASSERT_GT(lassoAt2, 120) << "the data no longer makes the Lasso form slower than the curves";
+  const auto at2 = model.iterationsTo(1e-7, 2, 120);
+  ASSERT_TRUE(at2.has_value());
+  EXPECT_NEAR(*at2, 101, 1);
+  EXPECT_FALSE(model.iterationsTo(1e-7, 8, 120).has_value());
+}
+
 }  // namespace
 }  // namespace hemingway::adaptive
