@@ -236,6 +236,12 @@ std::vector<TraceRow> Controller::fitRows() const {
   return rows;
 }
 
+std::set<int> Controller::measuredCounts() const {
+  std::set<int> out;
+  for (const auto& entry : recentByMachines_) out.insert(entry.first);
+  return out;
+}
+
 std::vector<int> Controller::candidateCounts() const {
   std::set<int> out(ladder_.begin(), ladder_.end());
   // Every count when there are few, else steps of about a quarter.
@@ -243,7 +249,7 @@ std::vector<int> Controller::candidateCounts() const {
        m = std::max(m + 1, std::floor(m * 1.25))) {
     out.insert(static_cast<int>(m));
   }
-  for (const auto& entry : recentByMachines_) out.insert(entry.first);
+  for (int m : measuredCounts()) out.insert(m);
   for (int m : excluded_) out.erase(m);
   out.erase(out.upper_bound(capacity_), out.end());  // machines the cluster has now
   return {out.begin(), out.end()};
@@ -251,8 +257,7 @@ std::vector<int> Controller::candidateCounts() const {
 
 std::optional<Controller::ProbeChoice> Controller::nextProbe(
     int current, const std::vector<CandidateForecast>& forecasts) const {
-  std::set<int> measured;
-  for (const auto& entry : recentByMachines_) measured.insert(entry.first);
+  const std::set<int> measured = measuredCounts();
   const auto unmeasured = [&](int m) {
     return !measured.count(m) && !excluded_.count(m) && m <= capacity_;
   };
@@ -450,9 +455,8 @@ std::optional<Decision> Controller::decide(std::int64_t nextStep, int machines) 
     return d;
   }
   const bool cooled = nextStep - lastRescaleStep_ >= o.cooldownSteps;
-  std::set<int> measured;
-  for (const auto& entry : recentByMachines_) measured.insert(entry.first);
-  Decision chosen = chooseAction(forecasts, machines, cost, cooled, o, probeEnded, measured);
+  Decision chosen =
+      chooseAction(forecasts, machines, cost, cooled, o, probeEnded, measuredCounts());
   chosen.step = nextStep;
   if (chosen.action == "rescale") {
     // A forecast from a stretch measured long ago (at another level of the

@@ -164,6 +164,7 @@ class Controller {
                                        const std::vector<CandidateForecast>& forecasts) const;
   std::vector<TraceRow> fitRows() const;
   std::vector<int> candidateCounts() const;
+  std::set<int> measuredCounts() const;  // the machine counts the run has iterations on
 
   ControllerOptions options_;
   Forecaster forecaster_;
