@@ -251,4 +251,58 @@ LassoCvResult lassoCv(const Eigen::MatrixXd& x, const Eigen::VectorXd& y,
   return result;
 }
 
+LeastSquaresResult levenbergMarquardt(const ResidualFunction& residuals, Eigen::VectorXd x0,
+                                      LeastSquaresOptions options) {
+  LeastSquaresResult out;
+  out.x = std::move(x0);
+  Eigen::VectorXd r;
+  Eigen::MatrixXd j;
+  if (!residuals(out.x, r, j) || r.size() < out.x.size() || !r.allFinite() || !j.allFinite()) {
+    out.status = FitStatus::kTooFewPoints;
+    out.sumOfSquares = std::numeric_limits<double>::infinity();
+    return out;
+  }
+  out.sumOfSquares = r.squaredNorm();
+  double mu = 1e-3;
+  Eigen::VectorXd rTry;
+  Eigen::MatrixXd jTry;
+  for (out.iterations = 0; out.iterations < options.maxIterations; ++out.iterations) {
+    const Eigen::MatrixXd jtj = j.transpose() * j;
+    const Eigen::VectorXd jtr = j.transpose() * r;
+    const Eigen::VectorXd d = jtj.diagonal().cwiseMax(1e-12);
+    bool accepted = false;
+    while (mu < 1e12) {
+      Eigen::MatrixXd a = jtj;
+      a.diagonal() += mu * d;
+      const Eigen::VectorXd step = a.ldlt().solve(-jtr);
+      const Eigen::VectorXd x = out.x + step;
+      if (step.allFinite() && residuals(x, rTry, jTry) && rTry.allFinite() && jTry.allFinite()) {
+        const double ss = rTry.squaredNorm();
+        if (ss < out.sumOfSquares) {
+          const double fall = (out.sumOfSquares - ss) / std::max(out.sumOfSquares, 1e-300);
+          out.x = x;
+          out.sumOfSquares = ss;
+          r.swap(rTry);
+          j.swap(jTry);
+          mu = std::max(mu / 3, 1e-12);
+          accepted = true;
+          // Converged: the sum of squares or the step has stopped moving.
+          if (fall < options.tolerance ||
+              step.norm() <= options.tolerance * (out.x.norm() + options.tolerance)) {
+            out.status = FitStatus::kConverged;
+            return out;
+          }
+          break;
+        }
+      }
+      mu *= 4;
+    }
+    if (!accepted) {  // no step lowers the sum: a minimum (up to rounding)
+      out.status = FitStatus::kConverged;
+      return out;
+    }
+  }
+  return out;
+}
+
 }  // namespace hemingway::adaptive

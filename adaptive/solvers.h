@@ -1,9 +1,11 @@
 // The numeric core's solvers: non-negative least squares (Lawson-Hanson),
-// Lasso by coordinate descent along a lambda path, and cross-validation folds.
+// Lasso by coordinate descent along a lambda path, cross-validation folds and
+// nonlinear least squares (Levenberg-Marquardt).
 // Eigen only. A numerical outcome is a value: fits return a status.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include <Eigen/Dense>
@@ -82,5 +84,30 @@ struct LassoCvResult {
 // kTooFewPoints when there are fewer than two folds or points than features + 1.
 LassoCvResult lassoCv(const Eigen::MatrixXd& x, const Eigen::VectorXd& y,
                       const std::vector<int>& folds, LassoOptions options = {});
+
+struct LeastSquaresOptions {
+  int maxIterations = 200;
+  // Stop when the sum of squares falls by less than this (relative), or the
+  // step is this small relative to x.
+  double tolerance = 1e-10;
+};
+
+struct LeastSquaresResult {
+  Eigen::VectorXd x;
+  double sumOfSquares = 0;
+  FitStatus status = FitStatus::kNotConverged;
+  int iterations = 0;
+};
+
+// Residuals r(x) and their Jacobian J(x) (rows: residuals, columns: x) at x;
+// false when x is outside the function's domain (the step is rejected).
+using ResidualFunction =
+    std::function<bool(const Eigen::VectorXd& x, Eigen::VectorXd& r, Eigen::MatrixXd& j)>;
+
+// min |r(x)|^2 from x0 by Levenberg-Marquardt (Marquardt's scaling by the
+// diagonal of J^T J). kTooFewPoints when r(x0) is not defined or has fewer
+// residuals than unknowns.
+LeastSquaresResult levenbergMarquardt(const ResidualFunction& residuals, Eigen::VectorXd x0,
+                                      LeastSquaresOptions options = {});
 
 }  // namespace hemingway::adaptive

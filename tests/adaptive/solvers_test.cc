@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
+#include <vector>
 
 namespace hemingway::adaptive {
 namespace {
@@ -126,6 +128,47 @@ TEST(LassoCvTest, OneFoldIsTooFewPoints) {
   const auto x = randomMatrix(10, 2, 11);
   auto cv = lassoCv(x, x.col(0), std::vector<int>(10, 0));
   EXPECT_EQ(cv.fit.status, FitStatus::kTooFewPoints);
+}
+
+// y = a exp(b x) + c from noiseless samples, started well away from the truth.
+TEST(LevenbergMarquardtTest, RecoversANonlinearModel) {
+  const double a = 2.5, b = -0.7, c = 0.3;
+  std::vector<double> xs, ys;
+  for (int k = 0; k < 40; ++k) {
+    xs.push_back(0.1 * k);
+    ys.push_back(a * std::exp(b * xs.back()) + c);
+  }
+  const ResidualFunction f = [&](const Eigen::VectorXd& t, Eigen::VectorXd& r, Eigen::MatrixXd& j) {
+    r.resize(40);
+    j.resize(40, 3);
+    for (int k = 0; k < 40; ++k) {
+      const double e = std::exp(t[1] * xs[k]);
+      r[k] = t[0] * e + t[2] - ys[k];
+      j.row(k) << e, t[0] * xs[k] * e, 1;
+    }
+    return true;
+  };
+  const auto result = levenbergMarquardt(f, Eigen::Vector3d(1, -0.2, 0));
+  ASSERT_EQ(result.status, FitStatus::kConverged)
+      << result.iterations << " " << result.sumOfSquares << " " << result.x.transpose();
+  EXPECT_NEAR(result.x[0], a, 1e-4);
+  EXPECT_NEAR(result.x[1], b, 1e-4);
+  EXPECT_NEAR(result.x[2], c, 1e-4);
+  EXPECT_LT(result.sumOfSquares, 1e-10);
+}
+
+TEST(LevenbergMarquardtTest, AStartOutsideTheDomainOrTooFewResidualsIsTooFewPoints) {
+  const ResidualFunction outside = [](const Eigen::VectorXd&, Eigen::VectorXd&, Eigen::MatrixXd&) {
+    return false;
+  };
+  EXPECT_EQ(levenbergMarquardt(outside, Eigen::Vector2d(1, 1)).status, FitStatus::kTooFewPoints);
+  const ResidualFunction one = [](const Eigen::VectorXd& t, Eigen::VectorXd& r,
+                                  Eigen::MatrixXd& j) {
+    r = Eigen::VectorXd::Constant(1, t[0] + t[1]);
+    j = Eigen::MatrixXd::Ones(1, 2);
+    return true;
+  };
+  EXPECT_EQ(levenbergMarquardt(one, Eigen::Vector2d(1, 1)).status, FitStatus::kTooFewPoints);
 }
 
 }  // namespace
