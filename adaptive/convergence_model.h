@@ -1,15 +1,20 @@
-// The convergence model g(i, m) of P(i, m) - P*, in one of two forms, chosen
-// per (job, algorithm) by leave-one-m-out error: each interior measured m is
-// held out in turn, both forms are fitted on the others, and the iterations
-// they predict to reach levels of the held-out curve (25/50/75/100% of its
-// log range, cases needing 5+ iterations) are compared with the truth; the
-// form with the smaller median relative error serves. With fewer than three
-// machine counts there is nothing to hold out and the level-set form serves.
+// The convergence model g(i, m) of P(i, m) - P*, in one of three forms,
+// chosen per (job, algorithm) by leave-one-m-out error: each interior
+// measured m is held out in turn, every form is fitted on the others, and the
+// iterations they predict to reach levels of the held-out curve
+// (25/50/75/100% of its log range, cases needing 5+ iterations) are compared
+// with the truth; the form with the smallest median relative error serves
+// between the measured counts (formAt). At a measured count its own curve
+// serves, and beyond the counts the level-set form's extrapolation within
+// the algorithm's slope bounds. With fewer than three machine counts there is
+// nothing to hold out and the level-set form serves.
 // - "lasso": log10(P(i, m) - P*) = sum_j lambda_j phi_j(i, m), fitted by Lasso
 //   with cross-validation over a library of fractional, polynomial and
 //   logarithmic terms of i and m and their products (convergenceFeatureNames()).
 // - "level-set": the measured curves themselves, interpolated between machine
 //   counts (level_set_curve.h).
+// - "shape": a fast phase, a knee and a power-law tail, smooth in m
+//   (shape_curve.h).
 //
 // - P* is given (a known optimum or a duality-gap certificate) or estimated
 //   by profiling: candidates below the smallest observed value (a log grid of
@@ -63,6 +68,7 @@ struct ConvergenceOptions {
 };
 
 class LevelSetCurve;
+class ShapeCurve;
 
 class ConvergenceModel {
  public:
@@ -86,8 +92,15 @@ class ConvergenceModel {
   // median relative error of iterations to a level (empty when not measured)
   // over `heldOutCases()` cases.
   const std::string& form() const { return form_; }
+  // The form that serves at `machines`. When the forms were compared,
+  // form() serves at unmeasured m between the measured counts; at a measured
+  // m (its own curve) and beyond the measured counts (extrapolation within
+  // the algorithm's slope bounds) the level-set form does. Otherwise form().
+  const std::string& formAt(double machines) const;
   std::optional<double> heldOutError() const { return heldOutError_; }
   std::size_t heldOutCases() const { return heldOutCases_; }
+  // Every compared form's leave-one-m-out median relative error, by form.
+  const std::map<std::string, double>& heldOutErrors() const { return heldOutErrors_; }
 
   double predictLog10(double iteration, double machines) const;
   double predictLoss(double iteration, double machines) const;
@@ -95,13 +108,15 @@ class ConvergenceModel {
   // is <= target; empty when never.
   std::optional<double> iterationsTo(double target, double machines,
                                      double maxIterations = 1e7) const;
-  // An 80% interval [lo, hi] around iterationsTo from the chosen form's
-  // leave-one-m-out log-ratio errors (their 10% and 90% quantiles); empty
-  // when the forms could not be compared or the target is never reached.
-  // Knee cases (kneeAt) and the others each take the quantiles of their own
-  // kind of held-out case when there are kMinCasesPerKind of them. Beyond the
-  // measured counts the interval comes from extrapolating the outermost
-  // counts from the others, and at a knee it is widened.
+  // An 80% interval [lo, hi] around iterationsTo from the serving form's
+  // leave-one-m-out log-ratio errors (their 10% and 90% quantiles, not
+  // rounded to whole iterations); empty when the forms could not be compared
+  // or the target is never reached. Knee cases (kneeAt) and the others each
+  // take the quantiles of their own kind of held-out case when there are
+  // kMinCasesPerKind of them. Above the measured counts the errors are those
+  // of extrapolating the largest and the second largest count upward from
+  // the counts below each; below them, the smallest two downward; at a knee
+  // there the interval is widened.
   std::optional<std::pair<double, double>> iterationsInterval(double target, double machines,
                                                               double maxIterations = 1e7) const;
   // True where `target` meets a flat part of the curve at the measured count
@@ -129,13 +144,17 @@ class ConvergenceModel {
   std::map<double, double> longest_;  // by machine count
   std::vector<double> machines_;
   std::string form_ = "lasso";
+  bool formsCompared_ = false;
   std::optional<double> heldOutError_;
   std::size_t heldOutCases_ = 0;
+  std::map<std::string, double> heldOutErrors_;
   double residualLow_ = 0, residualHigh_ = 0;  // cases at no knee (or all)
   bool kneeCalibrated_ = false;
-  double kneeLow_ = 0, kneeHigh_ = 0;  // cases at a knee
-  double outsideLow_ = 0, outsideHigh_ = 0;
+  double kneeLow_ = 0, kneeHigh_ = 0;    // cases at a knee
+  double aboveLow_ = 0, aboveHigh_ = 0;  // beyond the largest measured count
+  double belowLow_ = 0, belowHigh_ = 0;  // below the smallest
   std::shared_ptr<const LevelSetCurve> levelSet_;
+  std::shared_ptr<const ShapeCurve> shape_;
 };
 
 }  // namespace hemingway::adaptive

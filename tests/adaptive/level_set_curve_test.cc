@@ -83,7 +83,7 @@ TEST(LevelSetCurveTest, ConvergenceModelChoosesItsFormByHeldOutError) {
   o.algorithm = "cocoa+";
   const auto model = ad::ConvergenceModel::fit(points, o);
   ASSERT_NE(model.status(), ad::FitStatus::kTooFewPoints) << model.problem();
-  EXPECT_TRUE(model.form() == "level-set" || model.form() == "lasso");
+  EXPECT_TRUE(model.form() == "level-set" || model.form() == "lasso" || model.form() == "shape");
   ASSERT_TRUE(model.heldOutError().has_value());
   EXPECT_GT(model.heldOutCases(), 0u);
   // The chosen form predicts a measured curve's iterations well.
@@ -128,6 +128,33 @@ TEST(LevelSetCurveTest, KneeAndSteepTargetsEachTakeTheirOwnHeldOutErrors) {
   // (from all held-out errors together it was [47, 63] around 62).
   EXPECT_LT(steep->second / steep->first, 1.2);
   EXPECT_GT(flat->second / flat->first, steep->second / steep->first);
+}
+
+// Iterations to a level grow exactly as m from m = 4 on, but m = 2 needs a
+// fifth of what the trend says. Extrapolating upward (32 from m <= 16, 16
+// from m <= 8) is then exact, and downward (2 from m >= 4) is not: the
+// interval above the measured counts takes the upward errors alone, the one
+// below the downward ones (together, the interval at m = 64 was as wide as
+// the one at m = 1).
+TEST(LevelSetCurveTest, IntervalsBeyondTheCountsTakeTheErrorsOfTheirOwnSide) {
+  std::vector<ad::LossPoint> points;
+  for (double m : {2.0, 4.0, 8.0, 16.0, 32.0}) {
+    const double scale = m == 2 ? 0.2 * m : m;
+    for (int i = 1; i <= 60 * static_cast<int>(m); ++i) {
+      points.push_back({m, double(i), std::pow(10.0, -i / (10 * scale))});
+    }
+  }
+  ad::ConvergenceOptions o;
+  o.pStar = 0;
+  o.algorithm = "cocoa";
+  o.chooseForm = true;
+  const auto model = ad::ConvergenceModel::fit(points, o);
+  ASSERT_TRUE(model.heldOutError().has_value()) << model.problem();
+  const auto above = model.iterationsInterval(1e-3, 64);
+  const auto below = model.iterationsInterval(1e-3, 1);
+  ASSERT_TRUE(above && below);
+  EXPECT_LT(above->second / above->first, 1.05) << above->first << " " << above->second;
+  EXPECT_GT(below->second / below->first, 1.5) << below->first << " " << below->second;
 }
 
 }  // namespace

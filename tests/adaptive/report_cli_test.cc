@@ -73,8 +73,15 @@ TEST(ReportCliTest, JsonOutputHasTheDocumentedFields) {
   }
   ASSERT_EQ(j["models"].size(), 2u);
   for (const auto& m : j["models"]) {
-    EXPECT_TRUE(m["form"] == "lasso" || m["form"] == "level-set") << m;
+    EXPECT_TRUE(m["form"] == "lasso" || m["form"] == "level-set" || m["form"] == "shape") << m;
     EXPECT_TRUE(m["held_out_error"].is_number()) << m;
+    // Every compared form's error; the chosen one's is the smallest.
+    ASSERT_TRUE(m["held_out_errors"].is_object()) << m;
+    for (const char* form : {"lasso", "level-set", "shape"}) {
+      ASSERT_TRUE(m["held_out_errors"].contains(form)) << form << " " << m;
+      EXPECT_GE(m["held_out_errors"][form].get<double>(), m["held_out_error"].get<double>());
+    }
+    EXPECT_EQ(m["form_beyond_measured_m"], "level-set") << m;
   }
 }
 

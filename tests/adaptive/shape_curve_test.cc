@@ -1,0 +1,103 @@
+#include "hemingway/adaptive/shape_curve.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+namespace {
+
+namespace ad = hemingway::adaptive;
+
+// The shape family itself: a fast phase exp(-(r i)^q) with r falling faster
+// than 1/m (ln r quadratic in ln m), then a tail 1e-3 sqrt(m) i^-0.7.
+double family(double i, double m) {
+  const double lm = std::log(m);
+  const double r = 0.3 * std::exp(-lm - 0.1 * lm * lm);
+  return std::exp(-std::pow(r * i, 0.9)) + 1e-3 * std::sqrt(m) * std::pow(i, -0.7);
+}
+
+std::vector<ad::LossPoint> familyTraces(const std::vector<double>& machines, int iterations) {
+  std::vector<ad::LossPoint> points;
+  for (double m : machines) {
+    for (int i = 1; i <= iterations; ++i) points.push_back({m, double(i), family(i, m)});
+  }
+  return points;
+}
+
+TEST(ShapeCurveTest, RecoversItsFamilyAtAnUnseenMachineCount) {
+  const auto curve = ad::ShapeCurve::fit(familyTraces({1, 2, 4, 16, 32}, 400));
+  ASSERT_TRUE(curve.usable());
+  EXPECT_LT(curve.rmsLog10(), 0.01);
+  // m = 8 was not seen. Stated tolerance: 0.05 log10 along the curve, 5% in
+  // the iterations to a level on the fast phase and on the tail.
+  for (double i : {1.0, 10.0, 40.0, 100.0, 400.0}) {
+    EXPECT_NEAR(curve.predictLog10(i, 8), std::log10(family(i, 8)), 0.05) << "i = " << i;
+  }
+  for (double i : {30.0, 300.0}) {
+    const double level = std::log10(family(i, 8));
+    EXPECT_NEAR(std::pow(10.0, curve.log10IterationsTo(level, 8)), i, 0.05 * i) << "i = " << i;
+  }
+}
+
+TEST(ShapeCurveTest, NeverRisesAndNeverAboveTheStartForNoisyDecreasingTraces) {
+  std::mt19937_64 rng(11);
+  std::normal_distribution<double> noise(0, 0.05);
+  for (int trial = 0; trial < 10; ++trial) {
+    std::vector<ad::LossPoint> points;
+    double start = -INFINITY;
+    for (double m : {1.0, 2.0, 4.0, 16.0}) {
+      const double rate = 0.02 + 0.01 * (trial % 5);
+      for (int i = 1; i <= 150; ++i) {
+        const double y = 0.001 + std::exp(-rate * i / std::sqrt(m)) * std::pow(10.0, noise(rng));
+        points.push_back({m, double(i), y});
+        if (i == 1) start = std::max(start, std::log10(y));
+      }
+    }
+    const auto curve = ad::ShapeCurve::fit(points);
+    ASSERT_TRUE(curve.usable()) << "trial " << trial;
+    for (double m : {1.0, 3.0, 4.0, 9.0, 32.0, 128.0}) {
+      double previous = INFINITY;
+      for (double i = 1; i <= 1e5; i *= 1.3) {
+        const double v = curve.predictLog10(i, m);
+        ASSERT_TRUE(std::isfinite(v));
+        EXPECT_LE(v, previous + 1e-9) << "rises at i = " << i << ", m = " << m;
+        EXPECT_LE(v, start + 1e-9) << "above the observed start at i = " << i << ", m = " << m;
+        previous = v;
+      }
+    }
+  }
+}
+
+TEST(ShapeCurveTest, TooFewPointsIsNotUsable) {
+  EXPECT_FALSE(ad::ShapeCurve::fit(familyTraces({1, 2}, 5)).usable());
+}
+
+// Sparse machine counts whose iterations to a level are not a power of m:
+// interpolating the measured curves in log m errs, the shape form does not.
+// It serves between the measured counts; at a measured count its own curve
+// and beyond the counts the bounded extrapolation (level-set) serve.
+TEST(ShapeCurveTest, ConvergenceModelChoosesTheShapeFormWhereItPredictsHeldOutCountsBest) {
+  ad::ConvergenceOptions o;
+  o.pStar = 0;
+  o.algorithm = "cocoa+";
+  const auto model = ad::ConvergenceModel::fit(familyTraces({1, 4, 16, 64, 256}, 3000), o);
+  ASSERT_NE(model.status(), ad::FitStatus::kTooFewPoints) << model.problem();
+  const auto& errors = model.heldOutErrors();
+  ASSERT_TRUE(errors.count("shape") && errors.count("level-set") && errors.count("lasso"));
+  EXPECT_LT(errors.at("shape"), errors.at("level-set"));
+  EXPECT_LT(errors.at("shape"), errors.at("lasso"));
+  EXPECT_EQ(model.form(), "shape");
+  EXPECT_EQ(model.formAt(8), "shape");
+  EXPECT_EQ(model.formAt(16), "level-set");
+  EXPECT_EQ(model.formAt(512), "level-set");
+  // At m = 8, never measured: within 5% of the truth's iterations to 1e-2.
+  double truth = 1;
+  while (family(truth, 8) > 1e-2) ++truth;
+  const auto predicted = model.iterationsTo(1e-2, 8);
+  ASSERT_TRUE(predicted.has_value());
+  EXPECT_NEAR(*predicted, truth, 0.05 * truth);
+}
+
+}  // namespace
