@@ -270,9 +270,16 @@ void writePlots(const std::string& dir, const std::vector<ad::TraceRow>& rows,
     script << "set terminal pngcairo size 1000,600\nset key outside right top\nset grid\n";
     script << "set output " << gnuplotQuote(out + "-convergence.png")
            << "\nset logscale y\nset format y '10^{%L}'\n";
+    // The lines are g as it serves at the measured counts (formAt), which
+    // differs from the form chosen between them once the forms were compared.
+    const std::string& drawn = model.convergence.formAt(ms.empty() ? 1.0 : *ms.begin());
+    const std::string lines = drawn == model.convergence.form()
+                                  ? drawn + " form, lines"
+                                  : "lines: " + drawn + " form at measured m; " +
+                                        model.convergence.form() + " form between them";
     script << "set title "
            << gnuplotQuote(model.algorithm + ": " + metric + " per m, observed (points) and g (" +
-                           model.convergence.form() + " form, lines)")
+                           lines + ")")
            << "\nset xlabel 'iteration'\nset ylabel " << gnuplotQuote(metric) << "\n";
     if (context.target) {
       script << "set arrow from graph 0, first "
