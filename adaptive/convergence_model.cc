@@ -350,10 +350,29 @@ std::optional<std::pair<double, double>> ConvergenceModel::iterationsInterval(
   double rLow = outside ? (below ? belowLow_ : aboveLow_) : residualLow_;
   double rHigh = outside ? (below ? belowHigh_ : aboveHigh_) : residualHigh_;
   const bool knee = kneeAt(target, machines);
+  // Between two measured counts a and b, each held-out error is scaled by
+  // ln(b / a) over the gap it was made across (its own m and, when a
+  // neighbour was held out too, more were missing), when that was wider:
+  // interpolation errors grow with the gap.
+  const bool measured = std::find(machines_.begin(), machines_.end(), machines) != machines_.end();
+  const bool between = !outside && !measured && !interiorCases_.empty();
+  if (between) {
+    const auto above = std::upper_bound(machines_.begin(), machines_.end(), machines);
+    const double gap = std::log(*above / *(above - 1));
+    const bool ownKind = knee ? kneeCalibrated_ : elsewhereCalibrated_;
+    std::vector<double> scaled;
+    for (const auto& c : interiorCases_) {
+      if (!ownKind || c.knee == knee) scaled.push_back(c.logRatio * std::min(1.0, gap / c.gap));
+    }
+    rLow = quantile(scaled, 0.1);
+    rHigh = quantile(scaled, 0.9);
+  }
   if (knee) {  // a flat part: small errors in level, large in iterations
     if (kneeCalibrated_ && !outside) {
-      rLow = kneeLow_;
-      rHigh = kneeHigh_;
+      if (!between) {
+        rLow = kneeLow_;
+        rHigh = kneeHigh_;
+      }
     } else {
       rLow = std::min(rLow, 0.0) - kKneeWidening;
       rHigh = std::max(rHigh, 0.0) + kKneeWidening;
@@ -388,7 +407,8 @@ void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
   // iterations): their signed log ratios to the truth (30: never), by form.
   using Errors = std::map<std::string, std::vector<double>>;
   auto heldOut = [&](const std::vector<LossPoint>& train, const std::vector<LossPoint>& test,
-                     double mh, Errors& errors, std::vector<char>& knee) {
+                     double mh, Errors& errors, std::vector<char>& knee,
+                     std::vector<double>& gaps) {
     const auto truth = LevelSetCurve::fit(aboveOptimum(test, pStar_), bounds);
     const auto trainAbove = aboveOptimum(train, pStar_);
     const auto byLevelCurve = LevelSetCurve::fit(trainAbove, bounds);
@@ -398,13 +418,18 @@ void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
       return;
     }
     const auto byShape = shape_ ? ShapeCurve::fit(trainAbove) : ShapeCurve{};
-    // The knee flag as kneeAt() would set it for mh, from the training curves.
-    double nearest = 0;
+    // The knee flag as kneeAt() would set it for mh, from the training
+    // curves, and the gap ln(above / below) between the training counts
+    // around mh (0 beyond them).
+    double nearest = 0, below = 0, above = 0;
     for (const auto& p : train) {
       if (nearest == 0 || std::abs(std::log(p.machines / mh)) < std::abs(std::log(nearest / mh))) {
         nearest = p.machines;
       }
+      if (p.machines < mh) below = std::max(below, p.machines);
+      if (p.machines > mh && (above == 0 || p.machines < above)) above = p.machines;
     }
+    const double gap = below > 0 && above > 0 ? std::log(above / below) : 0;
     const double top = truth.predictLog10(1, mh);
     const double bottom = truth.predictLog10(truth.longestTrace(mh), mh);
     auto logRatio = [](double predicted, double real) {
@@ -427,21 +452,24 @@ void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
       }
       const double slope = byLevelCurve.localSlope(goal, nearest);
       knee.push_back(std::isfinite(slope) && slope > kKneeSlope);
+      gaps.push_back(gap);
     }
   };
   Errors interior;
   std::vector<char> knees;
+  std::vector<double> gaps;
   for (std::size_t h = 1; h + 1 < machines_.size(); ++h) {
     const double mh = machines_[h];
     std::vector<LossPoint> train, test;
     for (const auto& p : points) (p.machines == mh ? test : train).push_back(p);
-    heldOut(train, test, mh, interior, knees);
+    heldOut(train, test, mh, interior, knees, gaps);
   }
   // Extrapolation, for intervals beyond the measured counts: upward, the
   // largest and the second largest m each from the counts below it; downward,
   // the smallest and the second smallest each from the counts above it.
   Errors up, down;
-  std::vector<char> outsideKnees;  // not used: at most 8 cases, too few to split
+  std::vector<char> outsideKnees;   // not used: at most 8 cases, too few to split
+  std::vector<double> outsideGaps;  // not used: no gap beyond the counts
   const std::size_t n = machines_.size();
   for (std::size_t k = 0; k < n; ++k) {
     const bool upward = k + 2 >= n && k >= 2, downward = k <= 1 && k + 3 <= n;
@@ -453,7 +481,7 @@ void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
         if (p.machines == mh) test.push_back(p);
         if (isUp ? p.machines < mh : p.machines > mh) train.push_back(p);
       }
-      heldOut(train, test, mh, isUp ? up : down, outsideKnees);
+      heldOut(train, test, mh, isUp ? up : down, outsideKnees, outsideGaps);
     }
   }
   if (interior["level-set"].empty()) {
@@ -488,6 +516,11 @@ void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
   std::vector<double> atKnee, elsewhere;
   for (std::size_t k = 0; k < chosen.size(); ++k)
     (knees[k] ? atKnee : elsewhere).push_back(chosen[k]);
+  interiorCases_.clear();
+  for (std::size_t k = 0; k < chosen.size(); ++k) {
+    if (gaps[k] > 0) interiorCases_.push_back({chosen[k], gaps[k], knees[k] != 0});
+  }
+  elsewhereCalibrated_ = elsewhere.size() >= kMinCasesPerKind;
   if (elsewhere.size() >= kMinCasesPerKind) {
     residualLow_ = quantile(elsewhere, 0.1);
     residualHigh_ = quantile(elsewhere, 0.9);

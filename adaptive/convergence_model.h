@@ -113,7 +113,9 @@ class ConvergenceModel {
   // rounded to whole iterations); empty when the forms could not be compared
   // or the target is never reached. Knee cases (kneeAt) and the others each
   // take the quantiles of their own kind of held-out case when there are
-  // kMinCasesPerKind of them. Above the measured counts the errors are those
+  // kMinCasesPerKind of them. Between two measured counts a and b, each
+  // error is first scaled by ln(b / a) over the (wider) gap it was made
+  // across. Above the measured counts the errors are those
   // of extrapolating the largest and the second largest count upward from
   // the counts below each; below them, the smallest two downward; at a knee
   // there the interval is widened.
@@ -149,7 +151,13 @@ class ConvergenceModel {
   std::size_t heldOutCases_ = 0;
   std::map<std::string, double> heldOutErrors_;
   double residualLow_ = 0, residualHigh_ = 0;  // cases at no knee (or all)
-  bool kneeCalibrated_ = false;
+  bool kneeCalibrated_ = false, elsewhereCalibrated_ = false;
+  struct HeldOutCase {
+    double logRatio = 0;  // ln(predicted / true iterations), the chosen form's
+    double gap = 0;       // ln(above / below) of the training counts around the held-out m
+    bool knee = false;
+  };
+  std::vector<HeldOutCase> interiorCases_;
   double kneeLow_ = 0, kneeHigh_ = 0;    // cases at a knee
   double aboveLow_ = 0, aboveHigh_ = 0;  // beyond the largest measured count
   double belowLow_ = 0, belowHigh_ = 0;  // below the smallest

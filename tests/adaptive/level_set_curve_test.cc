@@ -157,4 +157,33 @@ TEST(LevelSetCurveTest, IntervalsBeyondTheCountsTakeTheErrorsOfTheirOwnSide) {
   EXPECT_GT(below->second / below->first, 1.5) << below->first << " " << below->second;
 }
 
+// Held-out errors are made with a measured count missing, across twice the
+// gap (or more) between the counts that predict it. Between consecutive
+// measured counts (m = 3: gap ln 2) the interval is then narrower than across
+// the gap from 16 to 64 (m = 32: ln 4), where a held-out case's own gap was.
+TEST(LevelSetCurveTest, IntervalsBetweenCountsScaleWithTheGapAroundM) {
+  // Iterations to a level: 10 m^0.5 e^(0.3 sin(2 ln m)), no power of m.
+  std::vector<ad::LossPoint> points;
+  for (double m : {1.0, 2.0, 4.0, 8.0, 16.0, 64.0}) {
+    const double c = 10 * std::sqrt(m) * std::exp(0.3 * std::sin(2 * std::log(m)));
+    for (int i = 1; i <= static_cast<int>(6 * c); ++i) {
+      points.push_back({m, double(i), std::pow(10.0, -i / c)});
+    }
+  }
+  ad::ConvergenceOptions o;
+  o.pStar = 0;
+  o.algorithm = "cocoa";
+  const auto model = ad::ConvergenceModel::fit(points, o);
+  ASSERT_TRUE(model.heldOutError().has_value()) << model.problem();
+  ASSERT_FALSE(model.kneeAt(1e-3, 3));
+  ASSERT_FALSE(model.kneeAt(1e-3, 32));
+  const auto narrow = model.iterationsInterval(1e-3, 3);
+  const auto wide = model.iterationsInterval(1e-3, 32);
+  ASSERT_TRUE(narrow && wide);
+  const double narrowWidth = std::log(narrow->second / narrow->first);
+  const double wideWidth = std::log(wide->second / wide->first);
+  EXPECT_GT(narrowWidth, 0);
+  EXPECT_GT(wideWidth, 1.5 * narrowWidth) << narrowWidth << " " << wideWidth;
+}
+
 }  // namespace
