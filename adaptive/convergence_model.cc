@@ -404,20 +404,25 @@ void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
   quick.pathLength = std::min(quick.pathLength, 20);
   // Every form fitted on `train`, predicting the iterations at which the
   // curve at `mh` reaches 25, 50, 75 and 100% of its log range (5+
-  // iterations): their signed log ratios to the truth (30: never), by form.
+  // iterations): their signed log ratios to the truth (30: never), by form;
+  // without `smoothForms` the level-set form's alone.
   using Errors = std::map<std::string, std::vector<double>>;
   auto heldOut = [&](const std::vector<LossPoint>& train, const std::vector<LossPoint>& test,
-                     double mh, Errors& errors, std::vector<char>& knee,
+                     double mh, bool smoothForms, Errors& errors, std::vector<char>& knee,
                      std::vector<double>& gaps) {
     const auto truth = LevelSetCurve::fit(aboveOptimum(test, pStar_), bounds);
     const auto trainAbove = aboveOptimum(train, pStar_);
     const auto byLevelCurve = LevelSetCurve::fit(trainAbove, bounds);
-    const auto d = design(train, pStar_);
-    const auto cv = lassoCv(d.x, d.y, kFolds(static_cast<int>(d.y.size()), 3, options.seed), quick);
-    if (!truth.usable() || !byLevelCurve.usable() || cv.fit.status == FitStatus::kTooFewPoints) {
+    LassoCvResult cv;
+    if (smoothForms) {
+      const auto d = design(train, pStar_);
+      cv = lassoCv(d.x, d.y, kFolds(static_cast<int>(d.y.size()), 3, options.seed), quick);
+    }
+    if (!truth.usable() || !byLevelCurve.usable() ||
+        (smoothForms && cv.fit.status == FitStatus::kTooFewPoints)) {
       return;
     }
-    const auto byShape = shape_ ? ShapeCurve::fit(trainAbove) : ShapeCurve{};
+    const auto byShape = shape_ && smoothForms ? ShapeCurve::fit(trainAbove) : ShapeCurve{};
     // The knee flag as kneeAt() would set it for mh, from the training
     // curves, and the gap ln(above / below) between the training counts
     // around mh (0 beyond them).
@@ -440,12 +445,16 @@ void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
       const double real = std::pow(10.0, truth.log10IterationsTo(goal, mh));
       if (!(real >= 5)) continue;
       const double byLevel = std::pow(10.0, byLevelCurve.log10IterationsTo(goal, mh));
-      const auto byLasso = firstIterationBelow(
-          [&](double i) { return cv.fit.intercept + convergenceFeatures(i, mh).dot(cv.fit.beta); },
-          goal, 1e7);
       errors["level-set"].push_back(logRatio(byLevel, real));
-      errors["lasso"].push_back(logRatio(byLasso ? *byLasso : kNever, real));
-      if (shape_) {
+      if (smoothForms) {
+        const auto byLasso = firstIterationBelow(
+            [&](double i) {
+              return cv.fit.intercept + convergenceFeatures(i, mh).dot(cv.fit.beta);
+            },
+            goal, 1e7);
+        errors["lasso"].push_back(logRatio(byLasso ? *byLasso : kNever, real));
+      }
+      if (shape_ && smoothForms) {
         const double byShapeCurve =
             byShape.usable() ? std::pow(10.0, byShape.log10IterationsTo(goal, mh)) : kNever;
         errors["shape"].push_back(logRatio(byShapeCurve, real));
@@ -462,11 +471,12 @@ void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
     const double mh = machines_[h];
     std::vector<LossPoint> train, test;
     for (const auto& p : points) (p.machines == mh ? test : train).push_back(p);
-    heldOut(train, test, mh, interior, knees, gaps);
+    heldOut(train, test, mh, true, interior, knees, gaps);
   }
   // Extrapolation, for intervals beyond the measured counts: upward, the
   // largest and the second largest m each from the counts below it; downward,
-  // the smallest and the second smallest each from the counts above it.
+  // the smallest and the second smallest each from the counts above it
+  // (the level-set form only: it alone serves there).
   Errors up, down;
   std::vector<char> outsideKnees;   // not used: at most 8 cases, too few to split
   std::vector<double> outsideGaps;  // not used: no gap beyond the counts
@@ -481,7 +491,7 @@ void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
         if (p.machines == mh) test.push_back(p);
         if (isUp ? p.machines < mh : p.machines > mh) train.push_back(p);
       }
-      heldOut(train, test, mh, isUp ? up : down, outsideKnees, outsideGaps);
+      heldOut(train, test, mh, false, isUp ? up : down, outsideKnees, outsideGaps);
     }
   }
   if (interior["level-set"].empty()) {

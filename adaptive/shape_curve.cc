@@ -13,6 +13,8 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kMaxLnU = 700;  // exp(-(r i)^q) is 0 beyond this
+constexpr int kPointsPerCurve = 25;
+constexpr int kScreeningSteps = 8;
 
 // ln(e^a + e^b).
 double logAddExp(double a, double b) {
@@ -56,13 +58,29 @@ ShapeCurve ShapeCurve::fit(const std::vector<LossPoint>& points,
                            const std::vector<Eigen::VectorXd>& starts) {
   ShapeCurve out;
   std::vector<double> lnI, x, lnY;
-  std::map<double, std::vector<std::size_t>> byM;  // indices, by machine count
+  std::map<double, std::vector<LossPoint>> curves;
   for (const auto& p : points) {
-    if (!(p.loss > 0) || p.iteration < 1 || p.machines < 1) continue;
-    byM[p.machines].push_back(lnI.size());
-    lnI.push_back(std::log(p.iteration));
-    x.push_back(std::log(p.machines));
-    lnY.push_back(std::log(p.loss));
+    if (p.loss > 0 && p.iteration >= 1 && p.machines >= 1) curves[p.machines].push_back(p);
+  }
+  // At most kPointsPerCurve points per curve, the nearest to a log-even grid
+  // of iterations: ten parameters of a smooth curve need no more, and the
+  // fit's cost is linear in the points.
+  std::map<double, std::vector<std::size_t>> byM;  // indices, by machine count
+  for (auto& [m, curve] : curves) {
+    std::sort(curve.begin(), curve.end(),
+              [](const LossPoint& a, const LossPoint& b) { return a.iteration < b.iteration; });
+    const double lo = std::log(curve.front().iteration), hi = std::log(curve.back().iteration);
+    std::size_t k = 0, last = curve.size();
+    for (int g = 0; g < kPointsPerCurve; ++g) {
+      const double target = lo + (hi - lo) * g / (kPointsPerCurve - 1);
+      while (k + 1 < curve.size() && std::log(curve[k].iteration) < target) ++k;
+      if (k == last) continue;
+      last = k;
+      byM[m].push_back(lnI.size());
+      lnI.push_back(std::log(curve[k].iteration));
+      x.push_back(std::log(m));
+      lnY.push_back(std::log(curve[k].loss));
+    }
   }
   const auto n = static_cast<Eigen::Index>(lnY.size());
   if (n < 2 * kParameters || byM.empty()) return out;
@@ -119,16 +137,25 @@ ShapeCurve ShapeCurve::fit(const std::vector<LossPoint>& points,
     }
     return true;
   };
+  // Every start gets a few steps; the best goes on to convergence.
+  LeastSquaresOptions screen;
+  screen.maxIterations = kScreeningSteps;
   LeastSquaresResult best;
   best.sumOfSquares = kInf;
   for (const auto& t : tries) {
     if (t.size() != kParameters) continue;
-    auto result = levenbergMarquardt(residuals, t);
+    auto result = levenbergMarquardt(residuals, t, screen);
     if (result.status != FitStatus::kTooFewPoints && result.sumOfSquares < best.sumOfSquares) {
       best = std::move(result);
     }
   }
   if (!std::isfinite(best.sumOfSquares)) return out;
+  if (best.status != FitStatus::kConverged) {
+    LeastSquaresOptions full;
+    full.maxIterations = 300;
+    auto result = levenbergMarquardt(residuals, best.x, full);
+    if (result.sumOfSquares <= best.sumOfSquares) best = std::move(result);
+  }
   out.usable_ = true;
   out.theta_ = best.x;
   out.rms_ = std::sqrt(best.sumOfSquares / static_cast<double>(n)) / std::log(10.0);

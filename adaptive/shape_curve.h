@@ -2,9 +2,10 @@
 // fast phase that ends at a knee, then a slow power-law tail,
 //   P(i, m) - P* = A(m) exp(-(r(m) i)^q) + B(m) i^(-p(m)),
 // with ln A, ln B and ln p linear in ln m, ln r quadratic in ln m and one q
-// for all m: ten parameters, fitted jointly to every measured curve by least
-// squares on ln(P - P*) (Levenberg-Marquardt from a few starts, the best
-// kept). A, B, r, p and q are positive, so the curve never rises with i; it
+// for all m: ten parameters, fitted jointly to every measured curve (at most
+// 25 points each, log-evenly spread) by least squares on ln(P - P*)
+// (Levenberg-Marquardt: eight starts screened by a few steps each, the best
+// run to convergence). A, B, r, p and q are positive, so the curve never rises with i; it
 // is also capped at the highest observed start. Its tail beyond the longest
 // trace is the fitted power law, so the form is chosen, like the others, by
 // held-out error (convergence_model.h).
