@@ -202,7 +202,11 @@ ConvergenceModel ConvergenceModel::fit(const std::vector<LossPoint>& raw,
     lo = std::min(lo, p.loss);
     hi = std::max(hi, p.loss);
   }
+  // Candidates P* = lo - spread 10^-e: every half decade of e from 0.5 to 6,
+  // then the quarter decades either side of the best of those.
   std::vector<double> candidates;
+  double spread = 0;
+  auto atDistance = [&](double e) { return lo - spread * std::pow(10.0, -e); };
   if (options.pStar) {
     if (!(*options.pStar < lo)) {
       std::ostringstream why;
@@ -212,9 +216,8 @@ ConvergenceModel ConvergenceModel::fit(const std::vector<LossPoint>& raw,
     }
     candidates.push_back(*options.pStar);
   } else {
-    const double spread = hi > lo ? hi - lo : std::max(std::abs(lo), 1.0);
-    for (double e = 0.5; e <= 6.0; e += 0.25)
-      candidates.push_back(lo - spread * std::pow(10.0, -e));
+    spread = hi > lo ? hi - lo : std::max(std::abs(lo), 1.0);
+    for (double e = 0.5; e <= 6.0; e += 0.5) candidates.push_back(atDistance(e));
     model.pStarEstimated_ = true;
   }
   // Candidates are scored with a short path, 3 folds and a looser tolerance;
@@ -226,15 +229,11 @@ ConvergenceModel ConvergenceModel::fit(const std::vector<LossPoint>& raw,
   const int quickFolds = std::min(options.folds, 3);
   double bestScore = std::numeric_limits<double>::infinity();
   double bestPStar = candidates.front();
-  for (double pStar : candidates) {
-    if (candidates.size() == 1) {
-      bestScore = 0;
-      break;
-    }
+  auto consider = [&](double pStar) {
     const auto d = design(points, pStar);
     auto cv =
         lassoCv(d.x, d.y, kFolds(static_cast<int>(d.y.size()), quickFolds, options.seed), quick);
-    if (cv.fit.status == FitStatus::kTooFewPoints) continue;
+    if (cv.fit.status == FitStatus::kTooFewPoints) return;
     // Profile likelihood of P*: Gaussian noise on log10(P - P*) seen from the
     // observed values, i.e. n/2 ln(RSS/n) plus the Jacobian sum ln(P - P*);
     // comparable across candidates, unlike the RSS alone.
@@ -246,6 +245,16 @@ ConvergenceModel ConvergenceModel::fit(const std::vector<LossPoint>& raw,
     if (score < bestScore) {
       bestScore = score;
       bestPStar = pStar;
+    }
+  };
+  if (candidates.size() == 1) {
+    bestScore = 0;
+  } else {
+    for (double pStar : candidates) consider(pStar);
+    if (std::isfinite(bestScore)) {  // the quarter decades around the best
+      const double e = -std::log10((lo - bestPStar) / spread);
+      consider(atDistance(e - 0.25));
+      consider(atDistance(e + 0.25));
     }
   }
   if (std::isfinite(bestScore)) {
@@ -269,6 +278,18 @@ ConvergenceModel ConvergenceModel::fit(const std::vector<LossPoint>& raw,
     model.problem_ = "too few points above P* for cross-validation: run longer or at more m";
     return model;
   }
+  // The highest observed start: each machine count's first point.
+  model.topLog10_ = -std::numeric_limits<double>::infinity();
+  std::map<double, LossPoint> first;
+  for (const auto& p : points) {
+    auto it = first.find(p.machines);
+    if (it == first.end() || p.iteration < it->second.iteration) first[p.machines] = p;
+  }
+  for (const auto& [m, p] : first) {
+    if (p.loss > model.pStar_) {
+      model.topLog10_ = std::max(model.topLog10_, std::log10(p.loss - model.pStar_));
+    }
+  }
   model.chooseForm(points, options);
   return model;
 }
@@ -277,6 +298,25 @@ double ConvergenceModel::predictLog10(double iteration, double machines) const {
   const std::string& form = formAt(machines);
   if (levelSet_ && form == "level-set") return levelSet_->predictLog10(iteration, machines);
   if (shape_ && form == "shape") return shape_->predictLog10(iteration, machines);
+  // The Lasso form is a sum of terms that may turn up with i: its running
+  // minimum over a fixed grid of iterations (every iteration to 50, then 2%
+  // apart), linear in log i between grid points, never above the highest
+  // observed start.
+  const double at = std::max(1.0, iteration);
+  double previous = 1, envelope = std::min(topLog10_, lassoLog10(1, machines));
+  for (;;) {
+    const double next = previous < 50 ? previous + 1 : previous * 1.02;
+    const double nextEnvelope = std::min(envelope, lassoLog10(next, machines));
+    if (next >= at) {
+      const double t = std::log(at / previous) / std::log(next / previous);
+      return envelope + t * (nextEnvelope - envelope);
+    }
+    previous = next;
+    envelope = nextEnvelope;
+  }
+}
+
+double ConvergenceModel::lassoLog10(double iteration, double machines) const {
   return fit_.intercept + convergenceFeatures(iteration, machines).dot(fit_.beta);
 }
 
@@ -303,8 +343,11 @@ std::optional<double> ConvergenceModel::iterationsTo(double target, double machi
     const double i = std::max(1.0, std::ceil(std::pow(10.0, logI) - 1e-9));
     if (std::isfinite(logI) && i <= maxIterations) lasso = i;
   } else {
-    lasso = firstIterationBelow([&](double i) { return predictLog10(i, machines); }, goal,
-                                maxIterations);
+    // The Lasso sum itself: it first reaches the goal where its running
+    // minimum (predictLog10) does; at or above the observed start, at once.
+    if (goal >= topLog10_) return 1.0;
+    lasso =
+        firstIterationBelow([&](double i) { return lassoLog10(i, machines); }, goal, maxIterations);
   }
   // Inside the measured counts, "never" from a smooth form where the
   // measured curves around m do get there (the level-set form says when) is

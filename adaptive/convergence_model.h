@@ -134,6 +134,7 @@ class ConvergenceModel {
 
  private:
   void chooseForm(const std::vector<LossPoint>& points, const ConvergenceOptions& options);
+  double lassoLog10(double iteration, double machines) const;  // the Lasso sum itself
 
   FitStatus status_ = FitStatus::kTooFewPoints;
   std::string problem_;
@@ -141,6 +142,7 @@ class ConvergenceModel {
   bool pStarEstimated_ = false;
   LassoFit fit_;
   double rSquared_ = 0;
+  double topLog10_ = 0;  // the highest observed log10(P - P*)
   std::size_t points_ = 0;
   double maxIteration_ = 0;
   std::map<double, double> longest_;  // by machine count

@@ -125,5 +125,46 @@ TEST(ConvergenceModelTest, InsideTheMeasuredCountsTheCurvesOverruleTheLassoForms
   EXPECT_FALSE(model.iterationsTo(1e-7, 8, 120).has_value());
 }
 
+// The Lasso form is a sum of terms of i and m; on its own it may turn up
+// with i beyond (or between) the measured iterations. Served, it never rises
+// and never exceeds the highest observed value.
+TEST(ConvergenceModelTest, TheLassoFormNeverRisesAndNeverAboveTheStart) {
+  std::mt19937_64 rng(7);
+  std::normal_distribution<double> noise(0, 0.05);
+  int roseRaw = 0;  // trials whose Lasso sum itself rises somewhere
+  for (int trial = 0; trial < 10; ++trial) {
+    std::vector<LossPoint> points;
+    double start = -INFINITY;
+    for (double m : {1.0, 2.0, 4.0, 16.0}) {
+      const double rate = 0.02 + 0.01 * (trial % 5);
+      for (int i = 1; i <= 150; ++i) {
+        const double y = 0.001 + std::exp(-rate * i / std::sqrt(m)) * std::pow(10.0, noise(rng));
+        points.push_back({m, double(i), y});
+        if (i == 1) start = std::max(start, std::log10(y));
+      }
+    }
+    ConvergenceOptions o;
+    o.pStar = 0;
+    o.chooseForm = false;
+    const auto model = ConvergenceModel::fit(points, o);
+    ASSERT_EQ(model.form(), "lasso");
+    bool rose = false;
+    for (double m : {1.0, 3.0, 4.0, 9.0, 32.0, 128.0}) {
+      double previous = INFINITY, previousRaw = INFINITY;
+      for (double i = 1; i <= 1e5; i *= 1.3) {
+        const double v = model.predictLog10(i, m);
+        EXPECT_LE(v, previous + 1e-9) << "rises at i = " << i << ", m = " << m;
+        EXPECT_LE(v, start + 1e-9) << "above the observed start at i = " << i << ", m = " << m;
+        previous = v;
+        const double raw = model.lasso().intercept + convergenceFeatures(i, m).dot(model.lasso().beta);
+        rose |= raw > previousRaw + 1e-9;
+        previousRaw = raw;
+      }
+    }
+    roseRaw += rose;
+  }
+  EXPECT_GT(roseRaw, 0) << "no trial's Lasso sum rises: the test no longer tests the envelope";
+}
+
 }  // namespace
 }  // namespace hemingway::adaptive
