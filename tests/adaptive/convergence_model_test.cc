@@ -156,7 +156,8 @@ TEST(ConvergenceModelTest, TheLassoFormNeverRisesAndNeverAboveTheStart) {
         EXPECT_LE(v, previous + 1e-9) << "rises at i = " << i << ", m = " << m;
         EXPECT_LE(v, start + 1e-9) << "above the observed start at i = " << i << ", m = " << m;
         previous = v;
-        const double raw = model.lasso().intercept + convergenceFeatures(i, m).dot(model.lasso().beta);
+        const double raw =
+            model.lasso().intercept + convergenceFeatures(i, m).dot(model.lasso().beta);
         rose |= raw > previousRaw + 1e-9;
         previousRaw = raw;
       }
