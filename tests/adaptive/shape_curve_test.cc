@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <random>
 #include <vector>
 
@@ -98,6 +99,31 @@ TEST(ShapeCurveTest, ConvergenceModelChoosesTheShapeFormWhereItPredictsHeldOutCo
   const auto predicted = model.iterationsTo(1e-2, 8);
   ASSERT_TRUE(predicted.has_value());
   EXPECT_NEAR(*predicted, truth, 0.05 * truth);
+}
+
+// Curves no fast phase and no tail describe (flat, rising, a cliff to 1e-12)
+// give a usable fit or none, and never a non-finite prediction.
+TEST(ShapeCurveTest, CurvesOfNoShapeGiveFinitePredictionsOrNoFit) {
+  const std::vector<std::function<double(double, double)>> shapes = {
+      [](double, double) { return 0.5; },
+      [](double i, double m) { return 0.1 + 1e-3 * i * m; },
+      [](double i, double) { return i < 20 ? 1.0 : 1e-12; },
+  };
+  for (std::size_t k = 0; k < shapes.size(); ++k) {
+    std::vector<ad::LossPoint> points;
+    for (double m : {1.0, 2.0, 4.0, 8.0}) {
+      for (int i = 1; i <= 100; ++i) points.push_back({m, double(i), shapes[k](i, m)});
+    }
+    const auto curve = ad::ShapeCurve::fit(points);
+    if (!curve.usable()) continue;
+    for (double m : {1.0, 3.0, 16.0}) {
+      for (double i : {1.0, 10.0, 1e3, 1e6}) {
+        EXPECT_TRUE(std::isfinite(curve.predictLog10(i, m))) << "shape " << k << " i " << i;
+      }
+      const double to = curve.log10IterationsTo(-3, m);
+      EXPECT_FALSE(std::isnan(to)) << "shape " << k;
+    }
+  }
 }
 
 }  // namespace
