@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "decreasing_traces.h"
+
 #include <cmath>
 #include <functional>
 #include <random>
@@ -44,30 +46,12 @@ TEST(ShapeCurveTest, RecoversItsFamilyAtAnUnseenMachineCount) {
 
 TEST(ShapeCurveTest, NeverRisesAndNeverAboveTheStartForNoisyDecreasingTraces) {
   std::mt19937_64 rng(11);
-  std::normal_distribution<double> noise(0, 0.05);
   for (int trial = 0; trial < 10; ++trial) {
-    std::vector<ad::LossPoint> points;
-    double start = -INFINITY;
-    for (double m : {1.0, 2.0, 4.0, 16.0}) {
-      const double rate = 0.02 + 0.01 * (trial % 5);
-      for (int i = 1; i <= 150; ++i) {
-        const double y = 0.001 + std::exp(-rate * i / std::sqrt(m)) * std::pow(10.0, noise(rng));
-        points.push_back({m, double(i), y});
-        if (i == 1) start = std::max(start, std::log10(y));
-      }
-    }
-    const auto curve = ad::ShapeCurve::fit(points);
+    const auto traces = ad::testing::decreasingTraces(trial, rng);
+    const auto curve = ad::ShapeCurve::fit(traces.points);
     ASSERT_TRUE(curve.usable()) << "trial " << trial;
-    for (double m : {1.0, 3.0, 4.0, 9.0, 32.0, 128.0}) {
-      double previous = INFINITY;
-      for (double i = 1; i <= 1e5; i *= 1.3) {
-        const double v = curve.predictLog10(i, m);
-        ASSERT_TRUE(std::isfinite(v));
-        EXPECT_LE(v, previous + 1e-9) << "rises at i = " << i << ", m = " << m;
-        EXPECT_LE(v, start + 1e-9) << "above the observed start at i = " << i << ", m = " << m;
-        previous = v;
-      }
-    }
+    ad::testing::expectNeverRisesNorAboveStart(
+        [&](double i, double m) { return curve.predictLog10(i, m); }, traces.startLog10, 1e5);
   }
 }
 
