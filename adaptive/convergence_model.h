@@ -121,6 +121,11 @@ class ConvergenceModel {
   // there the interval is widened.
   std::optional<std::pair<double, double>> iterationsInterval(double target, double machines,
                                                               double maxIterations = 1e7) const;
+  // An 80% interval [lo, hi] around predictLoss(iteration, machines): the
+  // curve shifted in i by the same log-ratio errors as iterationsInterval at
+  // the predicted value (g reaching a level e^r times late means the truth's
+  // value at i is g's at i e^r). Empty when the forms could not be compared.
+  std::optional<std::pair<double, double>> lossInterval(double iteration, double machines) const;
   // True where `target` meets a flat part of the curve at the measured count
   // nearest to m: the local slope of log10(P - P*) against log10 i is
   // shallower than kKneeSlope, so a small error in level is a large one in
@@ -135,6 +140,9 @@ class ConvergenceModel {
  private:
   void chooseForm(const std::vector<LossPoint>& points, const ConvergenceOptions& options);
   double lassoLog10(double iteration, double machines) const;  // the Lasso sum itself
+  // The 10% and 90% quantiles of the log ratio ln(predicted / true
+  // iterations) that apply to `target` on `machines` (iterationsInterval).
+  std::pair<double, double> logRatioBounds(double target, double machines) const;
 
   FitStatus status_ = FitStatus::kTooFewPoints;
   std::string problem_;

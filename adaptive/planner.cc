@@ -22,6 +22,16 @@ double CompositeModel::lossAfter(double seconds, double machines) const {
   return convergence.predictLoss(iterations, machines);
 }
 
+std::optional<std::pair<double, double>> CompositeModel::lossAfterInterval(double seconds,
+                                                                           double machines) const {
+  const auto f = secondsPerIteration(machines);
+  if (!(f.low > 0) || !(f.high > 0)) return std::nullopt;
+  const auto fast = convergence.lossInterval(std::max(1.0, seconds / f.low), machines);
+  const auto slow = convergence.lossInterval(std::max(1.0, seconds / f.high), machines);
+  if (!fast || !slow) return std::nullopt;
+  return std::make_pair(fast->first, slow->second);
+}
+
 std::optional<Interval> CompositeModel::timeTo(double target, double machines) const {
   const auto iterations = convergence.iterationsTo(target, machines);
   if (!iterations) return std::nullopt;
@@ -74,6 +84,12 @@ Plan plan(const std::vector<CompositeModel>& models, const PlanQuery& query) {
       }
       if (query.timeBudgetSeconds) {
         p.lossAtBudget = model.lossAfter(*query.timeBudgetSeconds, m);
+        p.lossAtBudgetInterval = model.lossAfterInterval(*query.timeBudgetSeconds, m);
+        if (p.lossAtBudgetInterval) {  // around the point prediction
+          p.lossAtBudgetInterval->first = std::min(p.lossAtBudgetInterval->first, *p.lossAtBudget);
+          p.lossAtBudgetInterval->second =
+              std::max(p.lossAtBudgetInterval->second, *p.lossAtBudget);
+        }
         if (f.value > 0 && *query.timeBudgetSeconds / f.value > longest) {
           p.extrapolatedIterations = true;
         }

@@ -30,6 +30,9 @@ struct CompositeModel {
   Interval secondsPerIteration(double machines) const;
   // h(t, m): the predicted loss after `seconds` on `machines`.
   double lossAfter(double seconds, double machines) const;
+  // An 80% interval around lossAfter: g's lossInterval at the iterations
+  // `seconds` buys at f's fast and slow ends.
+  std::optional<std::pair<double, double>> lossAfterInterval(double seconds, double machines) const;
   // Seconds to reach `target` on `machines` (interval from f), if ever.
   std::optional<Interval> timeTo(double target, double machines) const;
 };
@@ -53,6 +56,8 @@ struct CandidatePrediction {
   std::optional<std::pair<double, double>> iterationsToTargetInterval;
   std::optional<std::pair<double, double>> timeToTargetInterval;
   std::optional<double> lossAtBudget;
+  // 80% interval: g's (lossInterval) at the budget's iterations under f's interval.
+  std::optional<std::pair<double, double>> lossAtBudgetInterval;
   std::optional<double> machineHours;  // to the target
   std::optional<double> cost;          // machineHours * price
   bool extrapolated = false;           // m outside what was measured for f or g

@@ -557,6 +557,7 @@ int report(const Flags& flags) {
          {"time_to_target_low_s", p.timeToTarget ? json(p.timeToTarget->low) : json(nullptr)},
          {"time_to_target_high_s", p.timeToTarget ? json(p.timeToTarget->high) : json(nullptr)},
          {"loss_at_budget", orNull(p.lossAtBudget)},
+         {"loss_at_budget_interval", pairOrNull(p.lossAtBudgetInterval)},
          {"machine_hours", orNull(p.machineHours)},
          {"cost", orNull(p.cost)},
          {"extrapolated", p.extrapolated},
@@ -620,10 +621,10 @@ int report(const Flags& flags) {
                   formNote(m.convergence).c_str());
     }
     // The columns carry the names of the JSON fields.
-    std::printf("\n%-10s %6s %30s %25s %20s %15s %25s %14s %13s %s\n", "algorithm", "m",
+    std::printf("\n%-10s %6s %30s %25s %20s %15s %25s %14s %23s %13s %s\n", "algorithm", "m",
                 "seconds_per_iteration_measured", "seconds_per_iteration_fit",
                 "iterations_to_target", "time_to_target_s", "time_to_target_interval_s",
-                "loss_at_budget", "machine_hours", "");
+                "loss_at_budget", "loss_at_budget_interval", "machine_hours", "");
     for (const auto& p : result.predictions) {
       auto num = [](const std::optional<double>& v) {
         char buf[32];
@@ -631,18 +632,16 @@ int report(const Flags& flags) {
         std::snprintf(buf, sizeof buf, "%.4g", *v);
         return std::string(buf);
       };
-      std::string band = "-";
-      if (p.timeToTargetInterval) {
-        band = "[" + num(p.timeToTargetInterval->first) + ", " +
-               num(p.timeToTargetInterval->second) + "]";
-      }
+      auto pair = [&num](const std::optional<std::pair<double, double>>& v) {
+        return v ? "[" + num(v->first) + ", " + num(v->second) + "]" : std::string("-");
+      };
       std::printf(
-          "%-10s %6g %30s %25.4g %20s %15s %25s %14s %13s %s\n", p.algorithm.c_str(), p.machines,
-          num(p.measuredSecondsPerIteration).c_str(), p.fittedSecondsPerIteration,
+          "%-10s %6g %30s %25.4g %20s %15s %25s %14s %23s %13s %s\n", p.algorithm.c_str(),
+          p.machines, num(p.measuredSecondsPerIteration).c_str(), p.fittedSecondsPerIteration,
           num(p.iterationsToTarget).c_str(),
           num(p.timeToTarget ? std::optional<double>(p.timeToTarget->value) : std::nullopt).c_str(),
-          band.c_str(), num(p.lossAtBudget).c_str(), num(p.machineHours).c_str(),
-          flagsOf(p).c_str());
+          pair(p.timeToTargetInterval).c_str(), num(p.lossAtBudget).c_str(),
+          pair(p.lossAtBudgetInterval).c_str(), num(p.machineHours).c_str(), flagsOf(p).c_str());
     }
     if (rec.found) {
       std::printf("\nrecommendation: %s on %g machines, predicted %.4g s: %s\n",

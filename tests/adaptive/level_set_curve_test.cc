@@ -113,6 +113,19 @@ TEST(LevelSetCurveTest, KneeAndSteepTargetsEachTakeTheirOwnHeldOutErrors) {
   // (from all held-out errors together it was [47, 63] around 62).
   EXPECT_LT(steep->second / steep->first, 1.2);
   EXPECT_GT(flat->second / flat->first, steep->second / steep->first);
+  // The loss after i iterations, on the steep phase and on the tail: its
+  // interval holds the prediction and the truth at m = 12.
+  for (double i : {30.0, 300.0}) {
+    const auto band = model.lossInterval(i, 12);
+    ASSERT_TRUE(band.has_value());
+    const double predicted = model.predictLoss(i, 12);
+    EXPECT_LE(band->first, predicted);
+    EXPECT_GE(band->second, predicted);
+    EXPECT_LT(band->first, band->second) << "i = " << i;
+    const double truth = std::exp(-i / 12) + 1e-3 * (1 + 144.0 / 50) * std::pow(i, -0.5);
+    EXPECT_LE(band->first, truth) << "i = " << i;
+    EXPECT_GE(band->second, truth) << "i = " << i;
+  }
 }
 
 // Iterations to a level grow exactly as m from m = 4 on, but m = 2 needs a

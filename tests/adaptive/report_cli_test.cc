@@ -48,9 +48,10 @@ TEST(ReportCliTest, JsonOutputHasTheDocumentedFields) {
   ASSERT_EQ(j["predictions"].size(), 10u);
   for (const auto& p : j["predictions"]) {
     for (const char* key :
-         {"algorithm", "m", "time_to_target_s", "loss_at_budget", "iterations_to_target_interval",
-          "time_to_target_interval_s", "seconds_per_iteration_measured",
-          "seconds_per_iteration_fit", "extrapolated_m", "extrapolated_iterations", "knee"}) {
+         {"algorithm", "m", "time_to_target_s", "loss_at_budget", "loss_at_budget_interval",
+          "iterations_to_target_interval", "time_to_target_interval_s",
+          "seconds_per_iteration_measured", "seconds_per_iteration_fit", "extrapolated_m",
+          "extrapolated_iterations", "knee"}) {
       EXPECT_TRUE(p.contains(key)) << key;
     }
     EXPECT_EQ(p["extrapolated"].get<bool>(), p["m"].get<double>() == 16);
@@ -70,6 +71,11 @@ TEST(ReportCliTest, JsonOutputHasTheDocumentedFields) {
       EXPECT_GE(p["iterations_to_target_interval"][1].get<double>(),
                 p["iterations_to_target"].get<double>());
     }
+    // A budget was given: the loss it buys comes with its interval.
+    ASSERT_TRUE(p["loss_at_budget_interval"].is_array()) << p;
+    EXPECT_LE(p["loss_at_budget_interval"][0].get<double>(), p["loss_at_budget"].get<double>());
+    EXPECT_GE(p["loss_at_budget_interval"][1].get<double>(), p["loss_at_budget"].get<double>());
+    EXPECT_GT(p["loss_at_budget_interval"][0].get<double>(), 0.1) << "at or below P*";
   }
   ASSERT_EQ(j["models"].size(), 2u);
   for (const auto& m : j["models"]) {

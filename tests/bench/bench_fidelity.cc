@@ -50,6 +50,7 @@ struct Tally {
   std::vector<double> curveErrors;  // log10, per held-out curve
   int covered = 0, intervals = 0;
   int kneeCovered = 0, kneeIntervals = 0;  // the cases flagged `knee`
+  int lossCovered = 0, lossIntervals = 0;  // the loss after the true iterations to eps
   int rightM = 0, choices = 0;
   std::vector<double> regrets;
   std::map<std::string, int> forms;
@@ -68,6 +69,11 @@ void printTally(const char* name, const Tally& t) {
   for (const auto& [form, n] : t.forms) std::printf(" %s %d", form.c_str(), n);
   std::printf("\n    coverage at a knee %d of %d, elsewhere %d of %d\n", t.kneeCovered,
               t.kneeIntervals, t.covered - t.kneeCovered, t.intervals - t.kneeIntervals);
+  std::printf(
+      "    80%% intervals of the loss after a budget (the true iterations to eps) cover %d "
+      "of %d (%.0f%%)\n",
+      t.lossCovered, t.lossIntervals,
+      t.lossIntervals ? 100.0 * t.lossCovered / t.lossIntervals : 0.0);
 }
 
 // Fits on `train` curves, predicts the held-out m, and tallies.
@@ -98,6 +104,17 @@ void evaluate(const Curves& all, const std::vector<double>& trainMs, double held
       if (g.kneeAt(eps, held)) {
         t.kneeIntervals++;
         t.kneeCovered += in;
+      }
+    }
+    // The loss after a budget of the true iterations to eps.
+    if (const auto band = g.lossInterval(*real, held)) {
+      double truthLoss = NAN;
+      for (const auto& p : truth) {
+        if (p.iteration == *real) truthLoss = p.loss;
+      }
+      if (std::isfinite(truthLoss)) {
+        t.lossIntervals++;
+        t.lossCovered += band->first <= truthLoss && truthLoss <= band->second;
       }
     }
     // Choosing m: the held-out m predicted, the others as measured.
