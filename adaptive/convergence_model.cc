@@ -352,19 +352,27 @@ std::optional<double> ConvergenceModel::iterationsTo(double target, double machi
   // Inside the measured counts, "never" from a smooth form where the
   // measured curves around m do get there (the level-set form says when) is
   // the form's artefact, not a prediction: the level-set form answers.
-  if (!lasso && levelSet_ && !machines_.empty() && machines >= machines_.front() &&
-      machines <= machines_.back()) {
+  if (!lasso && levelSet_ && !machines_.empty() && !outsideMeasured(machines)) {
     return fromLevelSet();
   }
   return lasso;
 }
 
-const std::string& ConvergenceModel::formAt(double machines) const {
+const std::string& ConvergenceModel::formBeyondMeasured() const {
   static const std::string kLevelSet = "level-set";
-  if (!formsCompared_) return form_;
-  const bool outside = machines < machines_.front() || machines > machines_.back();
-  const bool measured = std::find(machines_.begin(), machines_.end(), machines) != machines_.end();
-  return outside || measured ? kLevelSet : form_;
+  return formsCompared_ ? kLevelSet : form_;
+}
+
+const std::string& ConvergenceModel::formAt(double machines) const {
+  return outsideMeasured(machines) || measured(machines) ? formBeyondMeasured() : form_;
+}
+
+bool ConvergenceModel::measured(double machines) const {
+  return std::find(machines_.begin(), machines_.end(), machines) != machines_.end();
+}
+
+bool ConvergenceModel::outsideMeasured(double machines) const {
+  return !machines_.empty() && (machines < machines_.front() || machines > machines_.back());
 }
 
 double ConvergenceModel::longestTraceAt(double machines) const {
@@ -384,7 +392,7 @@ bool ConvergenceModel::kneeAt(double target, double machines) const {
 }
 
 std::pair<double, double> ConvergenceModel::logRatioBounds(double target, double machines) const {
-  const bool outside = machines < machines_.front() || machines > machines_.back();
+  const bool outside = outsideMeasured(machines);
   const bool below = machines < machines_.front();
   double rLow = outside ? (below ? belowLow_ : aboveLow_) : residualLow_;
   double rHigh = outside ? (below ? belowHigh_ : aboveHigh_) : residualHigh_;
@@ -393,8 +401,7 @@ std::pair<double, double> ConvergenceModel::logRatioBounds(double target, double
   // ln(b / a) over the gap it was made across (its own m and, when a
   // neighbour was held out too, more were missing), when that was wider:
   // interpolation errors grow with the gap.
-  const bool measured = std::find(machines_.begin(), machines_.end(), machines) != machines_.end();
-  const bool between = !outside && !measured && !interiorCases_.empty();
+  const bool between = !outside && !measured(machines) && !interiorCases_.empty();
   if (between) {
     const auto above = std::upper_bound(machines_.begin(), machines_.end(), machines);
     const double gap = std::log(*above / *(above - 1));

@@ -97,6 +97,8 @@ class ConvergenceModel {
   // m (its own curve) and beyond the measured counts (extrapolation within
   // the algorithm's slope bounds) the level-set form does. Otherwise form().
   const std::string& formAt(double machines) const;
+  // The form that serves beyond the measured counts.
+  const std::string& formBeyondMeasured() const;
   std::optional<double> heldOutError() const { return heldOutError_; }
   std::size_t heldOutCases() const { return heldOutCases_; }
   // Every compared form's leave-one-m-out median relative error, by form.
@@ -140,6 +142,8 @@ class ConvergenceModel {
  private:
   void chooseForm(const std::vector<LossPoint>& points, const ConvergenceOptions& options);
   double lassoLog10(double iteration, double machines) const;  // the Lasso sum itself
+  bool measured(double machines) const;                        // one of observedMachines()
+  bool outsideMeasured(double machines) const;  // below or above every measured count
   // The 10% and 90% quantiles of the log ratio ln(predicted / true
   // iterations) that apply to `target` on `machines` (iterationsInterval).
   std::pair<double, double> logRatioBounds(double target, double machines) const;

@@ -85,11 +85,6 @@ Plan plan(const std::vector<CompositeModel>& models, const PlanQuery& query) {
       if (query.timeBudgetSeconds) {
         p.lossAtBudget = model.lossAfter(*query.timeBudgetSeconds, m);
         p.lossAtBudgetInterval = model.lossAfterInterval(*query.timeBudgetSeconds, m);
-        if (p.lossAtBudgetInterval) {  // around the point prediction
-          p.lossAtBudgetInterval->first = std::min(p.lossAtBudgetInterval->first, *p.lossAtBudget);
-          p.lossAtBudgetInterval->second =
-              std::max(p.lossAtBudgetInterval->second, *p.lossAtBudget);
-        }
         if (f.value > 0 && *query.timeBudgetSeconds / f.value > longest) {
           p.extrapolatedIterations = true;
         }

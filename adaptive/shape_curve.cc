@@ -54,8 +54,7 @@ bool inDomain(const Eigen::VectorXd& t) {
 
 }  // namespace
 
-ShapeCurve ShapeCurve::fit(const std::vector<LossPoint>& points,
-                           const std::vector<Eigen::VectorXd>& starts) {
+ShapeCurve ShapeCurve::fit(const std::vector<LossPoint>& points) {
   ShapeCurve out;
   std::vector<double> lnI, x, lnY;
   std::map<double, std::vector<LossPoint>> curves;
@@ -112,7 +111,7 @@ ShapeCurve ShapeCurve::fit(const std::vector<LossPoint>& points,
   if (!c.allFinite()) c = Eigen::Vector3d(median(lnY), 0, 0);
   const double p0 = std::clamp(-c[2], 0.05, 5.0);
 
-  std::vector<Eigen::VectorXd> tries = starts;
+  std::vector<Eigen::VectorXd> tries;
   for (double share : {0.2, 0.4, 0.6, 0.8}) {
     for (double slopeInM : {0.0, -1.0}) {
       Eigen::VectorXd t(kParameters);
@@ -143,7 +142,6 @@ ShapeCurve ShapeCurve::fit(const std::vector<LossPoint>& points,
   LeastSquaresResult best;
   best.sumOfSquares = kInf;
   for (const auto& t : tries) {
-    if (t.size() != kParameters) continue;
     auto result = levenbergMarquardt(residuals, t, screen);
     if (result.status != FitStatus::kTooFewPoints && result.sumOfSquares < best.sumOfSquares) {
       best = std::move(result);

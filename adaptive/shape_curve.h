@@ -22,10 +22,8 @@ namespace hemingway::adaptive {
 class ShapeCurve {
  public:
   static constexpr int kParameters = 10;
-  // `points`: smoothed (m, i, y) with y = P - P* > 0. `starts`: extra
-  // starting parameters tried beside the built-in ones.
-  static ShapeCurve fit(const std::vector<LossPoint>& points,
-                        const std::vector<Eigen::VectorXd>& starts = {});
+  // `points`: smoothed (m, i, y) with y = P - P* > 0.
+  static ShapeCurve fit(const std::vector<LossPoint>& points);
 
   bool usable() const { return usable_; }
   // log10(P - P*) after `iteration` iterations on `machines`.
@@ -35,7 +33,6 @@ class ShapeCurve {
   double log10IterationsTo(double level, double machines) const;
   // Root mean square error of the fit in log10 units.
   double rmsLog10() const { return rms_; }
-  const Eigen::VectorXd& parameters() const { return theta_; }
 
  private:
   double lnValue(double lnI, double x) const;  // ln(P - P*) at ln i, x = ln m

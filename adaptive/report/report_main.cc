@@ -146,7 +146,7 @@ std::string formNote(const ad::ConvergenceModel& g) {
     sep = ", ";
   }
   const auto& machines = g.observedMachines();
-  if (!machines.empty()) out += "; beyond the measured m: " + g.formAt(machines.back() * 2);
+  if (!machines.empty()) out += "; beyond the measured m: " + g.formBeyondMeasured();
   return out + ")";
 }
 
@@ -536,10 +536,9 @@ int report(const Flags& flags) {
          {"held_out_error", orNull(m.convergence.heldOutError())},
          {"held_out_cases", m.convergence.heldOutCases()},
          {"held_out_errors", m.convergence.heldOutErrors()},
-         {"form_beyond_measured_m",
-          m.convergence.observedMachines().empty()
-              ? json(nullptr)
-              : json(m.convergence.formAt(m.convergence.observedMachines().back() * 2))},
+         {"form_beyond_measured_m", m.convergence.observedMachines().empty()
+                                        ? json(nullptr)
+                                        : json(m.convergence.formBeyondMeasured())},
          {"p_star", m.convergence.pStar()}});
   }
   out["predictions"] = json::array();
