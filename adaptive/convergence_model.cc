@@ -5,6 +5,7 @@
 #include <limits>
 #include <map>
 #include <sstream>
+#include <tuple>
 
 #include "hemingway/adaptive/level_set_curve.h"
 #include "hemingway/adaptive/shape_curve.h"
@@ -391,7 +392,75 @@ bool ConvergenceModel::kneeAt(double target, double machines) const {
   return std::isfinite(slope) && slope > kKneeSlope;
 }
 
-std::pair<double, double> ConvergenceModel::logRatioBounds(double target, double machines) const {
+std::optional<std::pair<double, double>> ConvergenceModel::logRatioBounds(double target,
+                                                                          double machines,
+                                                                          double predicted) const {
+  // Forward in i: how far (in ln i) the curves the prediction is read from
+  // (its own, or the measured neighbours') are taken beyond their traces.
+  const double reach = forwardReach(target, machines, predicted);
+  const bool forward = reach > 1e-9;
+  double rLow = 0, rHigh = 0;  // in m: none at a measured count (its own curve)
+  if (!measured(machines)) {
+    if (intervalsFromBounds_) {
+      std::tie(rLow, rHigh) = slopeBoundRatios(target, machines, predicted);
+    } else {
+      std::tie(rLow, rHigh) = mBounds(target, machines);
+    }
+  }
+  if (!forward) return std::make_pair(rLow, rHigh);
+  // Forward errors change sign between a curve's phases (a tail that
+  // flattens, or steepens into linear convergence): the interval is
+  // symmetric, the 80% quantile of their sizes.
+  std::vector<double> scaled;
+  for (const auto& c : forwardCases_) scaled.push_back(std::abs(c.logRatio) * reach / c.reach);
+  if (scaled.size() < 3) return std::nullopt;
+  const double fHigh = quantile(scaled, 0.8), fLow = -fHigh;
+  // Errors in m and in i, side by side: the root of the sum of squares.
+  return std::make_pair(-std::hypot(std::min(rLow, 0.0), std::min(fLow, 0.0)),
+                        std::hypot(std::max(rHigh, 0.0), std::max(fHigh, 0.0)));
+}
+
+std::vector<double> ConvergenceModel::neighbours(double machines) const {
+  const auto above = std::upper_bound(machines_.begin(), machines_.end(), machines);
+  std::vector<double> out;
+  if (above != machines_.end()) out.push_back(*above);
+  if (above != machines_.begin()) out.push_back(*(above - 1));
+  return out;
+}
+
+double ConvergenceModel::forwardReach(double target, double machines, double predicted) const {
+  if (measured(machines)) return std::max(0.0, std::log(predicted / longestTraceAt(machines)));
+  const double goal = std::log10(target - pStar_);
+  double reach = 0;
+  for (double a : neighbours(machines)) {
+    const double at = levelSet_->log10IterationsTo(goal, a);
+    if (!std::isfinite(at)) return kNever;
+    reach = std::max(reach, at * std::log(10.0) - std::log(longestTraceAt(a)));
+  }
+  return reach;
+}
+
+std::pair<double, double> ConvergenceModel::slopeBoundRatios(double target, double machines,
+                                                             double predicted) const {
+  // log10 I(m) lies within I(a) (m / a)^[low, high] for each measured
+  // neighbour a.
+  const double goal = std::log10(target - pStar_);
+  double lo = -kNever, hi = kNever;
+  for (double a : neighbours(machines)) {
+    const double at = levelSet_->log10IterationsTo(goal, a);
+    if (!std::isfinite(at)) continue;
+    const double d = std::log10(machines / a);
+    lo = std::max(lo, at + std::min(slopeLow_ * d, slopeHigh_ * d));
+    hi = std::min(hi, at + std::max(slopeLow_ * d, slopeHigh_ * d));
+  }
+  const double logPredicted = std::log10(predicted);
+  if (!std::isfinite(lo) || !std::isfinite(hi) || lo > hi) return {0.0, 0.0};
+  // ln(predicted / truth) for the truth at either end.
+  const double ln10 = std::log(10.0);
+  return {std::min(0.0, (logPredicted - hi) * ln10), std::max(0.0, (logPredicted - lo) * ln10)};
+}
+
+std::pair<double, double> ConvergenceModel::mBounds(double target, double machines) const {
   const bool outside = outsideMeasured(machines);
   const bool below = machines < machines_.front();
   double rLow = outside ? (below ? belowLow_ : aboveLow_) : residualLow_;
@@ -430,9 +499,11 @@ std::pair<double, double> ConvergenceModel::logRatioBounds(double target, double
 std::optional<std::pair<double, double>> ConvergenceModel::iterationsInterval(
     double target, double machines, double maxIterations) const {
   const auto i = iterationsTo(target, machines, maxIterations);
-  if (!i || !heldOutError_) return std::nullopt;
+  if (!i || !(heldOutError_ || intervalsFromBounds_)) return std::nullopt;
   // A prediction that is `r` (log ratio) off the truth: truth = i / e^r.
-  const auto [rLow, rHigh] = logRatioBounds(target, machines);
+  const auto bounds = logRatioBounds(target, machines, *i);
+  if (!bounds) return std::nullopt;
+  const auto [rLow, rHigh] = *bounds;
   // The quantiles' own bounds, not rounded outwards to whole iterations:
   // rounding covered every truth within one iteration of the prediction
   // (92-100% coverage of 80% intervals on the fidelity traces).
@@ -443,15 +514,51 @@ std::optional<std::pair<double, double>> ConvergenceModel::iterationsInterval(
 
 std::optional<std::pair<double, double>> ConvergenceModel::lossInterval(double iteration,
                                                                         double machines) const {
-  if (!heldOutError_) return std::nullopt;
+  if (!(heldOutError_ || intervalsFromBounds_)) return std::nullopt;
   const double at = std::max(1.0, iteration);
   const double loss = predictLoss(at, machines);
   // If g reaches each level e^r times later than the truth, the truth's
   // value after `at` iterations is g's after at e^r.
-  const auto [rLow, rHigh] = logRatioBounds(loss, machines);
+  const auto bounds = logRatioBounds(loss, machines, at);
+  if (!bounds) return std::nullopt;
+  const auto [rLow, rHigh] = *bounds;
   const double lo = predictLoss(at * std::exp(std::max(rHigh, 0.0)), machines);
   const double hi = predictLoss(std::max(1.0, at * std::exp(std::min(rLow, 0.0))), machines);
   return std::make_pair(std::min(lo, loss), std::max(hi, loss));
+}
+
+void ConvergenceModel::calibrateForward(const std::vector<LossPoint>& above) {
+  forwardCases_.clear();
+  std::map<double, std::vector<LossPoint>> byM;
+  for (const auto& p : above) byM[p.machines].push_back(p);
+  for (const auto& [m, curve] : byM) {
+    const auto truth = LevelSetCurve::fit(curve, {0, 0});
+    if (!truth.usable()) continue;
+    const double longest = truth.longestTrace(m);
+    const double bottom = truth.predictLog10(longest, m);
+    for (double fraction : {0.5, 0.25}) {
+      const double cut = longest * fraction;
+      if (cut < 10) continue;
+      std::vector<LossPoint> early;
+      for (const auto& p : curve) {
+        if (p.iteration <= cut) early.push_back(p);
+      }
+      const auto byEarly = LevelSetCurve::fit(early, {0, 0});
+      if (!byEarly.usable()) continue;
+      // Levels a quarter, half, three quarters and all the way from where
+      // the cut curve ends to where the whole curve does.
+      const double reached = byEarly.predictLog10(cut, m);
+      if (!(reached - bottom > 0.01)) continue;
+      for (double q : {0.25, 0.5, 0.75, 1.0}) {
+        const double goal = reached - (reached - bottom) * q;
+        const double real = std::pow(10.0, truth.log10IterationsTo(goal, m));
+        if (!(real > cut)) continue;
+        const double predicted = std::pow(10.0, byEarly.log10IterationsTo(goal, m));
+        const double r = std::isfinite(predicted) ? std::log(predicted / real) : 30.0;
+        forwardCases_.push_back({std::min(r, 30.0), std::log(real / cut)});
+      }
+    }
+  }
 }
 
 void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
@@ -462,8 +569,12 @@ void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
   if (!levelSet->usable()) return;
   levelSet_ = levelSet;
   if (!options.chooseForm) return;
+  slopeLow_ = bounds.low;
+  slopeHigh_ = bounds.high;
+  calibrateForward(above);
   if (machines_.size() < 3) {  // nothing to hold out: the measured curves themselves
     form_ = "level-set";
+    intervalsFromBounds_ = true;
     return;
   }
   auto shape = std::make_shared<ShapeCurve>(ShapeCurve::fit(above));
@@ -564,6 +675,7 @@ void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
   }
   if (interior["level-set"].empty()) {
     form_ = "level-set";
+    intervalsFromBounds_ = true;
     return;
   }
   // Median relative error |pred / true - 1| of each form; ties go to the

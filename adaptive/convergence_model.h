@@ -121,6 +121,19 @@ class ConvergenceModel {
   // of extrapolating the largest and the second largest count upward from
   // the counts below each; below them, the smallest two downward; at a knee
   // there the interval is widened.
+  // - At a measured m, within its trace: the measured iterations themselves.
+  // - With fewer than three counts (nothing to hold out in m): at an
+  //   unmeasured m, the bounds the algorithm's slope bounds give from the
+  //   measured counts either side (slopeBoundsFor), e.g. for sgd between
+  //   I(M) M / m and I(M) beyond the largest count M.
+  // - Beyond the longest trace (forward in i, extrapolated_iterations): the
+  //   errors of forward predictions made from each measured curve cut at a
+  //   half and a quarter of its length, each scaled by how far (in log i)
+  //   the prediction reaches beyond its trace over how far the case did;
+  //   symmetric (the 80% quantile of their sizes: their sign changes with
+  //   the phase of a curve), combined with the error in m (root of the sum
+  //   of squares, side by side). Empty when fewer than three such cases
+  //   could be made.
   std::optional<std::pair<double, double>> iterationsInterval(double target, double machines,
                                                               double maxIterations = 1e7) const;
   // An 80% interval [lo, hi] around predictLoss(iteration, machines): the
@@ -145,8 +158,25 @@ class ConvergenceModel {
   bool measured(double machines) const;                        // one of observedMachines()
   bool outsideMeasured(double machines) const;  // below or above every measured count
   // The 10% and 90% quantiles of the log ratio ln(predicted / true
-  // iterations) that apply to `target` on `machines` (iterationsInterval).
-  std::pair<double, double> logRatioBounds(double target, double machines) const;
+  // iterations) that apply to `target` on `machines`, predicted to be
+  // reached after `predicted` iterations (iterationsInterval); empty when
+  // none can be given.
+  std::optional<std::pair<double, double>> logRatioBounds(double target, double machines,
+                                                          double predicted) const;
+  // The log-ratio bounds in m that the algorithm's slope bounds give from
+  // the measured counts either side of an unmeasured m.
+  std::pair<double, double> slopeBoundRatios(double target, double machines,
+                                             double predicted) const;
+  // The held-out quantiles in m (interior, beyond the counts, at a knee).
+  std::pair<double, double> mBounds(double target, double machines) const;
+  // The measured counts either side of `machines` (one beyond them).
+  std::vector<double> neighbours(double machines) const;
+  // How far, in ln i, the prediction at `machines` reads the measured curves
+  // beyond their traces: its own at a measured m, else the neighbours' the
+  // level-set form reads (0 within the traces).
+  double forwardReach(double target, double machines, double predicted) const;
+  // Forward cases (iterationsInterval): each measured curve cut short.
+  void calibrateForward(const std::vector<LossPoint>& above);
 
   FitStatus status_ = FitStatus::kTooFewPoints;
   std::string problem_;
@@ -172,9 +202,16 @@ class ConvergenceModel {
     bool knee = false;
   };
   std::vector<HeldOutCase> interiorCases_;
-  double kneeLow_ = 0, kneeHigh_ = 0;    // cases at a knee
-  double aboveLow_ = 0, aboveHigh_ = 0;  // beyond the largest measured count
-  double belowLow_ = 0, belowHigh_ = 0;  // below the smallest
+  struct ForwardCase {
+    double logRatio = 0;  // ln(predicted / true iterations) from the cut curve
+    double reach = 0;     // ln(true iterations / the cut)
+  };
+  std::vector<ForwardCase> forwardCases_;
+  bool intervalsFromBounds_ = false;      // fewer than 3 counts: slope bounds in m
+  double slopeLow_ = -1, slopeHigh_ = 1;  // slopeBoundsFor(the algorithm)
+  double kneeLow_ = 0, kneeHigh_ = 0;     // cases at a knee
+  double aboveLow_ = 0, aboveHigh_ = 0;   // beyond the largest measured count
+  double belowLow_ = 0, belowHigh_ = 0;   // below the smallest
   std::shared_ptr<const LevelSetCurve> levelSet_;
   std::shared_ptr<const ShapeCurve> shape_;
 };

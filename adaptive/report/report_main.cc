@@ -132,7 +132,8 @@ std::string flagsOf(const ad::CandidatePrediction& p) {
 // lasso 9.0%, shape 5.1%; beyond the measured m: level-set)".
 std::string formNote(const ad::ConvergenceModel& g) {
   if (!g.heldOutError()) {
-    return " (fewer than 3 machine counts: no form could be held out and compared)";
+    return " (fewer than 3 machine counts: no form could be held out and compared; intervals at "
+           "unmeasured m are the algorithm's slope bounds)";
   }
   char buf[200];
   std::snprintf(buf, sizeof buf,

@@ -159,3 +159,71 @@ TEST(ConvergenceModelTest, TheLassoFormNeverRisesAndNeverAboveTheStart) {
 
 }  // namespace
 }  // namespace hemingway::adaptive
+
+namespace hemingway::adaptive {
+namespace {
+
+// One sgd run at m = 2 of P - P* = 1 / i for 200 iterations.
+std::vector<LossPoint> oneRun(double (*curve)(double)) {
+  std::vector<LossPoint> out;
+  for (int i = 1; i <= 200; ++i) out.push_back({2, double(i), curve(i)});
+  return out;
+}
+
+double powerLaw(double i) { return 1 / i; }
+// Bends down in log-log: a power-law tail extrapolated from its early part
+// over-predicts the iterations.
+double bending(double i) { return std::exp(-std::sqrt(i) / 3); }
+
+TEST(ConvergenceModelTest, OneRunGivesSlopeBoundIntervalsAtOtherMachineCounts) {
+  ConvergenceOptions o;
+  o.pStar = 0;
+  o.algorithm = "sgd";  // d ln I / d ln m within [-1, 0]
+  const auto g = ConvergenceModel::fit(oneRun(powerLaw), o);
+  ASSERT_NE(g.status(), FitStatus::kTooFewPoints) << g.problem();
+  EXPECT_FALSE(g.heldOutError().has_value());
+  // I(2) = 50 to 0.02, measured: no interval around a measurement.
+  const auto atTwo = g.iterationsInterval(0.02, 2);
+  ASSERT_TRUE(atTwo.has_value());
+  EXPECT_NEAR(atTwo->first, 50, 1);
+  EXPECT_NEAR(atTwo->second, 50, 1);
+  // m = 4: between no speed-up (50) and a linear one (25).
+  const auto atFour = g.iterationsInterval(0.02, 4);
+  ASSERT_TRUE(atFour.has_value());
+  EXPECT_NEAR(atFour->first, 25, 1);
+  EXPECT_NEAR(atFour->second, 50, 1);
+  // m = 1: between 50 and 100.
+  const auto atOne = g.iterationsInterval(0.02, 1);
+  ASSERT_TRUE(atOne.has_value());
+  EXPECT_NEAR(atOne->first, 50, 1);
+  EXPECT_NEAR(atOne->second, 100, 1);
+  // The loss after a budget gets an interval too.
+  const auto loss = g.lossInterval(50, 4);
+  ASSERT_TRUE(loss.has_value());
+  EXPECT_LT(loss->first, loss->second);
+}
+
+TEST(ConvergenceModelTest, ForwardIntervalsBeyondTheTraceComeFromTheCurveCutShort) {
+  ConvergenceOptions o;
+  o.pStar = 0;
+  o.algorithm = "sgd";
+  // A power law goes on as its tail says: 1000 iterations to 1e-3.
+  const auto straight = ConvergenceModel::fit(oneRun(powerLaw), o);
+  const auto s = straight.iterationsInterval(1e-3, 2);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_LE(s->first, 1000);
+  EXPECT_GE(s->second, 1000);
+  EXPECT_LT(s->second / s->first, 1.1) << "a power law is predicted forward without error";
+  // A bending curve: its forward errors widen the interval, which still
+  // holds the truth, (3 ln 1e4)^2 = 764 iterations to 1e-4.
+  const auto bent = ConvergenceModel::fit(oneRun(bending), o);
+  const auto b = bent.iterationsInterval(1e-4, 2);
+  ASSERT_TRUE(b.has_value());
+  const double truth = std::pow(3 * std::log(1e4), 2);
+  EXPECT_LE(b->first, truth);
+  EXPECT_GE(b->second, truth);
+  EXPECT_GT(b->second / b->first, 1.5);
+}
+
+}  // namespace
+}  // namespace hemingway::adaptive

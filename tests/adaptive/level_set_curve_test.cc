@@ -78,10 +78,19 @@ TEST(LevelSetCurveTest, ConvergenceModelChoosesItsFormByHeldOutError) {
   // The knee: the fast phase is steep in log-log, the tail flat.
   EXPECT_FALSE(model.kneeAt(std::exp(-0.3 * 20 / 4.0), 4));
   EXPECT_TRUE(model.kneeAt(5e-5, 4));
-  const auto steep = model.iterationsInterval(std::exp(-0.3 * 20 / 4.0), 4);
-  const auto flat = model.iterationsInterval(5e-5, 4);
+  // Between the measured 4 and 8 (its nearest measured count is 4, whose
+  // curve flags the knee).
+  EXPECT_TRUE(model.kneeAt(5e-5, 5));
+  const auto steep = model.iterationsInterval(std::exp(-0.3 * 20 / 4.0), 5);
+  const auto flat = model.iterationsInterval(5e-5, 5);
   ASSERT_TRUE(steep && flat);
   EXPECT_GT(flat->second / flat->first, steep->second / steep->first) << "widened at the knee";
+  // At a measured m within its trace: the measured iterations themselves.
+  const auto atFour = model.iterationsInterval(5e-5, 4);
+  const auto measured = model.iterationsTo(5e-5, 4);
+  ASSERT_TRUE(atFour && measured);
+  EXPECT_EQ(atFour->first, *measured);
+  EXPECT_EQ(atFour->second, *measured);
   o.chooseForm = false;
   EXPECT_EQ(ad::ConvergenceModel::fit(points, o).form(), "lasso");
 }
