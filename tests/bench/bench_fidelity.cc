@@ -56,6 +56,39 @@ struct Tally {
   std::map<std::string, int> forms;
 };
 
+// How a true 80% coverage reads on n cases 8 times in 10: the 10% and 90%
+// quantiles of Binomial(n, 0.8) / n, in percent ("67-92%" on 12 cases).
+std::string samplingRange(int n) {
+  if (n <= 0) return "no cases";
+  std::vector<double> pmf(static_cast<std::size_t>(n) + 1);
+  for (int k = 0; k <= n; ++k) {
+    pmf[static_cast<std::size_t>(k)] =
+        std::exp(std::lgamma(n + 1.0) - std::lgamma(k + 1.0) - std::lgamma(n - k + 1.0) +
+                 k * std::log(0.8) + (n - k) * std::log(0.2));
+  }
+  int lo = 0, hi = n;
+  double below = 0;
+  for (int k = 0; k <= n; ++k) {
+    below += pmf[static_cast<std::size_t>(k)];
+    if (below >= 0.1) {
+      lo = k;
+      break;
+    }
+  }
+  below = 0;
+  for (int k = 0; k <= n; ++k) {
+    below += pmf[static_cast<std::size_t>(k)];
+    if (below >= 0.9) {
+      hi = k;
+      break;
+    }
+  }
+  char buf[80];
+  std::snprintf(buf, sizeof buf, "a true 80%% reads %.0f-%.0f%% on %d cases", 100.0 * lo / n,
+                100.0 * hi / n, n);
+  return buf;
+}
+
 void printTally(const char* name, const Tally& t) {
   std::printf(
       "%s: iterations to eps over %zu cases: median %.1f%%, p80 %.1f%%, max %.1f%%; curve error "
@@ -67,8 +100,9 @@ void printTally(const char* name, const Tally& t) {
       t.intervals ? 100.0 * t.covered / t.intervals : 0.0, t.rightM, t.choices,
       t.regrets.empty() ? 0.0 : 100 * *std::max_element(t.regrets.begin(), t.regrets.end()));
   for (const auto& [form, n] : t.forms) std::printf(" %s %d", form.c_str(), n);
-  std::printf("\n    coverage at a knee %d of %d, elsewhere %d of %d\n", t.kneeCovered,
-              t.kneeIntervals, t.covered - t.kneeCovered, t.intervals - t.kneeIntervals);
+  std::printf("\n    coverage at a knee %d of %d, elsewhere %d of %d (%s, 8 times in 10)\n",
+              t.kneeCovered, t.kneeIntervals, t.covered - t.kneeCovered,
+              t.intervals - t.kneeIntervals, samplingRange(t.intervals).c_str());
   std::printf(
       "    80%% intervals of the loss after a budget (the true iterations to eps) cover %d "
       "of %d (%.0f%%)\n",
