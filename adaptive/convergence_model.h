@@ -141,6 +141,9 @@ class ConvergenceModel {
   // the predicted value (g reaching a level e^r times late means the truth's
   // value at i is g's at i e^r). Empty when the forms could not be compared.
   std::optional<std::pair<double, double>> lossInterval(double iteration, double machines) const;
+  // True when intervals at unmeasured m are the slope bounds (fewer than
+  // three counts), not held-out quantiles.
+  bool intervalsFromSlopeBounds() const { return intervalsFromBounds_; }
   // True where `target` meets a flat part of the curve at the measured count
   // nearest to m: the local slope of log10(P - P*) against log10 i is
   // shallower than kKneeSlope, so a small error in level is a large one in

@@ -371,7 +371,9 @@ void writePlots(const std::string& dir, const std::vector<ad::TraceRow>& rows,
                             std::to_string(*context.target) + " against m")
             << "\nset xlabel 'machines m'\nset ylabel 'seconds to the target'\nset logscale x 2\n";
         script << "plot " << gnuplotQuote(base + "-ttt.dat")
-               << " using 1:3:4 with filledcurves lc rgb '#fdd0a2' title '80% interval', "
+               << " using 1:3:4 with filledcurves lc rgb '#fdd0a2' title "
+               << (model.convergence.intervalsFromSlopeBounds() ? "'slope-bound interval', "
+                                                                : "'80% interval', ")
                << gnuplotQuote(base + "-ttt.dat")
                << " using 1:2 with linespoints lw 2 pt 7 lc rgb '#d94801' title 'predicted', "
                << gnuplotQuote(base + "-ttt-meas.dat")
