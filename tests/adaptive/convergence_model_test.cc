@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <random>
+#include <tuple>
 
 namespace hemingway::adaptive {
 namespace {
@@ -182,21 +183,16 @@ TEST(ConvergenceModelTest, OneRunGivesSlopeBoundIntervalsAtOtherMachineCounts) {
   const auto g = ConvergenceModel::fit(oneRun(powerLaw), o);
   ASSERT_NE(g.status(), FitStatus::kTooFewPoints) << g.problem();
   EXPECT_FALSE(g.heldOutError().has_value());
-  // I(2) = 50 to 0.02, measured: no interval around a measurement.
-  const auto atTwo = g.iterationsInterval(0.02, 2);
-  ASSERT_TRUE(atTwo.has_value());
-  EXPECT_NEAR(atTwo->first, 50, 1);
-  EXPECT_NEAR(atTwo->second, 50, 1);
-  // m = 4: between no speed-up (50) and a linear one (25).
-  const auto atFour = g.iterationsInterval(0.02, 4);
-  ASSERT_TRUE(atFour.has_value());
-  EXPECT_NEAR(atFour->first, 25, 1);
-  EXPECT_NEAR(atFour->second, 50, 1);
-  // m = 1: between 50 and 100.
-  const auto atOne = g.iterationsInterval(0.02, 1);
-  ASSERT_TRUE(atOne.has_value());
-  EXPECT_NEAR(atOne->first, 50, 1);
-  EXPECT_NEAR(atOne->second, 100, 1);
+  // Iterations to 0.02 (I(2) = 50): at m = 2 the measurement itself; at
+  // m = 4 between a linear speed-up (25) and none (50); at m = 1 between 50
+  // and 100.
+  for (const auto& [m, lo, hi] :
+       std::vector<std::tuple<double, double, double>>{{2, 50, 50}, {4, 25, 50}, {1, 50, 100}}) {
+    const auto interval = g.iterationsInterval(0.02, m);
+    ASSERT_TRUE(interval.has_value()) << "m = " << m;
+    EXPECT_NEAR(interval->first, lo, 1) << "m = " << m;
+    EXPECT_NEAR(interval->second, hi, 1) << "m = " << m;
+  }
   // The loss after a budget gets an interval too.
   const auto loss = g.lossInterval(50, 4);
   ASSERT_TRUE(loss.has_value());
