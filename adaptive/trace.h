@@ -21,7 +21,8 @@ struct TraceRow {
   double size = 1;
 };
 
-// A job's configuration (run_start's `config`), by job fingerprint.
+// A job's configuration (run_start's `config` less the keys that do not
+// name a job: hooks/job.h), by job fingerprint.
 using JobConfigs = std::map<std::string, std::map<std::string, std::string>>;
 // A job's command line (run_start's `command`, the first seen), by fingerprint.
 using JobCommands = std::map<std::string, std::vector<std::string>>;

@@ -32,6 +32,7 @@ namespace hw = hemingway;
 struct Flags {
   std::vector<std::string> command;
   int hidden = 512, batchSize = 64, iterations = 500, threads = 1, localIters = 8;
+  std::uint64_t seed = 0;  // the initial weights and the order of the examples
   double lr = 0.05;
   bool elastic = false, adaptive = false;
   double targetLoss = 0;  // when an elastic run stops; the goal of --adaptive
@@ -51,7 +52,7 @@ int train(const Flags& f) {
   auto all = hw::data::loadFashionMnist(hw::data::Split::kTrain, f.data);
   auto [x, y] = toTensors(all);
 
-  torch::manual_seed(0);
+  torch::manual_seed(f.seed);
   torch::nn::Sequential model(torch::nn::Linear(784, f.hidden), torch::nn::ReLU(),
                               torch::nn::Linear(f.hidden, f.hidden), torch::nn::ReLU(),
                               torch::nn::Linear(f.hidden, 10));
@@ -77,6 +78,7 @@ int train(const Flags& f) {
                 {"momentum", "0.9"},
                 {"batch_size", std::to_string(f.batchSize)},
                 {"local_iters", f.algorithm == "local-sgd" ? std::to_string(f.localIters) : "-"},
+                {"seed", std::to_string(f.seed)},
                 {"data", f.data}};
   info.command = f.command;
   if (!group.parked()) recorder.runStart(info);  // a parked worker is nobody's rank yet
@@ -106,7 +108,7 @@ int train(const Flags& f) {
     // Hemingway, elastic: the state a joiner needs, a sampler whose global
     // cursor survives rescaling, and the learning rate following the global
     // batch (linear scaling: lr x world / world at the start).
-    hw::data::ElasticSampler sampler(all.count, f.batchSize);
+    hw::data::ElasticSampler sampler(all.count, f.batchSize, {f.seed});
     std::int64_t startWorld = group.worldSize();
     hw::plugin::TrainingState state;
     state.addModule(model.ptr());
@@ -161,7 +163,7 @@ int train(const Flags& f) {
     if (!member) return 0;  // parked when the run ended
   } else {
     // Hemingway: each worker its own examples, reshuffled every epoch.
-    hw::data::DistributedSampler sampler(all.count, group.rank(), group.worldSize());
+    hw::data::DistributedSampler sampler(all.count, group.rank(), group.worldSize(), {f.seed});
     for (int i = 0; i < f.iterations; ++i) trainStep(i, sampler.nextBatch(f.batchSize));
   }
 
@@ -195,6 +197,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1 << 20));
   app.add_option("--lr", f.lr, "SGD learning rate")->check(hw::cli::kFinitePositive);
   app.add_option("--iterations", f.iterations, "training steps")->check(CLI::Range(1, 1 << 30));
+  app.add_option("--seed", f.seed, "initial weights and example order");
   app.add_option("--threads", f.threads, "intra-op threads per worker")->check(CLI::Range(1, 256));
   app.add_option("--log", f.log, "append JSON Lines step records to this file");
   app.add_option("--data", f.data, "directory of the Fashion-MNIST gzip IDX files");

@@ -16,11 +16,13 @@
 namespace hemingway::hooks {
 
 // Where the data lives, where the log goes, threads, the machine count and the
-// simulated cluster: none changes the convergence curve.
+// simulated cluster: none changes the convergence curve. Nor does the seed:
+// it draws one realisation of the curve, and runs of several seeds at one m
+// are repeated measurements of it.
 inline const std::set<std::string>& notJobKeys() {
   static const std::set<std::string> keys = {
-      "data",    "log", "threads", "virtual_workers", "cluster_model", "cluster_rescale_s",
-      "capacity"};
+      "data",     "log", "threads", "virtual_workers", "cluster_model", "cluster_rescale_s",
+      "capacity", "seed"};
   return keys;
 }
 

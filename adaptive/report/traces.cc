@@ -121,7 +121,15 @@ std::vector<TraceRow> readJsonlTraces(const std::string& path, JobConfigs* confi
         std::string job = j.value("job", "");
         if (job.empty() && !config.empty()) job = hooks::jobFingerprint(config);
         jobOfRun[j.at("run")] = job;
-        if (configs != nullptr && !job.empty()) (*configs)[job] = config;
+        if (configs != nullptr && !job.empty()) {
+          // The settings that name the job (what differs between two jobs
+          // or two algorithms' problems): not the seed, threads, paths ...
+          auto& named = (*configs)[job];
+          named.clear();
+          for (const auto& [key, value] : config) {
+            if (hooks::notJobKeys().count(key) == 0) named[key] = value;
+          }
+        }
         if (commands != nullptr && j.contains("command") && j.at("command").is_array() &&
             !commands->count(job)) {
           std::vector<std::string> argv;

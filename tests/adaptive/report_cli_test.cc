@@ -448,3 +448,40 @@ TEST(ReportCliTest, AnAdaptiveRunsDecisionsAreItsTimeline) {
 }
 
 }  // namespace
+
+namespace {
+
+// Runs of one job with other seeds are one job (repeated measurements);
+// another learning rate is another job, refused with the key named.
+TEST(ReportCliTest, SeedsOfOneJobArePooledAndAnotherLearningRateIsNot) {
+  TempDir dir;
+  auto write = [&](const std::string& name, const std::vector<std::string>& lrs) {
+    std::ofstream out(dir.file(name));
+    int world = 1;
+    for (const auto& lr : lrs) {
+      const std::string run = "r" + std::to_string(world);
+      out << R"({"event":"run_start","run":")" << run << R"(","rank":0,"world_size":)" << world
+          << R"(,"algorithm":"sgd","dataset_size":100,"config":{"lr":")" << lr << R"(","seed":")"
+          << world << R"("}})"
+          << "\n";
+      for (int s = 0; s < 60; ++s) {
+        for (int rank = 0; rank < world; ++rank) {
+          out << R"({"event":"step","run":")" << run << R"(","rank":)" << rank
+              << R"(,"world_size":)" << world << R"(,"step":)" << s << R"(,"step_ms":)"
+              << 10 + 10.0 / world << R"(,"loss":)" << 2.0 / (s + 1) + 0.1 << "}\n";
+        }
+      }
+      ++world;
+    }
+    return dir.file(name);
+  };
+  const auto seeds = runCommand(report(write("seeds.jsonl", {"0.1", "0.1"}) + " --time-budget 1"));
+  EXPECT_EQ(seeds.exitCode, 0) << seeds.output;
+  EXPECT_EQ(seeds.output.find("different jobs"), std::string::npos) << seeds.output;
+  const auto lrs = runCommand(report(write("lrs.jsonl", {"0.1", "0.2"}) + " --time-budget 1"));
+  EXPECT_NE(lrs.exitCode, 0) << lrs.output;
+  EXPECT_NE(lrs.output.find("differ in lr ("), std::string::npos) << lrs.output;
+  EXPECT_EQ(lrs.output.find("seed"), std::string::npos) << lrs.output;
+}
+
+}  // namespace
