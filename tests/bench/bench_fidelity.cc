@@ -5,7 +5,8 @@
 // step loss - P*). Each LOG holds one algorithm's records at several m.
 // --targets: the targets eps (default 1e-2,1e-3,1e-4); --window W: each
 // curve is first replaced by its running median over W iterations (noisy
-// step losses; the truth is read off the smoothed curve too).
+// step losses; the truth is read off the smoothed curve too). Several runs
+// at one m (seeds) become one curve: their median at each iteration.
 // Cases, per log and target needing 5+ iterations:
 //   interior: every m strictly between the smallest and the largest measured,
 //     held out, fitted on every other m;
@@ -288,10 +289,15 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "bench_fidelity: %s\n", e.what());
       return 1;
     }
+    // Several runs at one m (seeds): the median over them at each iteration.
+    std::map<double, std::map<double, std::vector<double>>> values;  // m -> i -> values
     for (const auto& r : rows) {
       algorithm = r.algorithm;
       const double v = metric == "gap" ? r.gap.value_or(NAN) : r.loss - pStar;
-      if (v > 0) curves[r.machines].push_back({r.machines, r.iteration, v});
+      if (v > 0) values[r.machines][r.iteration].push_back(v);
+    }
+    for (const auto& [m, byIteration] : values) {
+      for (const auto& [i, v] : byIteration) curves[m].push_back({m, i, ad::median(v)});
     }
     for (auto& [m, c] : curves) c = smoothed(c, window);
     std::vector<double> ms;
