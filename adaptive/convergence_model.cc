@@ -15,6 +15,8 @@ namespace hemingway::adaptive {
 namespace {
 
 constexpr double kNever = std::numeric_limits<double>::infinity();
+// ln(predicted / true iterations) of a held-out case predicted never.
+constexpr double kNeverLogRatio = 30;
 
 // Terms of i and of m; the library is every product of one of each, less the
 // constant (the Lasso intercept).
@@ -395,19 +397,17 @@ bool ConvergenceModel::kneeAt(double target, double machines) const {
 std::optional<std::pair<double, double>> ConvergenceModel::logRatioBounds(double target,
                                                                           double machines,
                                                                           double predicted) const {
+  const auto reads = measured(machines) ? std::vector<std::pair<double, double>>{}
+                                        : neighbourReads(target, machines);
   // Forward in i: how far (in ln i) the curves the prediction is read from
   // (its own, or the measured neighbours') are taken beyond their traces.
-  const double reach = forwardReach(target, machines, predicted);
-  const bool forward = reach > 1e-9;
+  const double reach = forwardReach(reads, machines, predicted);
   double rLow = 0, rHigh = 0;  // in m: none at a measured count (its own curve)
   if (!measured(machines)) {
-    if (intervalsFromBounds_) {
-      std::tie(rLow, rHigh) = slopeBoundRatios(target, machines, predicted);
-    } else {
-      std::tie(rLow, rHigh) = mBounds(target, machines);
-    }
+    std::tie(rLow, rHigh) = intervalsFromBounds_ ? slopeBoundRatios(reads, machines, predicted)
+                                                 : mBounds(target, machines);
   }
-  if (!forward) return std::make_pair(rLow, rHigh);
+  if (!(reach > 1e-9)) return std::make_pair(rLow, rHigh);
   // Forward errors change sign between a curve's phases (a tail that
   // flattens, or steepens into linear convergence): the interval is
   // symmetric, the 80% quantile of their sizes.
@@ -420,38 +420,39 @@ std::optional<std::pair<double, double>> ConvergenceModel::logRatioBounds(double
                         std::hypot(std::max(rHigh, 0.0), std::max(fHigh, 0.0)));
 }
 
-std::vector<double> ConvergenceModel::neighbours(double machines) const {
+std::vector<std::pair<double, double>> ConvergenceModel::neighbourReads(double target,
+                                                                        double machines) const {
+  const double goal = std::log10(target - pStar_);
   const auto above = std::upper_bound(machines_.begin(), machines_.end(), machines);
-  std::vector<double> out;
-  if (above != machines_.end()) out.push_back(*above);
-  if (above != machines_.begin()) out.push_back(*(above - 1));
+  std::vector<std::pair<double, double>> out;
+  if (above != machines_.end()) out.push_back({*above, 0});
+  if (above != machines_.begin()) out.push_back({*(above - 1), 0});
+  for (auto& [a, logI] : out) logI = levelSet_->log10IterationsTo(goal, a);
   return out;
 }
 
-double ConvergenceModel::forwardReach(double target, double machines, double predicted) const {
+double ConvergenceModel::forwardReach(const std::vector<std::pair<double, double>>& reads,
+                                      double machines, double predicted) const {
   if (measured(machines)) return std::max(0.0, std::log(predicted / longestTraceAt(machines)));
-  const double goal = std::log10(target - pStar_);
   double reach = 0;
-  for (double a : neighbours(machines)) {
-    const double at = levelSet_->log10IterationsTo(goal, a);
-    if (!std::isfinite(at)) return kNever;
-    reach = std::max(reach, at * std::log(10.0) - std::log(longestTraceAt(a)));
+  for (const auto& [a, logI] : reads) {
+    if (!std::isfinite(logI)) return kNever;
+    reach = std::max(reach, logI * std::log(10.0) - std::log(longestTraceAt(a)));
   }
   return reach;
 }
 
-std::pair<double, double> ConvergenceModel::slopeBoundRatios(double target, double machines,
-                                                             double predicted) const {
+std::pair<double, double> ConvergenceModel::slopeBoundRatios(
+    const std::vector<std::pair<double, double>>& reads, double machines, double predicted) const {
   // log10 I(m) lies within I(a) (m / a)^[low, high] for each measured
   // neighbour a.
-  const double goal = std::log10(target - pStar_);
+  const auto& bounds = levelSet_->bounds();
   double lo = -kNever, hi = kNever;
-  for (double a : neighbours(machines)) {
-    const double at = levelSet_->log10IterationsTo(goal, a);
-    if (!std::isfinite(at)) continue;
+  for (const auto& [a, logI] : reads) {
+    if (!std::isfinite(logI)) continue;
     const double d = std::log10(machines / a);
-    lo = std::max(lo, at + std::min(slopeLow_ * d, slopeHigh_ * d));
-    hi = std::min(hi, at + std::max(slopeLow_ * d, slopeHigh_ * d));
+    lo = std::max(lo, logI + std::min(bounds.low * d, bounds.high * d));
+    hi = std::min(hi, logI + std::max(bounds.low * d, bounds.high * d));
   }
   const double logPredicted = std::log10(predicted);
   if (!std::isfinite(lo) || !std::isfinite(hi) || lo > hi) return {0.0, 0.0};
@@ -554,8 +555,8 @@ void ConvergenceModel::calibrateForward(const std::vector<LossPoint>& above) {
         const double real = std::pow(10.0, truth.log10IterationsTo(goal, m));
         if (!(real > cut)) continue;
         const double predicted = std::pow(10.0, byEarly.log10IterationsTo(goal, m));
-        const double r = std::isfinite(predicted) ? std::log(predicted / real) : 30.0;
-        forwardCases_.push_back({std::min(r, 30.0), std::log(real / cut)});
+        const double r = std::isfinite(predicted) ? std::log(predicted / real) : kNeverLogRatio;
+        forwardCases_.push_back({std::min(r, kNeverLogRatio), std::log(real / cut)});
       }
     }
   }
@@ -569,8 +570,6 @@ void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
   if (!levelSet->usable()) return;
   levelSet_ = levelSet;
   if (!options.chooseForm) return;
-  slopeLow_ = bounds.low;
-  slopeHigh_ = bounds.high;
   calibrateForward(above);
   if (machines_.size() < 3) {  // nothing to hold out: the measured curves themselves
     form_ = "level-set";
@@ -583,12 +582,13 @@ void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
   quick.pathLength = std::min(quick.pathLength, 20);
   // Every form fitted on `train`, predicting the iterations at which the
   // curve at `mh` reaches 25, 50, 75 and 100% of its log range (5+
-  // iterations): their signed log ratios to the truth (30: never), by form;
-  // without `smoothForms` the level-set form's alone.
+  // iterations): their signed log ratios to the truth (kNeverLogRatio:
+  // never), by form; without `smoothForms` the level-set form's alone.
+  // `knee` and `gaps` (when given) take each case's knee flag and gap.
   using Errors = std::map<std::string, std::vector<double>>;
   auto heldOut = [&](const std::vector<LossPoint>& train, const std::vector<LossPoint>& test,
-                     double mh, bool smoothForms, Errors& errors, std::vector<char>& knee,
-                     std::vector<double>& gaps) {
+                     double mh, bool smoothForms, Errors& errors, std::vector<char>* knee,
+                     std::vector<double>* gaps) {
     const auto truth = LevelSetCurve::fit(aboveOptimum(test, pStar_), bounds);
     const auto trainAbove = aboveOptimum(train, pStar_);
     const auto byLevelCurve = LevelSetCurve::fit(trainAbove, bounds);
@@ -617,7 +617,7 @@ void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
     const double top = truth.predictLog10(1, mh);
     const double bottom = truth.predictLog10(truth.longestTrace(mh), mh);
     auto logRatio = [](double predicted, double real) {
-      return std::isfinite(predicted) ? std::log(predicted / real) : 30.0;
+      return std::isfinite(predicted) ? std::log(predicted / real) : kNeverLogRatio;
     };
     for (double q : {0.25, 0.5, 0.75, 1.0}) {
       const double goal = top - (top - bottom) * q;
@@ -639,8 +639,8 @@ void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
         errors["shape"].push_back(logRatio(byShapeCurve, real));
       }
       const double slope = byLevelCurve.localSlope(goal, nearest);
-      knee.push_back(std::isfinite(slope) && slope > kKneeSlope);
-      gaps.push_back(gap);
+      if (knee != nullptr) knee->push_back(std::isfinite(slope) && slope > kKneeSlope);
+      if (gaps != nullptr) gaps->push_back(gap);
     }
   };
   Errors interior;
@@ -650,15 +650,14 @@ void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
     const double mh = machines_[h];
     std::vector<LossPoint> train, test;
     for (const auto& p : points) (p.machines == mh ? test : train).push_back(p);
-    heldOut(train, test, mh, true, interior, knees, gaps);
+    heldOut(train, test, mh, true, interior, &knees, &gaps);
   }
   // Extrapolation, for intervals beyond the measured counts: upward, the
   // largest and the second largest m each from the counts below it; downward,
   // the smallest and the second smallest each from the counts above it
   // (the level-set form only: it alone serves there).
   Errors up, down;
-  std::vector<char> outsideKnees;   // not used: at most 8 cases, too few to split
-  std::vector<double> outsideGaps;  // not used: no gap beyond the counts
+  // (No knee split beyond the counts: at most 8 cases. No gap there either.)
   const std::size_t n = machines_.size();
   for (std::size_t k = 0; k < n; ++k) {
     const bool upward = k + 2 >= n && k >= 2, downward = k <= 1 && k + 3 <= n;
@@ -670,7 +669,7 @@ void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
         if (p.machines == mh) test.push_back(p);
         if (isUp ? p.machines < mh : p.machines > mh) train.push_back(p);
       }
-      heldOut(train, test, mh, false, isUp ? up : down, outsideKnees, outsideGaps);
+      heldOut(train, test, mh, false, isUp ? up : down, nullptr, nullptr);
     }
   }
   if (interior["level-set"].empty()) {
@@ -682,7 +681,7 @@ void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
   // measured curves (level-set), then to the Lasso form.
   auto relative = [](const std::vector<double>& logRatios) {
     std::vector<double> e;
-    for (double r : logRatios) e.push_back(std::abs(std::exp(std::min(r, 30.0)) - 1));
+    for (double r : logRatios) e.push_back(std::abs(std::exp(std::min(r, kNeverLogRatio)) - 1));
     return median(e);
   };
   form_ = "level-set";

@@ -166,18 +166,20 @@ class ConvergenceModel {
   // none can be given.
   std::optional<std::pair<double, double>> logRatioBounds(double target, double machines,
                                                           double predicted) const;
+  // log10 of the iterations to `target` on each measured count either side
+  // of `machines` (one beyond them), as the level-set form reads them.
+  std::vector<std::pair<double, double>> neighbourReads(double target, double machines) const;
   // The log-ratio bounds in m that the algorithm's slope bounds give from
-  // the measured counts either side of an unmeasured m.
-  std::pair<double, double> slopeBoundRatios(double target, double machines,
-                                             double predicted) const;
+  // the neighbours' reads at an unmeasured m.
+  std::pair<double, double> slopeBoundRatios(const std::vector<std::pair<double, double>>& reads,
+                                             double machines, double predicted) const;
   // The held-out quantiles in m (interior, beyond the counts, at a knee).
   std::pair<double, double> mBounds(double target, double machines) const;
-  // The measured counts either side of `machines` (one beyond them).
-  std::vector<double> neighbours(double machines) const;
   // How far, in ln i, the prediction at `machines` reads the measured curves
-  // beyond their traces: its own at a measured m, else the neighbours' the
-  // level-set form reads (0 within the traces).
-  double forwardReach(double target, double machines, double predicted) const;
+  // beyond their traces: its own at a measured m, else the neighbours' (0
+  // within the traces).
+  double forwardReach(const std::vector<std::pair<double, double>>& reads, double machines,
+                      double predicted) const;
   // Forward cases (iterationsInterval): each measured curve cut short.
   void calibrateForward(const std::vector<LossPoint>& above);
 
@@ -210,11 +212,10 @@ class ConvergenceModel {
     double reach = 0;     // ln(true iterations / the cut)
   };
   std::vector<ForwardCase> forwardCases_;
-  bool intervalsFromBounds_ = false;      // fewer than 3 counts: slope bounds in m
-  double slopeLow_ = -1, slopeHigh_ = 1;  // slopeBoundsFor(the algorithm)
-  double kneeLow_ = 0, kneeHigh_ = 0;     // cases at a knee
-  double aboveLow_ = 0, aboveHigh_ = 0;   // beyond the largest measured count
-  double belowLow_ = 0, belowHigh_ = 0;   // below the smallest
+  bool intervalsFromBounds_ = false;     // fewer than 3 counts: slope bounds in m
+  double kneeLow_ = 0, kneeHigh_ = 0;    // cases at a knee
+  double aboveLow_ = 0, aboveHigh_ = 0;  // beyond the largest measured count
+  double belowLow_ = 0, belowHigh_ = 0;  // below the smallest
   std::shared_ptr<const LevelSetCurve> levelSet_;
   std::shared_ptr<const ShapeCurve> shape_;
 };

@@ -31,6 +31,7 @@ class LevelSetCurve {
   static LevelSetCurve fit(const std::vector<LossPoint>& points, SlopeBounds bounds);
 
   bool usable() const { return !curves_.empty(); }
+  const SlopeBounds& bounds() const { return bounds_; }
   // log10(P - P*) after `iteration` iterations on `machines`.
   double predictLog10(double iteration, double machines) const;
   // log10 of the iterations needed to reach log10(P - P*) = level on
