@@ -197,7 +197,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1 << 20));
   app.add_option("--lr", f.lr, "SGD learning rate")->check(hw::cli::kFinitePositive);
   app.add_option("--iterations", f.iterations, "training steps")->check(CLI::Range(1, 1 << 30));
-  app.add_option("--seed", f.seed, "initial weights and example order");
+  app.add_option("--seed", f.seed, "initial weights and example order")
+      ->check(hw::cli::kFiniteNonNegative);
   app.add_option("--threads", f.threads, "intra-op threads per worker")->check(CLI::Range(1, 256));
   app.add_option("--log", f.log, "append JSON Lines step records to this file");
   app.add_option("--data", f.data, "directory of the Fashion-MNIST gzip IDX files");

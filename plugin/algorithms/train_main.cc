@@ -441,7 +441,8 @@ int main(int argc, char** argv) {
   app.add_option("--target-gap", f.targetGap, "stop when the duality gap is <= G")
       ->check(hw::cli::kFiniteNonNegative);
   app.add_option("--log", f.log, "append JSON Lines iteration records to this file");
-  app.add_option("--seed", f.seed, "seed of the workers' random choices");
+  app.add_option("--seed", f.seed, "seed of the workers' random choices")
+      ->check(hw::cli::kFiniteNonNegative);
   app.add_option("--rescale", f.rescale,
                  "ITER:M[,ITER:M...]: from iteration ITER on, M workers (virtual workers at once; "
                  "real ones under hemingway-run --max-workers, requested at ITER, in effect a "

@@ -410,7 +410,8 @@ TEST(LauncherTest, EveryToolsUsageErrorsExit2NamingTheFlag) {
        std::vector<std::pair<std::string, std::string>>{{" --lr nan", "--lr"},
                                                         {" --iterations 0", "--iterations"},
                                                         {" --bogus", "--bogus"},
-                                                        {" --algorithm adam", "--algorithm"}}) {
+                                                        {" --algorithm adam", "--algorithm"},
+                                                        {" --seed -1", "--seed"}}) {
     auto r = testing::runCommand(example + args);
     EXPECT_EQ(r.exitCode, 2) << args << "\n" << r.output;
     EXPECT_NE(r.output.find(flag), std::string::npos) << r.output;
