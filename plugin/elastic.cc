@@ -22,6 +22,7 @@
 #include "hemingway/hooks/step_recorder.h"
 #include "hemingway/plugin/detail/failpoint.h"
 #include "hemingway/plugin/detail/run_store.h"
+#include "hemingway/plugin/detail/store_write.h"
 #include "hemingway/plugin/env.h"
 #include "hemingway/plugin/process_group.h"
 #include "hemingway/plugin/training_state.h"
@@ -247,7 +248,11 @@ struct Elastic::Impl {
             HEMINGWAY_FAIL_AS(PeerLostError, "generation {} lost a member", g);
           }
           switchAt = s + 1;
-          store().set(detail::generationKey(g, "switch_at"), bytesOf(std::to_string(s + 1)));
+          // Visible before this rank's part of step s leaves: a member that
+          // finishes step s then finds it at its next boundary. A plain set
+          // could still be unapplied then, and that member would run step
+          // s + 1 while the others change membership.
+          detail::setVisible(store(), detail::generationKey(g, "switch_at"), std::to_string(s + 1));
         }
       } else if (has(detail::generationKey(g, "switch_at"))) {
         switchAt = std::stoll(get(detail::generationKey(g, "switch_at")));

@@ -26,7 +26,8 @@ inline std::string runPrefix(const std::string& secret) { return "hemingway/run/
 //   elastic/gen/<g>/from      the world size before it
 //   elastic/gen/<g>/abort     set when generation g is broken (a member died)
 //   elastic/gen/<g>/switch_at the step at which g's members move to g+1
-//                             (written by g's rank 0 when it sees g+1)
+//                             (written by g's rank 0 when it sees g+1, and
+//                             applied before its next step: setVisible)
 //   elastic/gen/<g>/formed    written by g's rank 0 once g trains
 //   elastic/request, elastic/request_seq  a rescale request (hemingway-ctl,
 //                             Elastic::requestScale): world size and cause
