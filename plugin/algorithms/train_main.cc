@@ -5,13 +5,17 @@
 //   (elastic: the partitions, CoCoA's dual variables, gamma and sigma' follow K)
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <map>
+#include <optional>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "hemingway/adaptive/controller_hook.h"
 #include "hemingway/hooks/cli.h"
@@ -115,6 +119,44 @@ std::map<std::int64_t, int> parseRescale(const std::string& text) {
   }
   return out;
 }
+
+// --rescale on real workers under hemingway-run: rank 0 asks for each
+// entry's count at its iteration, or later, once the entry before it took
+// effect (a new generation): hemingway-run carries out only the newest
+// request it holds, so two asked within one change would merge into one.
+// Every member keeps the same place in the schedule, and a joiner receives
+// it with the training state. A failure also ends the wait (a request
+// hemingway-run had not yet carried out is then dropped).
+class RescaleSchedule {
+ public:
+  RescaleSchedule(const std::map<std::int64_t, int>& entries, hw::plugin::WorkerBounds bounds)
+      : entries_(entries.begin(), entries.end()), bounds_(bounds) {}
+
+  void addTo(hw::plugin::TrainingState& state) {
+    state.addValue("rescale_next", next_);
+    state.addValue("rescale_asked_in", askedIn_);
+  }
+
+  // The count to ask for before iteration `it` of generation `generation`.
+  std::optional<int> due(std::int64_t it, int generation, int worldSize) {
+    if (askedIn_ >= 0 && generation > askedIn_) askedIn_ = -1;
+    if (askedIn_ >= 0 || next_ >= static_cast<std::int64_t>(entries_.size()) ||
+        it < entries_[static_cast<std::size_t>(next_)].first) {
+      return std::nullopt;
+    }
+    const int want = entries_[static_cast<std::size_t>(next_++)].second;
+    // A count hemingway-run would clamp to the current one changes nothing.
+    if (std::clamp(want, bounds_.min, bounds_.max) == worldSize) return std::nullopt;
+    askedIn_ = generation;
+    return want;
+  }
+
+ private:
+  std::vector<std::pair<std::int64_t, int>> entries_;
+  hw::plugin::WorkerBounds bounds_;
+  std::int64_t next_ = 0;      // the first entry not yet asked for
+  std::int64_t askedIn_ = -1;  // the generation of the request that waits; -1: none
+};
 
 // "T:M,T:M": from simulated second T on, the cluster offers M machines.
 std::map<double, int> parseCapacity(const std::string& text) {
@@ -317,6 +359,8 @@ int train(const Flags& f) {
     state.addVector("w", trainer.mutableWeights());
     state.addVector("dual", fullDual);
     state.addValue("iteration", trainer.mutableIteration());
+    RescaleSchedule schedule(rescale, hw::plugin::elasticWorkerBounds(group));
+    schedule.addTo(state);
     hw::plugin::Elastic elastic(group, state, &recorder);
     elastic.beforeMembershipChange([&] { fullDual = trainer.gatherDual(); });
     elastic.onMembershipChange(
@@ -342,10 +386,9 @@ int train(const Flags& f) {
           trainer.repartition(workers, fullDual, failure && dual);
         });
     const bool member = elastic.run(f.iterations, [&](std::int64_t it) {
+      const auto asked = schedule.due(it, group.generation(), group.worldSize());
       if (group.rank() == 0) {
-        if (auto at = rescale.find(it); at != rescale.end()) {
-          elastic.requestScale(at->second, "request");
-        }
+        if (asked) elastic.requestScale(*asked, "request");
         if (controller) {
           const auto d = controller->decide(it, group.worldSize());
           if (d && d->toWorldSize != group.worldSize()) {
@@ -445,8 +488,8 @@ int main(int argc, char** argv) {
       ->check(hw::cli::kFiniteNonNegative);
   app.add_option("--rescale", f.rescale,
                  "ITER:M[,ITER:M...]: from iteration ITER on, M workers (virtual workers at once; "
-                 "real ones under hemingway-run --max-workers, requested at ITER, in effect a "
-                 "step boundary later)");
+                 "real ones under hemingway-run --max-workers, requested at ITER, or once the "
+                 "entry before took effect, in effect a step boundary later)");
   app.add_option("--capacity", f.capacity,
                  "T:M[,T:M...]: from simulated second T the cluster offers M machines (a "
                  "scheduler taking machines away and giving them back)");

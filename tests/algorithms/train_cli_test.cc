@@ -125,9 +125,10 @@ std::vector<nlohmann::json> events(const std::string& path, const std::string& e
 // Every algorithm on real workers rescaled 4 -> 2 -> 3 mid-run (partitions
 // re-cut; CoCoA's dual variables moved, gamma and sigma' following K) equals
 // a virtual run rescaled at the same iterations. A request takes effect at a
-// step boundary soon after its iteration, not at it: 150 iterations leave a
-// loaded machine time to apply the second one (24 were too few under ctest -j2,
-// and 60 failed once in a fresh-machine run of the whole suite).
+// step boundary soon after its iteration, not at it. The second entry comes
+// one iteration after the first: it must wait until the first took effect,
+// else both reach hemingway-run within one of its ticks and merge into one
+// change 4 -> 3. 150 iterations leave a loaded machine time for both.
 class RescaleTest : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(RescaleTest, RealWorkersRescaledEqualVirtual) {
@@ -148,7 +149,7 @@ TEST_P(RescaleTest, RealWorkersRescaledEqualVirtual) {
                              " --batch-size 4 --lr 0.5 --iterations 150 --dataset libsvm:" + data;
   auto real = runCommand(std::string(HEMINGWAY_RUN_BIN) +
                          " --timeout 30 --nproc-per-node 4 --max-workers 4 -- " +
-                         train(common + " --rescale 6:2,14:3 --log " + dir.file("real.jsonl")));
+                         train(common + " --rescale 6:2,7:3 --log " + dir.file("real.jsonl")));
   ASSERT_EQ(real.exitCode, 0) << real.output;
   const auto regroups = events(dir.file("real.jsonl"), "regroup");
   ASSERT_EQ(regroups.size(), 2u) << real.output;
