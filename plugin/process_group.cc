@@ -320,7 +320,8 @@ struct ProcessGroup::Impl {
     loopback = options.interface == "lo";
     if (!options.interface.empty()) {
       device = c10d::ProcessGroupGloo::createDeviceForInterface(options.interface);
-    } else if (isLoopback(options.masterAddr) || options.worldSize == 1) {
+    } else if (isLoopback(options.masterAddr) || (options.worldSize == 1 && !options.elastic)) {
+      // (An elastic worker alone now may be joined later from another host.)
       device = c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
       loopback = true;
     } else if (const auto local = localAddressToward(options.masterAddr); !local.empty()) {

@@ -29,8 +29,8 @@ if ! { ip netns add "$a" && ip netns add "$b" &&
   exit 77
 fi
 set -e
-ip -n "$a" addr add 10.231.0.1/24 dev "v$$a"
-ip -n "$b" addr add 10.231.0.2/24 dev "v$$b"
+ip -n "$a" addr add 192.168.231.1/24 dev "v$$a"
+ip -n "$b" addr add 192.168.231.2/24 dev "v$$b"
 for ns in "$a" "$b"; do
   ip -n "$ns" link set lo up
 done
@@ -41,7 +41,7 @@ set +e
 port=$((20000 + $$ % 20000))
 # A run of several nodes shares one secret (the launcher refuses to start without it).
 export HEMINGWAY_RUN_SECRET=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-common=(--nnodes 2 --nproc-per-node 1 --master-addr 10.231.0.1 --master-port "$port" --timeout 20)
+common=(--nnodes 2 --nproc-per-node 1 --master-addr 192.168.231.1 --master-port "$port" --timeout 20)
 args=(--iterations 30 --hidden 64 --batch-size 32 --threads 1)
 ip netns exec "$a" timeout 120 "$run" "${common[@]}" --node-rank 0 -- "$mlp" "${args[@]}" \
   --log "$work/a.jsonl" >"$work/a.out" 2>&1 &
@@ -64,7 +64,7 @@ if [ "$steps_a" != 30 ] || [ "$steps_b" != 30 ] || [ "$worlds" != '"world_size":
   echo "FAIL: step records $steps_a and $steps_b (want 30 each), world sizes: $worlds"
   exit 1
 fi
-echo "two hosts trained 30 steps together over 10.231.0.0/24"
+echo "two hosts trained 30 steps together over 192.168.231.0/24"
 grep -h "test accuracy" "$work/a.out" || true
 
 unset HEMINGWAY_RUN_SECRET
@@ -73,12 +73,14 @@ unset HEMINGWAY_RUN_SECRET
 # on a's address; worker 0 trains on a, worker 1 waits parked on b
 # (netns_worker.py puts it there); rank 0 asks for 2 workers at step 10 and
 # for 1 at step 20. Worker 0 starts alone, so it must listen on a's address,
-# not on loopback, for b to join it.
+# not on loopback, for b to join it. (Gloo's side with the higher address
+# connects: the addresses lie above 127.0.0.1 so that b would connect to a
+# worker 0 on loopback, and fail, rather than a connect out from loopback.)
 eport=$((port + 2))
 sent() { ip netns exec "$b" cat "/sys/class/net/v$$b/statistics/tx_bytes"; }
 before=$(sent)
 ip netns exec "$a" timeout 120 "$run" --nproc-per-node 1 --max-workers 2 \
-  --master-addr 10.231.0.1 --master-port "$eport" --timeout 20 -- \
+  --master-addr 192.168.231.1 --master-port "$eport" --timeout 20 -- \
   "$wrapper" "$a" "$b" -- "$worker" --steps 30 --sleep-ms 20 --request 10:2,20:1 --log "$work/e.jsonl" \
   >"$work/e.out" 2>&1
 re=$?
@@ -110,7 +112,7 @@ spid=$!
 sleep 1.5
 ip netns exec "$a" timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$sport" 2>/dev/null
 local_rc=$?
-ip netns exec "$b" timeout 3 bash -c "exec 3<>/dev/tcp/10.231.0.1/$sport" 2>/dev/null
+ip netns exec "$b" timeout 3 bash -c "exec 3<>/dev/tcp/192.168.231.1/$sport" 2>/dev/null
 remote_rc=$?
 wait "$spid"
 if [ "$local_rc" != 0 ]; then
