@@ -232,8 +232,21 @@ struct Elastic::Impl {
         }
         lastSeenGeneration = g;
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      awaitNewerGeneration();
     }
+  }
+
+  // Between a parked worker's looks at the store: 1 ms, or with hemingway-run's
+  // board until it shows a generation newer than the last one seen, watched
+  // every 1 ms by a memory load; the store is then asked at most every 20 ms
+  // (for the end of the run, which only the store shows).
+  void awaitNewerGeneration() {
+    const auto until = Clock::now() + std::chrono::milliseconds(20);
+    do {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      const auto published = group.publishedGeneration();
+      if (!published || *published > lastSeenGeneration) return;
+    } while (Clock::now() < until);
   }
 
   // At a step boundary: a planned change of membership? Returns true when
@@ -241,7 +254,10 @@ struct Elastic::Impl {
   bool boundary() {
     const std::int64_t s = state.step();
     const int g = group.generation();
-    if (!switchAt) {
+    // With the board, a step in which it shows no newer generation asks the
+    // store nothing: switch_at follows g + 1, which the board shows first.
+    const auto published = group.publishedGeneration();
+    if (!switchAt && (!published || *published > g)) {
       if (group.rank() == 0) {
         if (has(detail::generationKey(g + 1, "members"))) {
           if (get(detail::generationKey(g + 1, "cause")) == "failure") {

@@ -156,17 +156,18 @@ struct ProcessGroup::Impl {
   std::vector<std::thread> graveyard;  // old groups being destroyed
   bool aborted = false;
   std::chrono::steady_clock::time_point lastAbortCheck{};
-  const std::int64_t* abortBoard = nullptr;  // mapped HEMINGWAY_ABORT_FD
+  const std::int64_t* board = nullptr;  // mapped HEMINGWAY_ABORT_FD (run_store.h)
 
-  void mapAbortBoard() {
+  void mapBoard() {
     if (options.abortFd < 0) return;
     void* page = ::mmap(nullptr, 4096, PROT_READ, MAP_SHARED, options.abortFd, 0);
-    if (page != MAP_FAILED) abortBoard = static_cast<const std::int64_t*>(page);
+    if (page != MAP_FAILED) board = static_cast<const std::int64_t*>(page);
   }
+  std::int64_t readBoard(int slot) const { return __atomic_load_n(board + slot, __ATOMIC_ACQUIRE); }
 
   // Generation `gen` is broken (hemingway-run aborted it).
   bool isAborted(int gen) {
-    if (abortBoard != nullptr) return __atomic_load_n(abortBoard, __ATOMIC_ACQUIRE) >= gen;
+    if (board != nullptr) return readBoard(detail::kBoardAborted) >= gen;
     return control->check({detail::generationKey(gen, "abort")});
   }
 
@@ -437,7 +438,7 @@ ProcessGroup::ProcessGroup(GroupOptions options) : impl_(std::make_unique<Impl>(
     impl_->agreeOnRunId();
   }
   impl_->makeDevice();
-  impl_->mapAbortBoard();
+  impl_->mapBoard();
   impl_->formGroup();
   if (impl_->parked) {
     HEMINGWAY_LOG(kInfo, "worker {} parked (generation {}, run {})", impl_->options.workerId,
@@ -520,9 +521,14 @@ void ProcessGroup::park() {
   impl_->options.worldSize = 0;
 }
 
+std::optional<int> ProcessGroup::publishedGeneration() const {
+  if (impl_->board == nullptr) return std::nullopt;
+  return static_cast<int>(impl_->readBoard(detail::kBoardPublished));
+}
+
 bool ProcessGroup::abortRequested() {
   if (!impl_->options.elastic || impl_->aborted) return impl_->aborted;
-  if (impl_->abortBoard == nullptr) {
+  if (impl_->board == nullptr) {
     const auto now = std::chrono::steady_clock::now();
     if (now - impl_->lastAbortCheck < std::chrono::milliseconds(2)) return false;
     impl_->lastAbortCheck = now;

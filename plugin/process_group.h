@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <c10/util/intrusive_ptr.h>
@@ -46,8 +47,8 @@ struct GroupOptions {
   // either a member of the newest generation or parked.
   bool elastic = false;
   int workerId = -1;
-  // HEMINGWAY_ABORT_FD: hemingway-run's abort board (a shared page holding the
-  // newest aborted generation); -1: ask the store instead.
+  // HEMINGWAY_ABORT_FD: hemingway-run's board (a shared page holding the
+  // newest aborted and published generations); -1: ask the store instead.
   int abortFd = -1;
 
   // Reads MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK (torchrun's
@@ -117,6 +118,10 @@ class ProcessGroup {
   // Leaves the current group and parks (elastic runs).
   void park();
 
+  // The newest generation hemingway-run published, read on its board (a
+  // memory load; the store already holds that generation's keys); nullopt
+  // outside an elastic run or without the board.
+  std::optional<int> publishedGeneration() const;
   // True once hemingway-run marked the current generation broken (a member
   // died): a collective waiting on it will never finish. Reads the abort
   // board (a memory load), or queries the store at most every 2 ms; always

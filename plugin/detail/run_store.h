@@ -40,6 +40,14 @@ inline std::string generationKey(long long generation, const std::string& name) 
   return "hemingway/elastic/gen/" + std::to_string(generation) + "/" + name;
 }
 
+// The board (single node): one shared page hemingway-run maps into every
+// worker (HEMINGWAY_ABORT_FD), so that a worker learns of a new or a broken
+// generation by a memory load instead of a question to the store. Slots of
+// std::int64_t, written by the coordinator with release, read with acquire:
+inline constexpr int kBoardAborted = 0;    // the newest aborted generation (-1: none)
+inline constexpr int kBoardPublished = 1;  // the newest published generation, once the
+                                           // store holds its keys (-1: none yet)
+
 // The value of elastic/gen/<g>/members: worker ids in rank order, "3,0,1".
 inline std::string formatMembers(const std::vector<int>& ids) {
   std::string out;

@@ -9,6 +9,7 @@
 
 #include "hemingway/hooks/error.h"
 #include "hemingway/plugin/detail/run_store.h"
+#include "hemingway/plugin/detail/store_write.h"
 
 namespace hemingway::plugin {
 namespace {
@@ -47,7 +48,13 @@ void Coordinator::publish(std::vector<int> members, const std::string& cause) {
   store_->set(detail::generationKey(g, "cause"), bytesOf(cause));
   store_->set(detail::generationKey(g, "from"), bytesOf(std::to_string(from)));
   store_->set(detail::generationKey(g, "members"), bytesOf(detail::formatMembers(members)));
-  store_->set(detail::elasticKey("latest"), bytesOf(std::to_string(g)));
+  // Visible with the keys above (same connection, in order) before the board
+  // tells the workers to look.
+  detail::setVisible(*store_, detail::elasticKey("latest"), std::to_string(g));
+  if (options_.board != nullptr) {
+    __atomic_store_n(options_.board + detail::kBoardPublished, static_cast<std::int64_t>(g),
+                     __ATOMIC_RELEASE);
+  }
   latest_ = g;
   for (int id : members) parked_.erase(id);
   for (int id : members_) {
@@ -153,8 +160,9 @@ std::vector<int> Coordinator::onExit(int id, bool success) {
     store_->set(detail::generationKey(g, "abort"), bytesOf("1"));
   }
   abortedBelow_ = latest_ + 1;
-  if (options_.abortBoard != nullptr) {
-    __atomic_store_n(options_.abortBoard, static_cast<std::int64_t>(latest_), __ATOMIC_RELEASE);
+  if (options_.board != nullptr) {
+    __atomic_store_n(options_.board + detail::kBoardAborted, static_cast<std::int64_t>(latest_),
+                     __ATOMIC_RELEASE);
   }
   std::vector<int> survivors;
   for (int m : members_) {

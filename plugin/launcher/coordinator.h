@@ -27,8 +27,9 @@ struct CoordinatorOptions {
   int maxWorkers = 1;      // --max-workers
   int minWorkers = 1;      // --min-workers
   FailurePolicy onFailure = FailurePolicy::kUnset;
-  // Shared with the workers (HEMINGWAY_ABORT_FD): the newest aborted generation.
-  std::int64_t* abortBoard = nullptr;
+  // Shared with the workers (HEMINGWAY_ABORT_FD): the newest aborted and
+  // published generations (the slots are in plugin/detail/run_store.h).
+  std::int64_t* board = nullptr;
 };
 
 class Coordinator {

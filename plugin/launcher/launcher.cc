@@ -23,6 +23,7 @@
 #include <torch/csrc/distributed/c10d/Store.hpp>
 
 #include "hemingway/hooks/error.h"
+#include "hemingway/plugin/detail/run_store.h"
 #include "hemingway/plugin/env.h"
 #include "hemingway/plugin/launcher/coordinator.h"
 #include "hemingway/plugin/launcher/output.h"
@@ -141,7 +142,7 @@ pid_t spawn(const LaunchOptions& o, const std::vector<EnvEntry>& env, int outPip
   ::dup2(outPipe[1], STDOUT_FILENO);
   ::dup2(errPipe[1], STDERR_FILENO);
   for (int fd : keepFds) {
-    if (fd >= 0) ::fcntl(fd, F_SETFD, 0);  // the heartbeat pipe and abort board survive exec
+    if (fd >= 0) ::fcntl(fd, F_SETFD, 0);  // the heartbeat pipe and the board survive exec
   }
   for (const auto& e : env) ::setenv(e.name.c_str(), e.value.c_str(), e.overwrite ? 1 : 0);
   std::vector<char*> argv;
@@ -294,26 +295,28 @@ int launch(const LaunchOptions& o) {
   auto console = std::make_shared<Console>();
   const bool elastic = o.maxWorkers > 0;
   std::unique_ptr<Coordinator> coordinator;
-  // The abort board: one shared page where the coordinator writes the newest
-  // broken generation, so that workers waiting on a collective notice a dead
-  // member without asking the store (single node).
+  // The board: one shared page where the coordinator writes the newest broken
+  // and the newest published generation, so that workers waiting on a
+  // collective notice a dead member, and workers at a step boundary or parked
+  // notice a new membership, without asking the store (single node).
   int abortFd = -1;
-  std::int64_t* abortBoard = nullptr;
+  std::int64_t* board = nullptr;
   if (elastic) {
     abortFd = ::memfd_create("hemingway-abort", MFD_CLOEXEC);
     HEMINGWAY_CHECK(abortFd >= 0 && ::ftruncate(abortFd, 4096) == 0, "memfd failed: {}",
                     std::strerror(errno));
     void* page = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, abortFd, 0);
     HEMINGWAY_CHECK(page != MAP_FAILED, "mmap failed: {}", std::strerror(errno));
-    abortBoard = static_cast<std::int64_t*>(page);
-    __atomic_store_n(abortBoard, -1, __ATOMIC_RELEASE);
+    board = static_cast<std::int64_t*>(page);
+    __atomic_store_n(board + detail::kBoardAborted, -1, __ATOMIC_RELEASE);
+    __atomic_store_n(board + detail::kBoardPublished, -1, __ATOMIC_RELEASE);
   }
   if (elastic) {
     CoordinatorOptions co;
     co.initialWorkers = o.nprocPerNode;
     co.maxWorkers = o.maxWorkers;
     co.minWorkers = o.minWorkers;
-    co.abortBoard = abortBoard;
+    co.board = board;
     co.onFailure = o.onFailure == "stop"      ? FailurePolicy::kStop
                    : o.onFailure == "shrink"  ? FailurePolicy::kShrink
                    : o.onFailure == "replace" ? FailurePolicy::kReplace

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Elastic training benchmark: printed figures, never a timed test.
 
-    tests/bench/run_elastic_benchmark.py BUILD_DIR [--part stall,overhead,faults,restart,matrix]
-                                         [--seeds 20] [--reps 5]
+    tests/bench/run_elastic_benchmark.py BUILD_DIR [--part stall,overhead,light,faults,restart,matrix]
+                                         [--seeds 20] [--reps 5] [--baseline OTHER_BUILD_DIR]
 
 Workers are bench_elastic (a 1000 x 10000 linear layer: 10M float parameters,
 40 MB) under hemingway-run on loopback, worlds 2-4. Parts:
@@ -11,6 +11,12 @@ Workers are bench_elastic (a 1000 x 10000 linear layer: 10M float parameters,
   overhead  steps where nothing changes: median period between step records,
             elastic on vs off (both average with the ring), interleaved pairs
             in alternating order, median of paired ratios
+  light     the same on light steps (a 1000 x 10 layer: 10k parameters), where
+            elasticity's per-step bookkeeping and parked workers' polling show:
+            plain vs elastic at world 1 and 2, and world 1 with 3 parked
+            workers; median step period and CPU seconds of the whole run per
+            step, runs interleaved in rotating order. With --baseline, every
+            case also runs on that build, interleaved (a before/after)
   faults    kill -9 of a member and SIGSTOP (heartbeat 0.5 s): from the fault
             to the survivors' next step
   restart   the same scale-out done the torchrun way (stop every worker, start
@@ -27,6 +33,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import signal
 import statistics
 import subprocess
@@ -58,6 +65,7 @@ def records(path):
 
 class Bench:
     def __init__(self, build):
+        self.build = build
         self.run_bin = os.path.join(build, "plugin", "hemingway-run")
         self.worker = os.path.join(build, "tests", "bench", "bench_elastic")
         for b in (self.run_bin, self.worker):
@@ -151,6 +159,67 @@ def overhead(b, reps):
               f"{reps} pairs: {', '.join(f'{r:.3f}' for r in ratios)})")
         print(f"    step_ms alone (the step scope): median of paired ratios "
               f"{statistics.median(step_ratios):.3f}")
+
+
+def light(builds, reps):
+    print("== elastic bookkeeping on light steps (1000 x 10 layer, 10k parameters, loopback) ==")
+    print("   per run: median period between rank 0's step records (steps >= 100); CPU per")
+    print("   step of the whole run (launcher and every worker): the CPU seconds of a long run")
+    print("   less those of a short one, over the steps between (start-up cancels out;")
+    print("   world 1: 20000 and 2000 steps, world 2: 5000 and 1000);")
+    print("   runs interleaved, the order rotating")
+    cases = [
+        ("plain, world 1", ["--nproc-per-node", "1"], "plain"),
+        ("elastic, world 1", ["--nproc-per-node", "1", "--max-workers", "1"], "elastic"),
+        ("elastic, world 1 + 3 parked", ["--nproc-per-node", "1", "--max-workers", "4"],
+         "elastic"),
+        ("plain, world 2", ["--nproc-per-node", "2"], "plain"),
+        ("elastic, world 2", ["--nproc-per-node", "2", "--max-workers", "2"], "elastic"),
+    ]
+    runs = [(name, launcher, mode, b) for name, launcher, mode in cases for b in builds]
+    period = {(name, b.build): [] for name, _, _, b in runs}
+    cpu = {(name, b.build): [] for name, _, _, b in runs}
+    def run(launcher, mode, b, steps):
+        with tempfile.TemporaryDirectory() as d:
+            log = os.path.join(d, "log.jsonl")
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            code, text, _ = b.launch(launcher, ["--mode", mode, "--hidden", "10", "--log", log,
+                                                "--iterations", str(steps)])
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            if code != 0:
+                print(text[-2000:])
+                sys.exit("light run failed")
+            ends = sorted((r["step"], r["time"]) for r in records(log)
+                          if r["event"] == "step" and r["rank"] == 0 and r["step"] >= 100)
+            gaps = [(y[1] - x[1]) * 1e6 for x, y in zip(ends, ends[1:]) if y[0] == x[0] + 1]
+            used = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+            return statistics.median(gaps), used
+
+    for rep in range(reps):
+        k = rep % len(runs)
+        for name, launcher, mode, b in runs[k:] + runs[:k]:
+            short, long = (2000, 20000) if "world 1" in name else (1000, 5000)
+            p, long_cpu = run(launcher, mode, b, long)
+            _, short_cpu = run(launcher, mode, b, short)
+            period[(name, b.build)].append(p)
+            cpu[(name, b.build)].append((long_cpu - short_cpu) / (long - short) * 1e6)
+    for b in builds:
+        if len(builds) > 1:
+            print(f"build {b.build}:")
+        base = {}
+        for name, _, _ in cases:
+            p = statistics.median(period[(name, b.build)])
+            c = statistics.median(cpu[(name, b.build)])
+            world = name.split("world ")[1][0]
+            ref = base.setdefault(world, p)
+            print(f"  {name:28s} period {p:7.1f} us ({p / ref:.3f}x plain) | "
+                  f"CPU {c:7.1f} us per step")
+    if len(builds) > 1:
+        print("period and CPU, this build / baseline (ratio of medians):")
+        for name, _, _ in cases:
+            pa, pb = (statistics.median(period[(name, b.build)]) for b in builds)
+            ca, cb = (statistics.median(cpu[(name, b.build)]) for b in builds)
+            print(f"  {name:28s} period {pa / pb:.3f} | CPU {ca / cb:.3f}")
 
 
 def fault_delays(b, reps, phase, extra):
@@ -329,9 +398,10 @@ def matrix(b, seeds):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
-    ap.add_argument("--part", default="stall,overhead,faults,restart,matrix")
+    ap.add_argument("--part", default="stall,overhead,light,faults,restart,matrix")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--baseline", help="another build to compare with (part light)")
     a = ap.parse_args()
     b = Bench(a.build)
     parts = a.part.split(",")
@@ -340,6 +410,8 @@ def main():
         hemingway_stall = stall(b, max(1, a.reps // 2 + 1))
     if "overhead" in parts:
         overhead(b, a.reps)
+    if "light" in parts:
+        light([b] + ([Bench(a.baseline)] if a.baseline else []), a.reps)
     if "faults" in parts:
         faults(b, a.reps)
     if "restart" in parts:
