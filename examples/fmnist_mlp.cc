@@ -23,9 +23,10 @@
 #include "hemingway/plugin/data/datasets.h"
 #include "hemingway/plugin/data/sampler.h"
 #include "hemingway/plugin/data_parallel.h"
-#include "hemingway/plugin/elastic.h"
+#include "hemingway/plugin/elastic/elastic.h"
+#include "hemingway/plugin/elastic/membership.h"
+#include "hemingway/plugin/elastic/training_state.h"
 #include "hemingway/plugin/process_group.h"
-#include "hemingway/plugin/training_state.h"
 
 namespace hw = hemingway;
 
@@ -48,7 +49,7 @@ std::pair<torch::Tensor, torch::Tensor> toTensors(hw::data::ImageSet& set) {
 
 int train(const Flags& f) {
   torch::set_num_threads(f.threads);
-  hw::plugin::ProcessGroup group(hw::plugin::GroupOptions::fromEnv());  // Hemingway
+  hw::plugin::ProcessGroup group(hw::elastic::groupOptionsFromEnv());  // Hemingway
   auto all = hw::data::loadFashionMnist(hw::data::Split::kTrain, f.data);
   auto [x, y] = toTensors(all);
 
@@ -110,12 +111,12 @@ int train(const Flags& f) {
     // batch (linear scaling: lr x world / world at the start).
     hw::data::ElasticSampler sampler(all.count, f.batchSize, {f.seed});
     std::int64_t startWorld = group.worldSize();
-    hw::plugin::TrainingState state;
+    hw::elastic::TrainingState state;
     state.addModule(model.ptr());
     state.addOptimizer(optimizer);
     state.addSampler(sampler);
     state.addValue("start_world", startWorld);
-    hw::plugin::Elastic elastic(group, state, &recorder);
+    hw::elastic::Elastic elastic(group, state, &recorder);
     // Hemingway, adaptive: the controller (on rank 0) sees the step records,
     // plans every 10 steps and asks for the machine count it prefers.
     std::shared_ptr<hw::adaptive::ControllerHook> controller;
@@ -123,7 +124,7 @@ int train(const Flags& f) {
       hw::adaptive::ControllerOptions co;
       co.algorithm = "sgd";
       co.targetLoss = f.targetLoss;
-      const auto bounds = hw::plugin::elasticWorkerBounds(group);
+      const auto bounds = hw::elastic::elasticWorkerBounds(group);
       co.minWorkers = bounds.min;
       co.maxWorkers = bounds.max;
       co.probeSteps = 10;  // a minibatch loss is noisy: longer probes

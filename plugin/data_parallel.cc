@@ -294,7 +294,7 @@ struct DataParallel::Impl : std::enable_shared_from_this<Impl> {
                                       index));
       return;
     }
-    if (group.elastic()) {
+    if (group.membershipChanges()) {
       // A ring job blocked on a dead member's message never ends by itself
       // before the timeout: watch hemingway-run's abort board beside it.
       group.waitWatchingAbort([&](auto slice) { return b.ring->finished(slice); },

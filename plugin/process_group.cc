@@ -5,7 +5,6 @@
 #include <netdb.h>
 #include <signal.h>
 #include <sys/epoll.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -90,27 +89,10 @@ GroupOptions GroupOptions::fromEnv() {
     o.timeout = std::chrono::milliseconds(static_cast<long long>(*t * 1000));
   }
   if (auto id = envString("HEMINGWAY_RUN_ID")) o.runId = *id;
-  if (envInt("HEMINGWAY_ELASTIC", 0, 1).value_or(0) == 1) {
-    // Membership comes from hemingway-run through the store, not RANK/WORLD_SIZE.
-    const char* required[] = {"MASTER_ADDR", "MASTER_PORT", "HEMINGWAY_WORKER_ID"};
-    for (const char* name : required) {
-      HEMINGWAY_CHECK_AS(ConfigError, envString(name).has_value(),
-                         "{} is not set (HEMINGWAY_ELASTIC=1 is for workers that hemingway-run "
-                         "--max-workers starts)",
-                         name);
-    }
-    o.elastic = true;
-    o.rank0HostsStore = false;
-    o.workerId = static_cast<int>(*envInt("HEMINGWAY_WORKER_ID", 0, kMaxWorld));
-    o.masterAddr = *envString("MASTER_ADDR");
-    o.masterPort = static_cast<int>(*envInt("MASTER_PORT", 1, 65535));
-    o.rank = -1;
-    o.worldSize = 0;
-    if (auto secret = envString("HEMINGWAY_RUN_SECRET")) o.runSecret = *secret;
-    if (auto ifname = envString("GLOO_SOCKET_IFNAME")) o.interface = *ifname;
-    if (auto fd = envInt("HEMINGWAY_ABORT_FD", 0, 1 << 20)) o.abortFd = static_cast<int>(*fd);
-    return o;
-  }
+  HEMINGWAY_CHECK_AS(ConfigError, envInt("HEMINGWAY_ELASTIC", 0, 1).value_or(0) == 0,
+                     "HEMINGWAY_ELASTIC=1: hemingway-run --max-workers started this worker, and "
+                     "its membership comes from the launcher, not from RANK and WORLD_SIZE: form "
+                     "the group with hemingway::elastic::groupOptionsFromEnv()");
   if (!anySet) return o;  // a single process, no rendezvous
 
   const char* required[] = {"MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE"};
@@ -143,33 +125,35 @@ GroupOptions GroupOptions::fromEnv() {
   return o;
 }
 
+// The membership of a group formed from torchrun-style env: rank of world
+// size, for good.
+class FixedMembership final : public MembershipSource {
+ public:
+  FixedMembership(int rank, int worldSize) : rank_(rank), worldSize_(worldSize) {
+    HEMINGWAY_CHECK_AS(ConfigError, worldSize >= 1, "world size must be >= 1, got {}", worldSize);
+    HEMINGWAY_CHECK_AS(ConfigError, rank >= 0 && rank < worldSize,
+                       "rank {} is out of range for world size {}", rank, worldSize);
+  }
+  Placement start(c10d::Store&, const StoreConnector&) override { return {0, rank_, worldSize_}; }
+  bool changes() const override { return false; }
+  bool broken(int) override { return false; }
+
+ private:
+  int rank_, worldSize_;
+};
+
 struct ProcessGroup::Impl {
   GroupOptions options;
+  std::shared_ptr<MembershipSource> source;
   int generation = 0;
   int channels = 0;
   bool loopback = false;
   bool parked = false;
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::Store> control;  // elastic runs: a second client (freshClient)
   c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
   std::shared_ptr<::gloo::transport::Device> device;
   std::vector<std::thread> graveyard;  // old groups being destroyed
   bool aborted = false;
-  std::chrono::steady_clock::time_point lastAbortCheck{};
-  const std::int64_t* board = nullptr;  // mapped HEMINGWAY_ABORT_FD (run_store.h)
-
-  void mapBoard() {
-    if (options.abortFd < 0) return;
-    void* page = ::mmap(nullptr, 4096, PROT_READ, MAP_SHARED, options.abortFd, 0);
-    if (page != MAP_FAILED) board = static_cast<const std::int64_t*>(page);
-  }
-  std::int64_t readBoard(int slot) const { return __atomic_load_n(board + slot, __ATOMIC_ACQUIRE); }
-
-  // Generation `gen` is broken (hemingway-run aborted it).
-  bool isAborted(int gen) {
-    if (board != nullptr) return readBoard(detail::kBoardAborted) >= gen;
-    return control->check({detail::generationKey(gen, "abort")});
-  }
 
   ~Impl() {
     gloo.reset();
@@ -184,28 +168,16 @@ struct ProcessGroup::Impl {
     graveyard.emplace_back([old = std::move(old)]() mutable { old.reset(); });
   }
 
-  std::string getString(const std::string& key) { return storeValueToString(store->get(key)); }
-
-  // This worker's place in generation 0 (elastic runs). A worker that starts
-  // later (a replacement, or one slower to start than a rescale) begins
-  // parked and joins as every joiner does, through Elastic::run, which moves
-  // the training state to it.
-  void readMembership() {
-    const int latest = std::stoi(getString(detail::elasticKey("latest")));
-    const auto members = detail::parseMembers(getString(detail::generationKey(latest, "members")));
-    generation = latest;
-    const auto it = std::find(members.begin(), members.end(), options.workerId);
-    parked = it == members.end() || latest > 0;
-    options.rank = parked ? -1 : static_cast<int>(it - members.begin());
-    options.worldSize = parked ? 0 : static_cast<int>(members.size());
+  void place(const Placement& p) {
+    generation = p.generation;
+    parked = p.parked();
+    options.rank = parked ? -1 : p.rank;
+    options.worldSize = parked ? 0 : p.worldSize;
   }
 
   void connectStore() {
-    if (options.elastic) {
-      // fall through: always the launcher's store
-    } else if (options.worldSize == 1 && !options.rank0HostsStore) {
-      // fall through: a launched world of one still uses the agent's store
-    } else if (options.worldSize == 1) {
+    // A launched world of one still uses the agent's store.
+    if (options.worldSize == 1 && options.rank0HostsStore) {
       store = c10::make_intrusive<c10d::HashStore>();
       store->setTimeout(options.timeout);
       return;
@@ -226,7 +198,6 @@ struct ProcessGroup::Impl {
                         options.timeout.count(), detail::brief(e));
     }
     if (!so.isServer) enterRun();
-    if (options.elastic) control = freshClient();
   }
 
   // Another client of the launcher's store under the run's prefix. A c10d
@@ -284,7 +255,7 @@ struct ProcessGroup::Impl {
   // Gloo's TCP loop wakes every 10 ms (its epoll_wait timeout) and tearing
   // down or connecting each pair waits for a wake-up: forming a generation
   // took 20 ms at world 2 and 55-62 ms at world 4. A 1 ms timer on the loop
-  // makes those waits 1 ms (elastic runs only).
+  // makes those waits 1 ms (memberships that change only).
   struct Tick : ::gloo::transport::tcp::Handler {
     int fd = -1;
     void handleEvents(int) override {
@@ -321,8 +292,8 @@ struct ProcessGroup::Impl {
     loopback = options.interface == "lo";
     if (!options.interface.empty()) {
       device = c10d::ProcessGroupGloo::createDeviceForInterface(options.interface);
-    } else if (isLoopback(options.masterAddr) || (options.worldSize == 1 && !options.elastic)) {
-      // (An elastic worker alone now may be joined later from another host.)
+    } else if (isLoopback(options.masterAddr) || (options.worldSize == 1 && !source->changes())) {
+      // (A process alone in a membership that changes may be joined from another host.)
       device = c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
       loopback = true;
     } else if (const auto local = localAddressToward(options.masterAddr); !local.empty()) {
@@ -333,8 +304,8 @@ struct ProcessGroup::Impl {
   }
 
   // Forms the group of `generation` without touching the current one. In an
-  // elastic run the forming happens on a thread of its own while this one
-  // watches the generation's abort flag: a member that died before it
+  // membership that changes the forming happens on a thread of its own while
+  // this one watches whether the source marked the generation broken: a member that died before it
   // connected would otherwise hold everyone in Gloo's rendezvous until the
   // timeout. An abandoned forming thread ends with that timeout.
   c10::intrusive_ptr<c10d::ProcessGroupGloo> newGroup(int gen, int rank, int world) {
@@ -343,7 +314,7 @@ struct ProcessGroup::Impl {
     struct TickScope {
       Impl* impl;
       explicit TickScope(Impl* i) : impl(i) {
-        if (impl->options.elastic) impl->startTick();
+        if (impl->source->changes()) impl->startTick();
       }
       ~TickScope() { impl->stopTick(); }
     } tickScope(this);
@@ -358,7 +329,7 @@ struct ProcessGroup::Impl {
                         "ms; is every rank running? {}",
                         rank, world, gen, options.timeout.count(), why);
     };
-    if (!options.elastic) {
+    if (!source->changes()) {
       try {
         return c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, rank, world, glooOptions);
       } catch (const std::exception& e) {
@@ -394,18 +365,13 @@ struct ProcessGroup::Impl {
         return std::move(forming->group);
       }
       lock.unlock();
-      if (isAborted(gen)) {
+      if (source->broken(gen)) {
         store = freshClient();  // the abandoned rendezvous still holds the old client
         HEMINGWAY_FAIL_AS(PeerLostError,
-                          "generation {} lost a member while forming (hemingway-run aborted it)",
+                          "generation {} lost a member while forming (its launcher aborted it)",
                           gen);
       }
     }
-  }
-
-  void formGroup() {
-    if (parked) return;
-    gloo = newGroup(generation, options.rank, options.worldSize);
   }
 };
 
@@ -416,44 +382,35 @@ ProcessGroup::ProcessGroup(GroupOptions options) : impl_(std::make_unique<Impl>(
   if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
     ::signal(SIGPIPE, SIG_IGN);
   }
-  if (!options.elastic) {
-    HEMINGWAY_CHECK_AS(ConfigError, options.worldSize >= 1, "world size must be >= 1, got {}",
-                       options.worldSize);
-    HEMINGWAY_CHECK_AS(ConfigError, options.rank >= 0 && options.rank < options.worldSize,
-                       "rank {} is out of range for world size {}", options.rank,
-                       options.worldSize);
-  }
+  auto source = options.membership
+                    ? options.membership
+                    : std::make_shared<FixedMembership>(options.rank, options.worldSize);
   HEMINGWAY_CHECK_AS(ConfigError, options.timeout.count() > 0, "timeout must be > 0 ms, got {}",
                      options.timeout.count());
   HEMINGWAY_CHECK_AS(ConfigError, options.masterPort >= 0 && options.masterPort <= 65535,
                      "master port {} is out of range [0, 65535]", options.masterPort);
-  impl_->options = std::move(options);
-  hooks::setLogRank(impl_->options.rank);
-  impl_->connectStore();
-  if (impl_->options.elastic) {
-    impl_->agreeOnRunId();  // rank -1: waits for the launcher's run id
-    impl_->readMembership();
-    hooks::setLogRank(impl_->options.rank);
+  auto& im = *impl_;
+  im.options = std::move(options);
+  im.source = std::move(source);
+  hooks::setLogRank(im.options.rank);
+  im.connectStore();
+  im.agreeOnRunId();  // rank -1 (not placed yet): waits for the launcher's run id
+  im.place(im.source->start(*im.store, [&im] { return im.freshClient(); }));
+  hooks::setLogRank(im.options.rank);
+  im.makeDevice();
+  if (!im.parked) im.gloo = im.newGroup(im.generation, im.options.rank, im.options.worldSize);
+  if (im.parked) {
+    HEMINGWAY_LOG(kInfo, "parked (generation {}, run {})", im.generation, im.options.runId);
   } else {
-    impl_->agreeOnRunId();
-  }
-  impl_->makeDevice();
-  impl_->mapBoard();
-  impl_->formGroup();
-  if (impl_->parked) {
-    HEMINGWAY_LOG(kInfo, "worker {} parked (generation {}, run {})", impl_->options.workerId,
-                  impl_->generation, impl_->options.runId);
-  } else {
-    HEMINGWAY_LOG(kInfo, "joined group of {} (generation {}, run {})", impl_->options.worldSize,
-                  impl_->generation, impl_->options.runId);
+    HEMINGWAY_LOG(kInfo, "joined group of {} (generation {}, run {})", im.options.worldSize,
+                  im.generation, im.options.runId);
   }
 }
 
 ProcessGroup::~ProcessGroup() = default;
 
-bool ProcessGroup::elastic() const { return impl_->options.elastic; }
 bool ProcessGroup::parked() const { return impl_->parked; }
-int ProcessGroup::workerId() const { return impl_->options.workerId; }
+bool ProcessGroup::membershipChanges() const { return impl_->source->changes(); }
 
 int ProcessGroup::rank() const { return impl_->options.rank; }
 int ProcessGroup::worldSize() const { return impl_->options.worldSize; }
@@ -470,7 +427,8 @@ c10d::ProcessGroup& ProcessGroup::backend() { return *impl_->gloo; }
 c10::intrusive_ptr<c10d::ProcessGroup> ProcessGroup::backendPtr() { return impl_->gloo; }
 c10d::Store& ProcessGroup::store() { return *impl_->store; }
 c10d::Store& ProcessGroup::controlStore() {
-  return impl_->control ? *impl_->control : *impl_->store;
+  auto* control = impl_->source->controlStore();
+  return control != nullptr ? *control : *impl_->store;
 }
 
 void ProcessGroup::barrier() {
@@ -522,18 +480,11 @@ void ProcessGroup::park() {
 }
 
 std::optional<int> ProcessGroup::publishedGeneration() const {
-  if (impl_->board == nullptr) return std::nullopt;
-  return static_cast<int>(impl_->readBoard(detail::kBoardPublished));
+  return impl_->source->publishedGeneration();
 }
 
 bool ProcessGroup::abortRequested() {
-  if (!impl_->options.elastic || impl_->aborted) return impl_->aborted;
-  if (impl_->board == nullptr) {
-    const auto now = std::chrono::steady_clock::now();
-    if (now - impl_->lastAbortCheck < std::chrono::milliseconds(2)) return false;
-    impl_->lastAbortCheck = now;
-  }
-  impl_->aborted = impl_->isAborted(impl_->generation);
+  if (!impl_->aborted) impl_->aborted = impl_->source->broken(impl_->generation);
   return impl_->aborted;
 }
 
@@ -542,7 +493,7 @@ void ProcessGroup::wait(c10d::Work& work, const std::string& what) {
     HEMINGWAY_FAIL_AS(PeerLostError, "{} failed on rank {} of {} (timeout {} ms): {}", what, rank(),
                       worldSize(), impl_->options.timeout.count(), detail::brief(e));
   };
-  if (!impl_->options.elastic) {
+  if (!impl_->source->changes()) {
     try {
       work.wait(impl_->options.timeout);
     } catch (const std::exception& e) {
@@ -550,7 +501,8 @@ void ProcessGroup::wait(c10d::Work& work, const std::string& what) {
     }
     return;
   }
-  // Elastic: wait for the work's future in slices, watching the abort flag.
+  // A membership that changes: wait for the work's future in slices, watching
+  // whether the generation broke.
   struct Done {
     std::mutex mutex;
     std::condition_variable cv;

@@ -10,6 +10,8 @@
 
 #include <c10/util/intrusive_ptr.h>
 
+#include "hemingway/plugin/membership.h"
+
 namespace c10d {
 class ProcessGroup;
 class Store;
@@ -41,29 +43,25 @@ struct GroupOptions {
   // keys in the launcher's store lie under it, and a store that does not hold
   // it belongs to another run (see plugin/detail/run_store.h).
   std::string runSecret;
-  // Elastic run (HEMINGWAY_ELASTIC=1, set by hemingway-run --max-workers):
-  // the membership of every generation comes from hemingway-run through the
-  // store; this process is worker `workerId` (HEMINGWAY_WORKER_ID) and is
-  // either a member of the newest generation or parked.
-  bool elastic = false;
-  int workerId = -1;
-  // HEMINGWAY_ABORT_FD: hemingway-run's board (a shared page holding the
-  // newest aborted and published generations); -1: ask the store instead.
-  int abortFd = -1;
+  // Where the membership of every generation comes from; nullptr: fixed,
+  // `rank` of `worldSize` (torchrun-style env). An elastic run hands in its
+  // own (hemingway::elastic::groupOptionsFromEnv()).
+  std::shared_ptr<MembershipSource> membership;
 
   // Reads MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK (torchrun's
   // names), HEMINGWAY_TIMEOUT_SECONDS, HEMINGWAY_AGENT_STORE, HEMINGWAY_RUN_ID,
-  // HEMINGWAY_RUN_SECRET, GLOO_SOCKET_IFNAME, HEMINGWAY_ELASTIC and
-  // HEMINGWAY_WORKER_ID. With none of RANK, WORLD_SIZE, MASTER_ADDR,
-  // MASTER_PORT set, it describes a single process. A missing, malformed or
-  // out-of-range value throws ConfigError naming the variable.
+  // HEMINGWAY_RUN_SECRET and GLOO_SOCKET_IFNAME. With none of RANK,
+  // WORLD_SIZE, MASTER_ADDR, MASTER_PORT set, it describes a single process.
+  // A missing, malformed or out-of-range value throws ConfigError naming the
+  // variable, and so does a worker that hemingway-run --max-workers started
+  // (its membership is not in the env: hemingway::elastic::groupOptionsFromEnv).
   static GroupOptions fromEnv();
 };
 
 // Owns the store connection and the current generation's ProcessGroupGloo.
-// In an elastic run a process may be parked: alive, connected to the store,
-// outside any group (rank() -1, worldSize() 0) until a generation admits it
-// (see plugin/elastic.h).
+// With a membership source that changes (an elastic run) a process may be
+// parked: alive, connected to the store, outside any group (rank() -1,
+// worldSize() 0) until a generation admits it (see plugin/elastic/elastic.h).
 class ProcessGroup {
  public:
   explicit ProcessGroup(GroupOptions options);
@@ -77,9 +75,10 @@ class ProcessGroup {
   // 0 for the first group, +1 for each regroup(); in an elastic run the
   // generation hemingway-run published.
   int generation() const;
-  bool elastic() const;
   bool parked() const;
-  int workerId() const;
+  // True when members can come and go while a collective waits (see
+  // MembershipSource::changes): waits then watch abortRequested().
+  bool membershipChanges() const;
   const std::string& runId() const;
   std::chrono::milliseconds timeout() const;
   const GroupOptions& options() const;
@@ -90,8 +89,8 @@ class ProcessGroup {
   // The store shared by all generations (under the run's prefix when
   // hemingway-run hosts it).
   c10d::Store& store();
-  // In an elastic run, a second connection to it for control traffic that
-  // must not queue behind a blocking wait on store(); otherwise store().
+  // The membership source's connection for control traffic that must not
+  // queue behind a blocking wait on store() (elastic runs); else store().
   c10d::Store& controlStore();
 
   // True when Gloo's traffic stays on this host's loopback interface.
@@ -115,17 +114,15 @@ class ProcessGroup {
   // The same for an explicit generation number (elastic runs, where
   // hemingway-run numbers the generations). A parked process joins this way.
   void adopt(int generation, int newRank, int newWorldSize);
-  // Leaves the current group and parks (elastic runs).
+  // Leaves the current group and parks (a membership that changes).
   void park();
 
-  // The newest generation hemingway-run published, read on its board (a
-  // memory load; the store already holds that generation's keys); nullopt
-  // outside an elastic run or without the board.
+  // The newest generation the membership source knows by a memory load
+  // (hemingway-run's board); nullopt when it cannot tell.
   std::optional<int> publishedGeneration() const;
-  // True once hemingway-run marked the current generation broken (a member
-  // died): a collective waiting on it will never finish. Reads the abort
-  // board (a memory load), or queries the store at most every 2 ms; always
-  // false outside elastic runs.
+  // True once the membership source marked the current generation broken (a
+  // member died): a collective waiting on it will never finish. Always false
+  // for a fixed membership.
   bool abortRequested();
   // Waits for `work` in slices, watching abortRequested(); throws
   // PeerLostError naming `what` on a failure, an abort or after timeout().

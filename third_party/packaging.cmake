@@ -4,10 +4,8 @@
 include(CMakePackageConfigHelpers)
 
 set(HEMINGWAY_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/Hemingway)
-set(HEMINGWAY_EXPORTED_TARGETS hemingway_hooks hemingway_data hemingway_plugin)
-if(TARGET hemingway_adaptive)
-  list(APPEND HEMINGWAY_EXPORTED_TARGETS hemingway_adaptive hemingway_controller)
-endif()
+set(HEMINGWAY_EXPORTED_TARGETS hemingway_hooks hemingway_data hemingway_plugin hemingway_elastic
+  hemingway_adaptive hemingway_controller)
 
 install(TARGETS ${HEMINGWAY_EXPORTED_TARGETS}
   EXPORT HemingwayTargets
@@ -19,15 +17,13 @@ foreach(tool hemingway-run hemingway-train hemingway-report)
   endif()
 endforeach()
 foreach(module hooks plugin adaptive)
-  if(EXISTS ${PROJECT_SOURCE_DIR}/${module})
-    install(DIRECTORY ${PROJECT_SOURCE_DIR}/${module}
-      DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/hemingway
-      FILES_MATCHING PATTERN "*.h"
-      # Internals stay out of the install tree: no public header includes them.
-      PATTERN "detail" EXCLUDE
-      PATTERN "launcher" EXCLUDE
-      PATTERN "report" EXCLUDE)
-  endif()
+  install(DIRECTORY ${PROJECT_SOURCE_DIR}/${module}
+    DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/hemingway
+    FILES_MATCHING PATTERN "*.h"
+    # Internals stay out of the install tree: no public header includes them.
+    PATTERN "detail" EXCLUDE
+    PATTERN "launcher" EXCLUDE
+    PATTERN "report" EXCLUDE)
 endforeach()
 
 install(EXPORT HemingwayTargets

@@ -24,10 +24,11 @@
 #include "hemingway/hooks/progress.h"
 #include "hemingway/hooks/step_recorder.h"
 #include "hemingway/plugin/algorithms/linear_trainer.h"
-#include "hemingway/plugin/elastic.h"
+#include "hemingway/plugin/elastic/elastic.h"
+#include "hemingway/plugin/elastic/membership.h"
+#include "hemingway/plugin/elastic/training_state.h"
 #include "hemingway/plugin/env.h"
 #include "hemingway/plugin/process_group.h"
-#include "hemingway/plugin/training_state.h"
 
 namespace hw = hemingway;
 using hw::plugin::Algorithm;
@@ -129,10 +130,10 @@ std::map<std::int64_t, int> parseRescale(const std::string& text) {
 // hemingway-run had not yet carried out is then dropped).
 class RescaleSchedule {
  public:
-  RescaleSchedule(const std::map<std::int64_t, int>& entries, hw::plugin::WorkerBounds bounds)
+  RescaleSchedule(const std::map<std::int64_t, int>& entries, hw::elastic::WorkerBounds bounds)
       : entries_(entries.begin(), entries.end()), bounds_(bounds) {}
 
-  void addTo(hw::plugin::TrainingState& state) {
+  void addTo(hw::elastic::TrainingState& state) {
     state.addValue("rescale_next", next_);
     state.addValue("rescale_asked_in", askedIn_);
   }
@@ -153,7 +154,7 @@ class RescaleSchedule {
 
  private:
   std::vector<std::pair<std::int64_t, int>> entries_;
-  hw::plugin::WorkerBounds bounds_;
+  hw::elastic::WorkerBounds bounds_;
   std::int64_t next_ = 0;      // the first entry not yet asked for
   std::int64_t askedIn_ = -1;  // the generation of the request that waits; -1: none
 };
@@ -211,7 +212,7 @@ hw::data::SparseSet loadDataset(const std::string& spec, const std::string& norm
 }
 
 int train(const Flags& f) {
-  auto groupOptions = hw::plugin::GroupOptions::fromEnv();
+  auto groupOptions = hw::elastic::groupOptionsFromEnv();
   hw::plugin::AlgorithmOptions options;
   options.algorithm = hw::plugin::parseAlgorithm(f.algorithm);
   options.localIters = f.localIters;
@@ -230,6 +231,7 @@ int train(const Flags& f) {
 
   const bool dual = hw::plugin::isDual(options.algorithm);
   hw::plugin::ProcessGroup group(groupOptions);
+  const bool elasticRun = hw::elastic::elasticMembership(group) != nullptr;
   const auto rescale = parseRescale(f.rescale);
   std::vector<double> theta;
   if (!f.clusterModel.empty()) {
@@ -242,7 +244,7 @@ int train(const Flags& f) {
   const auto capacity = parseCapacity(f.capacity);
   HEMINGWAY_CHECK_AS(hw::ConfigError, capacity.empty() || !theta.empty(),
                      "--capacity changes a simulated cluster: give --cluster-model");
-  HEMINGWAY_CHECK_AS(hw::ConfigError, rescale.empty() || f.virtualWorkers > 0 || group.elastic(),
+  HEMINGWAY_CHECK_AS(hw::ConfigError, rescale.empty() || f.virtualWorkers > 0 || elasticRun,
                      "--rescale needs --virtual-workers, or real workers under hemingway-run "
                      "--max-workers");
   auto workers = f.virtualWorkers > 0 ? hw::plugin::WorkerSet::virtualWorkers(f.virtualWorkers)
@@ -251,12 +253,12 @@ int train(const Flags& f) {
   hw::hooks::StepRecorder recorder({group.runId(), group.rank(), group.worldSize()});
   // Rank 0 writes the iteration records; in an elastic run every rank keeps
   // the sink open (rank 0 may change; each writes its run_end).
-  if (!f.log.empty() && (workers.reports() || group.elastic())) {
+  if (!f.log.empty() && (workers.reports() || elasticRun)) {
     recorder.addHook(std::make_shared<hw::hooks::JsonlSink>(f.log));
   }
   std::shared_ptr<hw::adaptive::ControllerHook> controller;
   if (f.adaptive) {
-    HEMINGWAY_CHECK_AS(hw::ConfigError, f.virtualWorkers > 0 || group.elastic(),
+    HEMINGWAY_CHECK_AS(hw::ConfigError, f.virtualWorkers > 0 || elasticRun,
                        "--adaptive rescales: give --virtual-workers M, or run under hemingway-run "
                        "--max-workers B");
     HEMINGWAY_CHECK_AS(hw::ConfigError, rescale.empty(),
@@ -265,8 +267,8 @@ int train(const Flags& f) {
         hw::ConfigError, f.virtualWorkers == 0 || !theta.empty(),
         "--adaptive on virtual workers needs a simulated clock: give --cluster-model "
         "T0,T1,T2,T3");
-    const auto bounds = f.virtualWorkers > 0 ? hw::plugin::WorkerBounds{1, f.virtualWorkers}
-                                             : hw::plugin::elasticWorkerBounds(group);
+    const auto bounds = f.virtualWorkers > 0 ? hw::elastic::WorkerBounds{1, f.virtualWorkers}
+                                             : hw::elastic::elasticWorkerBounds(group);
     controller = std::make_shared<hw::adaptive::ControllerHook>(
         controllerOptions(f, dual, bounds.min, bounds.max), &recorder);
     if (!theta.empty()) controller->useSimulatedClock();
@@ -351,22 +353,22 @@ int train(const Flags& f) {
            (f.timeBudget > 0 && clock() >= f.timeBudget);
   };
 
-  if (group.elastic()) {
+  if (elasticRun) {
     // The state a joiner needs: w, the iteration, and for dual methods the
     // full dual vector as of the last membership change.
     std::vector<double> fullDual(dual ? static_cast<std::size_t>(problem.examples()) : 0, 0.0);
-    hw::plugin::TrainingState state;
+    hw::elastic::TrainingState state;
     state.addVector("w", trainer.mutableWeights());
     state.addVector("dual", fullDual);
     state.addValue("iteration", trainer.mutableIteration());
-    RescaleSchedule schedule(rescale, hw::plugin::elasticWorkerBounds(group));
+    RescaleSchedule schedule(rescale, hw::elastic::elasticWorkerBounds(group));
     schedule.addTo(state);
-    hw::plugin::Elastic elastic(group, state, &recorder);
+    hw::elastic::Elastic elastic(group, state, &recorder);
     elastic.beforeMembershipChange([&] { fullDual = trainer.gatherDual(); });
     elastic.onMembershipChange(
-        [&](const hw::plugin::Membership& before, const hw::plugin::Membership& after) {
+        [&](const hw::elastic::Membership& before, const hw::elastic::Membership& after) {
           workers = hw::plugin::WorkerSet::real(group);
-          const bool failure = after.cause == "failure";
+          const bool failure = after.cause == hw::elastic::Cause::kFailure;
           if (failure && dual) {
             // The dual variables of the members that trained until the failure,
             // the rest as of the last change; w is rebuilt to match them.
@@ -388,11 +390,11 @@ int train(const Flags& f) {
     const bool member = elastic.run(f.iterations, [&](std::int64_t it) {
       const auto asked = schedule.due(it, group.generation(), group.worldSize());
       if (group.rank() == 0) {
-        if (asked) elastic.requestScale(*asked, "request");
+        if (asked) elastic.requestScale(*asked, hw::elastic::Cause::kRequest);
         if (controller) {
           const auto d = controller->decide(it, group.worldSize());
           if (d && d->toWorldSize != group.worldSize()) {
-            elastic.requestScale(d->toWorldSize, "controller");
+            elastic.requestScale(d->toWorldSize, hw::elastic::Cause::kController);
           }
         }
       }

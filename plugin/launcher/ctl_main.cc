@@ -5,11 +5,7 @@
 // The run's keys lie under its secret: HEMINGWAY_RUN_SECRET, or on the same
 // host the file hemingway-run wrote for its user
 // (${TMPDIR:-/tmp}/hemingway-UID/PORT.secret).
-#include <unistd.h>
-
 #include <cstdio>
-#include <cstdlib>
-#include <fstream>
 #include <string>
 
 #include <fmt/format.h>
@@ -20,28 +16,10 @@
 #include "hemingway/hooks/cli.h"
 #include "hemingway/plugin/detail/brief.h"
 #include "hemingway/plugin/detail/run_store.h"
+#include "hemingway/plugin/elastic/detail/secret_file.h"
+#include "hemingway/plugin/elastic/run_channel.h"
 
 namespace hw = hemingway;
-
-namespace {
-
-std::string secretFor(int port) {
-  if (const char* s = std::getenv("HEMINGWAY_RUN_SECRET"); s != nullptr && *s != '\0') return s;
-  const char* tmp = std::getenv("TMPDIR");
-  const std::string path =
-      fmt::format("{}/hemingway-{}/{}.secret", tmp && *tmp ? tmp : "/tmp", ::getuid(), port);
-  std::ifstream in(path);
-  std::string secret;
-  HEMINGWAY_CHECK_AS(hw::ConfigError, static_cast<bool>(in >> secret),
-                     "no elastic run of this user on port {} on this host ({} is missing); on "
-                     "another host set HEMINGWAY_RUN_SECRET to the run's secret",
-                     port, path);
-  return secret;
-}
-
-std::string text(const std::vector<uint8_t>& v) { return {v.begin(), v.end()}; }
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"hemingway-ctl: rescale a running elastic job, or show its membership"};
@@ -63,7 +41,7 @@ int main(int argc, char** argv) {
   if (auto code = hw::cli::parse(app, argc, argv, "hemingway-ctl")) return *code;
 
   return hw::cli::run("hemingway-ctl", [&] {
-    const std::string secret = secretFor(port);
+    const std::string secret = hw::elastic::detail::readSecret(port);
     c10d::TCPStoreOptions so;
     so.port = static_cast<std::uint16_t>(port);
     so.isServer = false;
@@ -77,26 +55,22 @@ int main(int argc, char** argv) {
       HEMINGWAY_FAIL_AS(hw::PeerLostError, "cannot reach the store at {}:{}: {}", addr, port,
                         hw::plugin::detail::brief(e));
     }
-    const auto statusKey = hw::plugin::detail::elasticKey("status");
-    HEMINGWAY_CHECK_AS(hw::ConfigError, store->check({statusKey}),
+    hw::elastic::RunChannel channel(store);
+    const auto statusText = channel.status();
+    HEMINGWAY_CHECK_AS(hw::ConfigError, statusText.has_value(),
                        "the job at {}:{} is not an elastic run of this secret (start it with "
                        "hemingway-run --max-workers)",
                        addr, port);
     if (scale->parsed()) {
-      const std::string request = fmt::format("{} request", workers);
-      store->set(hw::plugin::detail::elasticKey("request"),
-                 std::vector<uint8_t>(request.begin(), request.end()));
-      store->add(hw::plugin::detail::elasticKey("request_seq"), 1);
+      channel.requestScale({workers, hw::elastic::Cause::kRequest});
       std::printf("hemingway-ctl: asked for %d workers\n", workers);
       return 0;
     }
     (void)status;
-    auto j = nlohmann::json::parse(text(store->get(statusKey)));
-    const auto stepKey = hw::plugin::detail::elasticKey("step");
-    const std::string step = store->check({stepKey}) ? text(store->get(stepKey)) : "0";
-    std::printf("generation %d | world size %d | members %s | parked %s | step %s\n",
+    auto j = nlohmann::json::parse(*statusText);
+    std::printf("generation %d | world size %d | members %s | parked %s | step %lld\n",
                 j["generation"].get<int>(), j["world_size"].get<int>(), j["members"].dump().c_str(),
-                j["parked"].dump().c_str(), step.c_str());
+                j["parked"].dump().c_str(), static_cast<long long>(channel.step().value_or(0)));
     return 0;
   });
 }

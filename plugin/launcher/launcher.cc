@@ -23,9 +23,10 @@
 #include <torch/csrc/distributed/c10d/Store.hpp>
 
 #include "hemingway/hooks/error.h"
-#include "hemingway/plugin/detail/run_store.h"
+#include "hemingway/plugin/elastic/coordinator.h"
+#include "hemingway/plugin/elastic/detail/board.h"
+#include "hemingway/plugin/elastic/detail/secret_file.h"
 #include "hemingway/plugin/env.h"
-#include "hemingway/plugin/launcher/coordinator.h"
 #include "hemingway/plugin/launcher/output.h"
 #include "hemingway/plugin/launcher/store_host.h"
 #include "hemingway/plugin/launcher/verdict.h"
@@ -33,6 +34,8 @@
 namespace hemingway::plugin {
 namespace {
 
+using elastic::Coordinator;
+using elastic::FailurePolicy;
 using Clock = std::chrono::steady_clock;
 
 int gSignalPipe[2] = {-1, -1};
@@ -185,25 +188,6 @@ std::string resolveSecret(const LaunchOptions& o) {
   return newRunSecret();
 }
 
-// The secret of a single-node run, for hemingway-ctl on the same host and of
-// the same user: ${TMPDIR:-/tmp}/hemingway-UID/PORT.secret, mode 0600.
-std::string writeSecretFile(int port, const std::string& secret) {
-  const char* tmp = std::getenv("TMPDIR");
-  const std::string dir = fmt::format("{}/hemingway-{}", tmp && *tmp ? tmp : "/tmp", ::getuid());
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return {};
-  struct stat st {};
-  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::getuid() ||
-      (st.st_mode & 077) != 0) {
-    return {};  // not ours alone: hemingway-ctl then needs HEMINGWAY_RUN_SECRET
-  }
-  const std::string path = fmt::format("{}/{}.secret", dir, port);
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return {};
-  [[maybe_unused]] auto n = ::write(fd, secret.data(), secret.size());
-  ::close(fd);
-  return path;
-}
-
 // The processes whose parent is `parent`, from /proc.
 std::vector<pid_t> childrenOf(pid_t parent) {
   std::vector<pid_t> out;
@@ -293,39 +277,30 @@ int launch(const LaunchOptions& o) {
   }
 
   auto console = std::make_shared<Console>();
-  const bool elastic = o.maxWorkers > 0;
+  const bool isElastic = o.maxWorkers > 0;
   std::unique_ptr<Coordinator> coordinator;
   // The board: one shared page where the coordinator writes the newest broken
   // and the newest published generation, so that workers waiting on a
   // collective notice a dead member, and workers at a step boundary or parked
   // notice a new membership, without asking the store (single node).
-  int abortFd = -1;
-  std::int64_t* board = nullptr;
-  if (elastic) {
-    abortFd = ::memfd_create("hemingway-abort", MFD_CLOEXEC);
-    HEMINGWAY_CHECK(abortFd >= 0 && ::ftruncate(abortFd, 4096) == 0, "memfd failed: {}",
-                    std::strerror(errno));
-    void* page = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, abortFd, 0);
-    HEMINGWAY_CHECK(page != MAP_FAILED, "mmap failed: {}", std::strerror(errno));
-    board = static_cast<std::int64_t*>(page);
-    __atomic_store_n(board + detail::kBoardAborted, -1, __ATOMIC_RELEASE);
-    __atomic_store_n(board + detail::kBoardPublished, -1, __ATOMIC_RELEASE);
-  }
-  if (elastic) {
-    CoordinatorOptions co;
+  std::optional<elastic::detail::Board> board;
+  if (isElastic) board = elastic::detail::Board::create();
+  const int abortFd = board ? board->fd() : -1;
+  if (isElastic) {
+    elastic::CoordinatorOptions co;
     co.initialWorkers = o.nprocPerNode;
     co.maxWorkers = o.maxWorkers;
     co.minWorkers = o.minWorkers;
-    co.board = board;
+    co.board = &*board;
     co.onFailure = o.onFailure == "stop"      ? FailurePolicy::kStop
                    : o.onFailure == "shrink"  ? FailurePolicy::kShrink
                    : o.onFailure == "replace" ? FailurePolicy::kReplace
                                               : FailurePolicy::kUnset;
     coordinator = std::make_unique<Coordinator>(
-        store->runClient(secret), co,
+        elastic::RunChannel(store->runClient(secret)), co,
         [console](const std::string& line) { console->note(line + "\n"); });
     coordinator->publishInitial();
-    secretFile = writeSecretFile(port, secret);
+    secretFile = elastic::detail::writeSecretFile(port, secret);
   }
   std::deque<Worker> workers;  // grows (replacements) without moving its elements
   auto startWorker = [&](int local) {
@@ -337,7 +312,7 @@ int launch(const LaunchOptions& o) {
     int outPipe[2], errPipe[2], beat[2] = {-1, -1};
     HEMINGWAY_CHECK(::pipe2(outPipe, O_CLOEXEC) == 0 && ::pipe2(errPipe, O_CLOEXEC) == 0,
                     "pipe failed: {}", std::strerror(errno));
-    if (elastic && o.heartbeatTimeout.count() > 0) {
+    if (isElastic && o.heartbeatTimeout.count() > 0) {
       HEMINGWAY_CHECK(::pipe2(beat, O_CLOEXEC | O_NONBLOCK) == 0, "pipe failed: {}",
                       std::strerror(errno));
     }
@@ -353,7 +328,7 @@ int launch(const LaunchOptions& o) {
       rankDir = fmt::format("{}/rank_{}", logRoot, w.rank);
       makeDirs(rankDir);
     }
-    const std::string label = fmt::format("{} {}", elastic ? "worker" : "rank", w.rank);
+    const std::string label = fmt::format("{} {}", isElastic ? "worker" : "rank", w.rank);
     w.out = std::make_unique<OutputStream>(outPipe[0], label, STDOUT_FILENO,
                                            o.logDir.empty() || (o.tee & 1) != 0, console,
                                            rankDir.empty() ? "" : rankDir + "/stdout.log");
@@ -361,7 +336,7 @@ int launch(const LaunchOptions& o) {
                                            o.logDir.empty() || (o.tee & 2) != 0, console,
                                            rankDir.empty() ? "" : rankDir + "/stderr.log");
   };
-  const int initial = elastic ? o.maxWorkers : o.nprocPerNode;
+  const int initial = isElastic ? o.maxWorkers : o.nprocPerNode;
   for (int local = 0; local < initial; ++local) startWorker(local);
 
   int signalCode = 0;
@@ -404,7 +379,7 @@ int launch(const LaunchOptions& o) {
       }
     }
     const std::size_t firstBeat = fds.size() - beaters.size();
-    const int ready = ::poll(fds.data(), fds.size(), elastic ? 10 : 200);
+    const int ready = ::poll(fds.data(), fds.size(), isElastic ? 10 : 200);
     if (ready < 0 && errno != EINTR) HEMINGWAY_FAIL("poll failed: {}", std::strerror(errno));
     if (ready > 0 && (fds[0].revents & POLLIN)) {
       unsigned char sig = 0;
@@ -435,7 +410,7 @@ int launch(const LaunchOptions& o) {
       beaters[k - firstBeat]->beaten = true;
       beaters[k - firstBeat]->lastBeat = Clock::now();
     }
-    if (elastic && o.heartbeatTimeout.count() > 0 && !stopping) {
+    if (isElastic && o.heartbeatTimeout.count() > 0 && !stopping) {
       for (auto& w : workers) {
         if (w.running && w.beaten && !w.stoppedByUs &&
             Clock::now() - w.lastBeat > o.heartbeatTimeout) {

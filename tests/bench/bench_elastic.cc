@@ -26,9 +26,10 @@
 #include "hemingway/hooks/jsonl_sink.h"
 #include "hemingway/hooks/step_recorder.h"
 #include "hemingway/plugin/data_parallel.h"
-#include "hemingway/plugin/elastic.h"
+#include "hemingway/plugin/elastic/elastic.h"
+#include "hemingway/plugin/elastic/membership.h"
+#include "hemingway/plugin/elastic/training_state.h"
 #include "hemingway/plugin/process_group.h"
-#include "hemingway/plugin/training_state.h"
 
 namespace hw = hemingway;
 
@@ -93,9 +94,11 @@ int main(int argc, char** argv) {
       killWorker = std::stoi(b);
     }
     torch::set_num_threads(1);
-    hw::plugin::ProcessGroup group(hw::plugin::GroupOptions::fromEnv());
+    hw::plugin::ProcessGroup group(hw::elastic::groupOptionsFromEnv());
+    const auto* membership = hw::elastic::elasticMembership(group);
+    const int workerId = membership != nullptr ? membership->workerId() : -1;
     if (!pidDir.empty()) {
-      std::ofstream(pidDir + "/" + std::to_string(group.workerId()) + ".pid") << ::getpid();
+      std::ofstream(pidDir + "/" + std::to_string(workerId) + ".pid") << ::getpid();
     }
     torch::manual_seed(3);
     auto model = torch::nn::Linear(1000, hidden);
@@ -108,7 +111,7 @@ int main(int argc, char** argv) {
     hw::plugin::DataParallel ddp(group, model.ptr(), dpo, &recorder);
 
     auto body = [&](std::int64_t step) {
-      const bool fault = step == killStep && group.workerId() == killWorker;
+      const bool fault = step == killStep && workerId == killWorker;
       if (fault && killPhase == "step") {
         stamp(stampPath);
         ::kill(::getpid(), SIGKILL);
@@ -136,14 +139,14 @@ int main(int argc, char** argv) {
       for (std::int64_t s = 0; s < steps; ++s) body(s);
       return 0;
     }
-    hw::plugin::TrainingState state;
+    hw::elastic::TrainingState state;
     state.addModule(model.ptr());
     state.addOptimizer(opt);
-    hw::plugin::Elastic elastic(group, state, &recorder);
+    hw::elastic::Elastic elastic(group, state, &recorder);
     elastic.run(steps, [&](std::int64_t step) {
       if (group.rank() == 0) {
         if (auto it = requests.find(step); it != requests.end()) {
-          elastic.requestScale(it->second, "request");
+          elastic.requestScale(it->second, hw::elastic::Cause::kRequest);
         }
       }
       body(step);

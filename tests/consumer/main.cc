@@ -6,10 +6,11 @@
 
 #include "hemingway/hooks/step_recorder.h"
 #include "hemingway/plugin/data_parallel.h"
+#include "hemingway/plugin/elastic/membership.h"
 #include "hemingway/plugin/process_group.h"
 
 int main() {
-  hemingway::plugin::ProcessGroup group(hemingway::plugin::GroupOptions{});
+  hemingway::plugin::ProcessGroup group(hemingway::elastic::groupOptionsFromEnv());
   torch::nn::Linear model(3, 1);
   hemingway::hooks::StepRecorder recorder({group.runId(), group.rank(), group.worldSize()});
   hemingway::plugin::DataParallel dp(group, model.ptr(), {}, &recorder);

@@ -35,9 +35,10 @@
 #include "hemingway/hooks/step_recorder.h"
 #include "hemingway/plugin/data/sampler.h"
 #include "hemingway/plugin/data_parallel.h"
-#include "hemingway/plugin/elastic.h"
+#include "hemingway/plugin/elastic/elastic.h"
+#include "hemingway/plugin/elastic/membership.h"
+#include "hemingway/plugin/elastic/training_state.h"
 #include "hemingway/plugin/process_group.h"
-#include "hemingway/plugin/training_state.h"
 
 namespace hw = hemingway;
 
@@ -166,14 +167,16 @@ int main(int argc, char** argv) {
   if (!a.reference.empty()) return reference(a);
   torch::set_num_threads(1);
   auto data = makeData();
-  hw::plugin::ProcessGroup group(hw::plugin::GroupOptions::fromEnv());
+  hw::plugin::ProcessGroup group(hw::elastic::groupOptionsFromEnv());
+  const auto* membership = hw::elastic::elasticMembership(group);
+  const int workerId = membership != nullptr ? membership->workerId() : -1;
   if (!a.pidDir.empty()) {
-    std::ofstream(a.pidDir + "/" + std::to_string(group.workerId()) + ".pid") << ::getpid();
+    std::ofstream(a.pidDir + "/" + std::to_string(workerId) + ".pid") << ::getpid();
   }
   auto model = makeModel();
   torch::optim::SGD opt(model->parameters(), torch::optim::SGDOptions(0.05).momentum(0.9));
   hw::data::ElasticSampler sampler(kExamples, kBatch, {/*seed=*/11});
-  hw::plugin::TrainingState state;
+  hw::elastic::TrainingState state;
   state.addModule(model.ptr());
   state.addOptimizer(opt);
   state.addSampler(sampler);
@@ -183,17 +186,17 @@ int main(int argc, char** argv) {
   hw::plugin::DataParallelOptions dpo;
   if (a.ringMinBytes >= 0) dpo.ringMinBytes = static_cast<std::size_t>(a.ringMinBytes);
   hw::plugin::DataParallel ddp(group, model.ptr(), dpo, &recorder);
-  hw::plugin::Elastic elastic(group, state, &recorder);
+  hw::elastic::Elastic elastic(group, state, &recorder);
   std::map<std::int64_t, int> requests = a.requests;
 
   const bool member = elastic.run(a.steps, [&](std::int64_t step) {
     if (group.rank() == 0) {
       if (auto it = requests.find(step); it != requests.end()) {
-        elastic.requestScale(it->second, "request");
+        elastic.requestScale(it->second, hw::elastic::Cause::kRequest);
         requests.erase(it);
       }
     }
-    const bool killHere = step == a.killStep && group.workerId() == a.killWorker;
+    const bool killHere = step == a.killStep && workerId == a.killWorker;
     if (killHere && a.killPhase == "step") ::kill(::getpid(), SIGKILL);
     if (killHere && a.killPhase == "stop") ::kill(::getpid(), SIGSTOP);
     auto idx = sampler.batch(group.rank(), group.worldSize());

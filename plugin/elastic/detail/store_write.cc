@@ -1,8 +1,8 @@
-#include "hemingway/plugin/detail/store_write.h"
+#include "hemingway/plugin/elastic/detail/store_write.h"
 
 #include <torch/csrc/distributed/c10d/Store.hpp>
 
-namespace hemingway::plugin::detail {
+namespace hemingway::elastic::detail {
 
 void setVisible(c10d::Store& store, const std::string& key, const std::string& value) {
   store.set(key, std::vector<uint8_t>(value.begin(), value.end()));
@@ -10,4 +10,4 @@ void setVisible(c10d::Store& store, const std::string& key, const std::string& v
   store.check({key});
 }
 
-}  // namespace hemingway::plugin::detail
+}  // namespace hemingway::elastic::detail

@@ -26,8 +26,10 @@ class ElasticSampler;
 }  // namespace hemingway::data
 
 namespace hemingway::plugin {
-
 class ProcessGroup;
+}  // namespace hemingway::plugin
+
+namespace hemingway::elastic {
 
 class TrainingState {
  public:
@@ -60,7 +62,9 @@ class TrainingState {
   // step count and the values change only once everything arrived; a cut
   // transfer can leave a taker's parameters partly overwritten (the caller
   // then no longer trusts its state). Returns the bytes sent or received.
-  std::int64_t transfer(ProcessGroup& group, int source, const std::vector<int>& takers);
+  // `workerId` names this process to the fault injection (failpoint.h).
+  std::int64_t transfer(plugin::ProcessGroup& group, int source, const std::vector<int>& takers,
+                        int workerId = -1);
   // FNV-1a over the bytes of every registered module's parameters: equal on
   // every rank of a correct data-parallel run.
   std::string checksum() const;
@@ -71,4 +75,4 @@ class TrainingState {
   std::int64_t step_ = 0;
 };
 
-}  // namespace hemingway::plugin
+}  // namespace hemingway::elastic

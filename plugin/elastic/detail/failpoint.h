@@ -8,8 +8,8 @@
 
 #include <string>
 
-namespace hemingway::plugin::detail {
+namespace hemingway::elastic::detail {
 
 void failpoint(const char* name, int workerId, int generation);
 
-}  // namespace hemingway::plugin::detail
+}  // namespace hemingway::elastic::detail

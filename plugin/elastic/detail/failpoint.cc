@@ -1,4 +1,4 @@
-#include "hemingway/plugin/detail/failpoint.h"
+#include "hemingway/plugin/elastic/detail/failpoint.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -8,7 +8,7 @@
 
 #include <fmt/format.h>
 
-namespace hemingway::plugin::detail {
+namespace hemingway::elastic::detail {
 
 void failpoint(const char* name, int workerId, int generation) {
   static const std::string armed = [] {
@@ -19,4 +19,4 @@ void failpoint(const char* name, int workerId, int generation) {
   if (armed == fmt::format("{}:{}:{}", name, workerId, generation)) ::kill(::getpid(), SIGKILL);
 }
 
-}  // namespace hemingway::plugin::detail
+}  // namespace hemingway::elastic::detail

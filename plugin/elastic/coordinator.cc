@@ -1,26 +1,18 @@
-#include "hemingway/plugin/launcher/coordinator.h"
+#include "hemingway/plugin/elastic/coordinator.h"
 
 #include <algorithm>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <torch/csrc/distributed/c10d/Store.hpp>
 
 #include "hemingway/hooks/error.h"
-#include "hemingway/plugin/detail/run_store.h"
-#include "hemingway/plugin/detail/store_write.h"
+#include "hemingway/plugin/elastic/detail/board.h"
 
-namespace hemingway::plugin {
-namespace {
+namespace hemingway::elastic {
 
-std::vector<uint8_t> bytesOf(const std::string& s) { return {s.begin(), s.end()}; }
-
-}  // namespace
-
-Coordinator::Coordinator(c10::intrusive_ptr<c10d::Store> runStore, CoordinatorOptions options,
+Coordinator::Coordinator(RunChannel channel, CoordinatorOptions options,
                          std::function<void(const std::string&)> note)
-    : store_(std::move(runStore)), options_(options), note_(std::move(note)) {}
+    : channel_(std::move(channel)), options_(options), note_(std::move(note)) {}
 
 void Coordinator::publishInitial() {
   std::vector<int> members;
@@ -32,29 +24,21 @@ void Coordinator::publishInitial() {
     }
   }
   nextId_ = options_.maxWorkers;
-  store_->set(detail::elasticKey("request_seq"), bytesOf("0"));
-  publish(members, "start");
+  channel_.open();
+  publish(members, Cause::kStart);
 }
 
 FailurePolicy Coordinator::policy() {
   if (options_.onFailure != FailurePolicy::kUnset) return options_.onFailure;
-  return store_->check({detail::elasticKey("elastic_api")}) ? FailurePolicy::kShrink
-                                                            : FailurePolicy::kStop;
+  return channel_.usesElasticApi() ? FailurePolicy::kShrink : FailurePolicy::kStop;
 }
 
-void Coordinator::publish(std::vector<int> members, const std::string& cause) {
+void Coordinator::publish(std::vector<int> members, Cause cause) {
   const int from = static_cast<int>(members_.size());
   const int g = latest_ + 1;
-  store_->set(detail::generationKey(g, "cause"), bytesOf(cause));
-  store_->set(detail::generationKey(g, "from"), bytesOf(std::to_string(from)));
-  store_->set(detail::generationKey(g, "members"), bytesOf(detail::formatMembers(members)));
-  // Visible with the keys above (same connection, in order) before the board
-  // tells the workers to look.
-  detail::setVisible(*store_, detail::elasticKey("latest"), std::to_string(g));
-  if (options_.board != nullptr) {
-    __atomic_store_n(options_.board + detail::kBoardPublished, static_cast<std::int64_t>(g),
-                     __ATOMIC_RELEASE);
-  }
+  // Applied by the store before the board tells the workers to look.
+  channel_.publish(g, members, cause, from);
+  if (options_.board != nullptr) options_.board->setPublished(g);
   latest_ = g;
   for (int id : members) parked_.erase(id);
   for (int id : members_) {
@@ -65,7 +49,7 @@ void Coordinator::publish(std::vector<int> members, const std::string& cause) {
   members_ = std::move(members);
   if (g > 0) {
     note_(fmt::format("hemingway-run: generation {}: {} -> {} workers ({}); members {}", g, from,
-                      members_.size(), cause, detail::formatMembers(members_)));
+                      members_.size(), causeName(cause), encodeMembers(members_)));
   }
   writeStatus();
 }
@@ -76,10 +60,11 @@ void Coordinator::writeStatus() {
                       {"members", members_},
                       {"parked", std::vector<int>(parked_.begin(), parked_.end())},
                       {"formed", formed_}};
-  store_->set(detail::elasticKey("status"), bytesOf(j.dump()));
+  channel_.writeStatus(j.dump());
 }
 
-void Coordinator::applyRequest(int worldSize, const std::string& cause) {
+void Coordinator::applyRequest(const ScaleRequest& request) {
+  const int worldSize = request.worldSize;
   int n = std::clamp(worldSize, options_.minWorkers, options_.maxWorkers);
   if (n != worldSize) {
     note_(
@@ -106,33 +91,23 @@ void Coordinator::applyRequest(int worldSize, const std::string& cause) {
     members.resize(static_cast<std::size_t>(n));
   }
   if (static_cast<int>(members.size()) == now) return;
-  publish(members, cause);
+  publish(members, request.cause);
 }
 
 void Coordinator::tick() {
   if (failed_ || finished_) return;
-  if (formed_ < latest_ && store_->check({detail::generationKey(latest_, "formed")})) {
+  if (formed_ < latest_ && channel_.formed(latest_)) {
     formed_ = latest_;
     writeStatus();
   }
-  const long long seq = store_->add(detail::elasticKey("request_seq"), 0);
-  if (seq != requestSeq_) {
-    requestSeq_ = seq;
-    const auto raw = store_->get(detail::elasticKey("request"));
-    std::istringstream in(std::string(raw.begin(), raw.end()));
-    int n = 0;
-    std::string cause;
-    if (in >> n >> cause && (cause == "request" || cause == "controller") && n >= 1) {
-      deferred_ = std::make_pair(n, cause);
-    } else {
-      note_("hemingway-run: ignored a malformed rescale request");
-    }
-  }
+  const auto taken = channel_.takeRequest();
+  if (taken.request) deferred_ = taken.request;
+  if (taken.malformed) note_("hemingway-run: ignored a malformed rescale request");
   // One change at a time: a new one only once the newest generation trains.
   if (deferred_ && formed_ == latest_) {
-    const auto [n, cause] = *deferred_;
+    const auto request = *deferred_;
     deferred_.reset();
-    applyRequest(n, cause);
+    applyRequest(request);
   }
 }
 
@@ -156,14 +131,9 @@ std::vector<int> Coordinator::onExit(int id, bool success) {
   const bool member = std::find(members_.begin(), members_.end(), id) != members_.end();
   if (!member) return spawn;
   // The generations that could still be training or forming are broken.
-  for (int g = abortedBelow_; g <= latest_; ++g) {
-    store_->set(detail::generationKey(g, "abort"), bytesOf("1"));
-  }
+  for (int g = abortedBelow_; g <= latest_; ++g) channel_.abort(g);
   abortedBelow_ = latest_ + 1;
-  if (options_.board != nullptr) {
-    __atomic_store_n(options_.board + detail::kBoardAborted, static_cast<std::int64_t>(latest_),
-                     __ATOMIC_RELEASE);
-  }
+  if (options_.board != nullptr) options_.board->setAborted(latest_);
   std::vector<int> survivors;
   for (int m : members_) {
     if (m != id) survivors.push_back(m);
@@ -179,7 +149,7 @@ std::vector<int> Coordinator::onExit(int id, bool success) {
     return {};
   }
   deferred_.reset();
-  publish(survivors, "failure");
+  publish(survivors, Cause::kFailure);
   for (int r : spawn) {
     parked_.insert(r);
   }
@@ -187,4 +157,4 @@ std::vector<int> Coordinator::onExit(int id, bool success) {
   return spawn;
 }
 
-}  // namespace hemingway::plugin
+}  // namespace hemingway::elastic

@@ -1,4 +1,4 @@
-#include "hemingway/plugin/detail/store_write.h"
+#include "hemingway/plugin/elastic/detail/store_write.h"
 
 #include <gtest/gtest.h>
 #include <torch/csrc/distributed/c10d/Store.hpp>
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace hemingway::plugin::detail {
+namespace hemingway::elastic::detail {
 namespace {
 
 using Bytes = std::vector<uint8_t>;
@@ -95,4 +95,4 @@ TEST(StoreWriteTest, APlainSetMayStillBeUnseenByAnotherConnection) {
 }
 
 }  // namespace
-}  // namespace hemingway::plugin::detail
+}  // namespace hemingway::elastic::detail

@@ -1,4 +1,4 @@
-#include "hemingway/plugin/training_state.h"
+#include "hemingway/plugin/elastic/training_state.h"
 
 #include <algorithm>
 #include <cstring>
@@ -18,10 +18,12 @@
 #include "hemingway/hooks/error.h"
 #include "hemingway/plugin/data/sampler.h"
 #include "hemingway/plugin/detail/brief.h"
-#include "hemingway/plugin/detail/failpoint.h"
+#include "hemingway/plugin/elastic/detail/failpoint.h"
 #include "hemingway/plugin/process_group.h"
 
-namespace hemingway::plugin {
+namespace hemingway::elastic {
+
+using plugin::ProcessGroup;
 
 struct TrainingState::Impl {
   std::vector<std::shared_ptr<torch::nn::Module>> modules;
@@ -127,7 +129,7 @@ void waitAll(ProcessGroup& group, std::vector<c10::intrusive_ptr<c10d::Work>>& w
       w->wait(group.timeout());
     } catch (const std::exception& e) {
       HEMINGWAY_FAIL_AS(PeerLostError, "{} on rank {} of {} failed: {}", what, group.rank(),
-                        group.worldSize(), detail::brief(e));
+                        group.worldSize(), plugin::detail::brief(e));
     }
   }
   works.clear();
@@ -136,7 +138,7 @@ void waitAll(ProcessGroup& group, std::vector<c10::intrusive_ptr<c10d::Work>>& w
 }  // namespace
 
 std::int64_t TrainingState::transfer(ProcessGroup& group, int source,
-                                     const std::vector<int>& takers) {
+                                     const std::vector<int>& takers, int workerId) {
   at::NoGradGuard noGrad;
   const int me = group.rank();
   const bool sending = me == source;
@@ -185,7 +187,7 @@ std::int64_t TrainingState::transfer(ProcessGroup& group, int source,
         works.push_back(backend.send(one, to, t++));
       }
     }
-    detail::failpoint("state", group.workerId(), group.generation());
+    detail::failpoint("state", workerId, group.generation());
     waitAll(group, works, "sending the training state");
     return moved * static_cast<std::int64_t>(takers.size());
   }
@@ -197,7 +199,7 @@ std::int64_t TrainingState::transfer(ProcessGroup& group, int source,
     works.push_back(backend.recv(one, source, tag++));
   }
   waitAll(group, works, "receiving the training state");
-  detail::failpoint("state", group.workerId(), group.generation());
+  detail::failpoint("state", workerId, group.generation());
   std::vector<at::Tensor> incoming;
   std::vector<std::pair<at::Tensor, at::Tensor>> copyBack;  // (staging, target)
   for (auto& t : tensors) {
@@ -259,4 +261,4 @@ std::string TrainingState::checksum() const {
   return fmt::format("{:016x}", h);
 }
 
-}  // namespace hemingway::plugin
+}  // namespace hemingway::elastic

@@ -1,12 +1,12 @@
 // Elastic training for any LibTorch loop: the number of workers changes at a
 // step boundary without restarting the survivors, as Horovod Elastic does.
 //
-//   auto group = hw::plugin::ProcessGroup(hw::plugin::GroupOptions::fromEnv());
+//   hw::plugin::ProcessGroup group(hw::elastic::groupOptionsFromEnv());
 //   ... model, optimizer, hw::data::ElasticSampler sampler(size, batch) ...
-//   hw::plugin::TrainingState state;
+//   hw::elastic::TrainingState state;
 //   state.addModule(model); state.addOptimizer(optimizer); state.addSampler(sampler);
 //   hw::plugin::DataParallel ddp(group, model);
-//   hw::plugin::Elastic elastic(group, state, &recorder);
+//   hw::elastic::Elastic elastic(group, state, &recorder);
 //   elastic.run(iterations, [&](std::int64_t step) {
 //     auto batch = sampler.batch(group.rank(), group.worldSize());
 //     ... forward, backward, optimizer.step() ...
@@ -30,20 +30,25 @@
 #include <memory>
 #include <string>
 
+#include "hemingway/plugin/elastic/run_channel.h"
+
 namespace hemingway::hooks {
 class StepRecorder;
 }  // namespace hemingway::hooks
 
 namespace hemingway::plugin {
-
 class ProcessGroup;
+}  // namespace hemingway::plugin
+
+namespace hemingway::elastic {
+
 class TrainingState;
 
 struct Membership {
   int generation = 0;
-  int rank = -1;      // -1: parked
-  int worldSize = 0;  // 0: parked
-  std::string cause;  // of the change that made it: "request", "controller", "failure"
+  int rank = -1;                // -1: parked
+  int worldSize = 0;            // 0: parked
+  Cause cause = Cause::kStart;  // of the change that made it
 };
 
 // The machine counts an adaptive controller may choose among: hemingway-run
@@ -53,7 +58,7 @@ struct WorkerBounds {
   int min = 1;
   int max = 1;
 };
-WorkerBounds elasticWorkerBounds(const ProcessGroup& group);
+WorkerBounds elasticWorkerBounds(const plugin::ProcessGroup& group);
 
 class Elastic {
  public:
@@ -62,7 +67,8 @@ class Elastic {
   // `recorder` (optional) gets the new membership, the "regroup" records (on
   // the new rank 0) and this rank's "run_end". Outside an elastic run (no
   // hemingway-run --max-workers) run() simply runs the steps.
-  Elastic(ProcessGroup& group, TrainingState& state, hooks::StepRecorder* recorder = nullptr);
+  Elastic(plugin::ProcessGroup& group, TrainingState& state,
+          hooks::StepRecorder* recorder = nullptr);
   ~Elastic();
   Elastic(const Elastic&) = delete;
   Elastic& operator=(const Elastic&) = delete;
@@ -85,10 +91,10 @@ class Elastic {
   // that was parked when the run ended.
   bool run(std::int64_t steps, const std::function<void(std::int64_t step)>& body);
 
-  // Asks hemingway-run for `worldSize` workers; `cause` is "request" or
-  // "controller" (the adaptive controller). Returns at once: the change
+  // Asks hemingway-run for `worldSize` workers; `cause` is kRequest or
+  // kController (the adaptive controller). Returns at once: the change
   // happens at a later step boundary.
-  void requestScale(int worldSize, const std::string& cause = "controller");
+  void requestScale(int worldSize, Cause cause = Cause::kController);
 
   Membership membership() const;
 
@@ -97,4 +103,4 @@ class Elastic {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace hemingway::plugin
+}  // namespace hemingway::elastic

@@ -1,4 +1,4 @@
-#include "hemingway/plugin/elastic.h"
+#include "hemingway/plugin/elastic/elastic.h"
 
 #include <unistd.h>
 
@@ -20,14 +20,13 @@
 #include "hemingway/hooks/error.h"
 #include "hemingway/hooks/log.h"
 #include "hemingway/hooks/step_recorder.h"
-#include "hemingway/plugin/detail/failpoint.h"
-#include "hemingway/plugin/detail/run_store.h"
-#include "hemingway/plugin/detail/store_write.h"
+#include "hemingway/plugin/elastic/detail/failpoint.h"
+#include "hemingway/plugin/elastic/membership.h"
+#include "hemingway/plugin/elastic/training_state.h"
 #include "hemingway/plugin/env.h"
 #include "hemingway/plugin/process_group.h"
-#include "hemingway/plugin/training_state.h"
 
-namespace hemingway::plugin {
+namespace hemingway::elastic {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -35,8 +34,6 @@ using Clock = std::chrono::steady_clock;
 double msSince(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
-
-std::vector<uint8_t> bytesOf(const std::string& s) { return {s.begin(), s.end()}; }
 
 // Writes a byte to hemingway-run's heartbeat pipe every interval, so that a
 // stopped or frozen process (SIGSTOP) is declared dead long before the
@@ -73,7 +70,8 @@ class Heartbeat {
 }  // namespace
 
 struct Elastic::Impl {
-  ProcessGroup& group;
+  plugin::ProcessGroup& group;
+  ElasticMembership* elastic;  // nullptr: a fixed membership
   TrainingState& state;
   hooks::StepRecorder* recorder;
   std::vector<Listener> listeners;
@@ -87,18 +85,13 @@ struct Elastic::Impl {
   // while a transfer into it is incomplete.
   bool trusted = true;
 
-  Impl(ProcessGroup& g, TrainingState& s, hooks::StepRecorder* r)
-      : group(g), state(s), recorder(r) {}
+  Impl(plugin::ProcessGroup& g, TrainingState& s, hooks::StepRecorder* r)
+      : group(g), elastic(elasticMembership(g)), state(s), recorder(r) {}
 
-  c10d::Store& store() { return group.controlStore(); }
-  std::string get(const std::string& key) {
-    const auto v = store().get(key);
-    return {v.begin(), v.end()};
-  }
-  bool has(const std::string& key) { return store().check({key}); }
+  RunChannel& channel() { return elastic->channel(); }
 
   Membership membership() const {
-    return {group.generation(), group.rank(), group.worldSize(), ""};
+    return {group.generation(), group.rank(), group.worldSize(), Cause::kStart};
   }
 
   void follow() {
@@ -135,8 +128,8 @@ struct Elastic::Impl {
 
   // After forming a new generation: agree on the step, move the state, tell
   // the listeners and the recorder, and (new rank 0) write the record.
-  void settle(const Membership& before, const std::string& cause, Clock::time_point t0,
-              double agreeMs, double formMs, bool sameState) {
+  void settle(const Membership& before, Cause cause, Clock::time_point t0, double agreeMs,
+              double formMs, bool sameState) {
     const auto tState = Clock::now();
     const auto [source, takers] =
         sameState ? std::pair<int, std::vector<int>>{-1, {}} : agreeOnStep();
@@ -144,7 +137,7 @@ struct Elastic::Impl {
     if (source >= 0) {
       const bool take = std::find(takers.begin(), takers.end(), group.rank()) != takers.end();
       if (take) trusted = false;
-      moved = state.transfer(group, source, takers);
+      moved = state.transfer(group, source, takers, elastic->workerId());
       trusted = true;
     }
     const double stateMs = msSince(tState);
@@ -155,14 +148,14 @@ struct Elastic::Impl {
     after.cause = cause;
     for (auto& l : listeners) l(before, after);
     if (group.rank() == 0) {
-      store().set(detail::generationKey(group.generation(), "formed"), bytesOf("1"));
+      channel().markFormed(group.generation());
       if (recorder != nullptr) {
         hooks::RegroupRecord r;
         r.generation = group.generation();
         r.fromWorldSize = before.worldSize;
         r.toWorldSize = after.worldSize;
         r.step = state.step();
-        r.cause = cause;
+        r.cause = causeName(cause);
         r.agreeMs = agreeMs;
         r.formMs = formMs;
         r.stateMs = stateMs;
@@ -172,18 +165,18 @@ struct Elastic::Impl {
       }
     }
     HEMINGWAY_LOG(kInfo, "generation {}: rank {} of {} from step {} ({}; {:.1f} ms)",
-                  group.generation(), group.rank(), group.worldSize(), state.step(), cause,
-                  msSince(t0));
+                  group.generation(), group.rank(), group.worldSize(), state.step(),
+                  causeName(cause), msSince(t0));
   }
 
   // Moves to generation `g` (published by hemingway-run): join it, or park.
   // Returns false when this worker is not a member of it.
   bool enter(int g, Clock::time_point t0) {
     const auto before = membership();
-    const auto members = detail::parseMembers(get(detail::generationKey(g, "members")));
-    const std::string cause = get(detail::generationKey(g, "cause"));
+    const auto members = channel().members(g);
+    const Cause cause = channel().cause(g);
     const double agreeMs = msSince(t0);
-    const auto it = std::find(members.begin(), members.end(), group.workerId());
+    const auto it = std::find(members.begin(), members.end(), elastic->workerId());
     if (it == members.end()) {
       group.park();
       trusted = false;
@@ -195,31 +188,29 @@ struct Elastic::Impl {
     }
     // A planned change without joiners: every member switched at the agreed
     // step and holds the same state, so nothing needs agreeing or moving.
-    bool sameState = cause != "failure" && g > 0;
+    bool sameState = cause != Cause::kFailure && g > 0;
     if (sameState) {
-      const auto previous = detail::parseMembers(get(detail::generationKey(g - 1, "members")));
+      const auto previous = channel().members(g - 1);
       for (int m : members) {
         sameState = sameState && std::find(previous.begin(), previous.end(), m) != previous.end();
       }
     }
     const auto tForm = Clock::now();
-    detail::failpoint("form", group.workerId(), g);
+    detail::failpoint("form", elastic->workerId(), g);
     group.adopt(g, static_cast<int>(it - members.begin()), static_cast<int>(members.size()));
     settle(before, cause, t0, agreeMs, msSince(tForm), sameState);
     return true;
   }
 
-  int latest() { return std::stoi(get(detail::elasticKey("latest"))); }
-
   // A parked worker polls for a generation that admits it. False: run over.
   bool waitForAdmission() {
     for (;;) {
-      if (has(detail::elasticKey("end"))) return false;
-      const int g = latest();
+      if (channel().ended()) return false;
+      const int g = channel().latest();
       if (g > lastSeenGeneration) {
         const auto t0 = Clock::now();
-        const auto members = detail::parseMembers(get(detail::generationKey(g, "members")));
-        if (std::find(members.begin(), members.end(), group.workerId()) != members.end()) {
+        const auto members = channel().members(g);
+        if (std::find(members.begin(), members.end(), elastic->workerId()) != members.end()) {
           try {
             if (enter(g, t0)) return true;
           } catch (const PeerLostError& e) {
@@ -259,8 +250,8 @@ struct Elastic::Impl {
     const auto published = group.publishedGeneration();
     if (!switchAt && (!published || *published > g)) {
       if (group.rank() == 0) {
-        if (has(detail::generationKey(g + 1, "members"))) {
-          if (get(detail::generationKey(g + 1, "cause")) == "failure") {
+        if (channel().published(g + 1)) {
+          if (channel().cause(g + 1) == Cause::kFailure) {
             HEMINGWAY_FAIL_AS(PeerLostError, "generation {} lost a member", g);
           }
           switchAt = s + 1;
@@ -268,14 +259,14 @@ struct Elastic::Impl {
           // finishes step s then finds it at its next boundary. A plain set
           // could still be unapplied then, and that member would run step
           // s + 1 while the others change membership.
-          detail::setVisible(store(), detail::generationKey(g, "switch_at"), std::to_string(s + 1));
+          channel().setSwitchAt(g, s + 1);
         }
-      } else if (has(detail::generationKey(g, "switch_at"))) {
-        switchAt = std::stoll(get(detail::generationKey(g, "switch_at")));
+      } else {
+        switchAt = channel().switchAt(g);
       }
     }
     if (group.rank() == 0 && Clock::now() - lastStepPublished > std::chrono::seconds(1)) {
-      store().set(detail::elasticKey("step"), bytesOf(std::to_string(s)));
+      channel().publishStep(s);
       lastStepPublished = Clock::now();
     }
     if (!switchAt || s < *switchAt) return false;
@@ -294,7 +285,7 @@ struct Elastic::Impl {
                   error.what());
     for (;;) {
       const auto deadline = Clock::now() + group.timeout();
-      while (latest() <= floor) {
+      while (channel().latest() <= floor) {
         if (Clock::now() > deadline) {
           HEMINGWAY_FAIL_AS(PeerLostError,
                             "step {} failed and hemingway-run published no new membership "
@@ -303,7 +294,7 @@ struct Elastic::Impl {
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
-      const int next = latest();
+      const int next = channel().latest();
       try {
         enter(next, t0);
         return;
@@ -323,19 +314,19 @@ struct Elastic::Impl {
       r.paramChecksum = state.checksum();
       recorder->runEnd(r);
     }
-    if (group.elastic() && group.rank() == 0) store().set(detail::elasticKey("end"), bytesOf("1"));
+    if (elastic != nullptr && group.rank() == 0) channel().end();
   }
 };
 
-Elastic::Elastic(ProcessGroup& group, TrainingState& state, hooks::StepRecorder* recorder)
+Elastic::Elastic(plugin::ProcessGroup& group, TrainingState& state, hooks::StepRecorder* recorder)
     : impl_(std::make_unique<Impl>(group, state, recorder)) {
-  if (!group.elastic()) return;
+  if (impl_->elastic == nullptr) return;
   // A parked worker considers the newest generation too: it may list it.
   impl_->lastSeenGeneration = group.parked() ? -1 : group.generation();
   impl_->trusted = !group.parked();
-  group.controlStore().set(detail::elasticKey("elastic_api"), bytesOf("1"));
-  if (auto fd = envInt("HEMINGWAY_HEARTBEAT_FD", 0, 1 << 20)) {
-    const auto every = envInt("HEMINGWAY_HEARTBEAT_MS", 1, 1 << 30).value_or(1000);
+  impl_->channel().announceElasticApi();
+  if (auto fd = plugin::envInt("HEMINGWAY_HEARTBEAT_FD", 0, 1 << 20)) {
+    const auto every = plugin::envInt("HEMINGWAY_HEARTBEAT_MS", 1, 1 << 30).value_or(1000);
     impl_->heartbeat =
         std::make_unique<Heartbeat>(static_cast<int>(*fd), std::chrono::milliseconds(every));
   }
@@ -357,23 +348,16 @@ void Elastic::beforeMembershipChange(std::function<void()> callback) {
 
 void Elastic::stop() { impl_->stopRequested = true; }
 
-void Elastic::requestScale(int worldSize, const std::string& cause) {
-  HEMINGWAY_CHECK_AS(ConfigError, impl_->group.elastic(),
+void Elastic::requestScale(int worldSize, Cause cause) {
+  HEMINGWAY_CHECK_AS(ConfigError, impl_->elastic != nullptr,
                      "requestScale needs an elastic run (hemingway-run --max-workers)");
-  HEMINGWAY_CHECK_AS(ConfigError, worldSize >= 1, "requestScale: world size must be >= 1, got {}",
-                     worldSize);
-  HEMINGWAY_CHECK_AS(ConfigError, cause == "request" || cause == "controller",
-                     "requestScale: cause must be \"request\" or \"controller\", got \"{}\"",
-                     cause);
-  impl_->store().set(detail::elasticKey("request"),
-                     bytesOf(fmt::format("{} {}", worldSize, cause)));
-  impl_->store().add(detail::elasticKey("request_seq"), 1);
+  impl_->channel().requestScale({worldSize, cause});
 }
 
 bool Elastic::run(std::int64_t steps, const std::function<void(std::int64_t)>& body) {
   auto& im = *impl_;
   auto& group = im.group;
-  if (!group.elastic()) {
+  if (im.elastic == nullptr) {
     while (im.state.step() < steps && !im.stopRequested) {
       im.follow();
       body(im.state.step());
@@ -404,11 +388,12 @@ bool Elastic::run(std::int64_t steps, const std::function<void(std::int64_t)>& b
   }
 }
 
-WorkerBounds elasticWorkerBounds(const ProcessGroup& group) {
+WorkerBounds elasticWorkerBounds(const plugin::ProcessGroup& group) {
   WorkerBounds b;
-  b.min = static_cast<int>(envInt("HEMINGWAY_MIN_WORKERS", 1, 1024).value_or(1));
-  b.max = static_cast<int>(envInt("HEMINGWAY_MAX_WORKERS", 1, 1024).value_or(group.worldSize()));
+  b.min = static_cast<int>(plugin::envInt("HEMINGWAY_MIN_WORKERS", 1, 1024).value_or(1));
+  b.max = static_cast<int>(
+      plugin::envInt("HEMINGWAY_MAX_WORKERS", 1, 1024).value_or(group.worldSize()));
   return b;
 }
 
-}  // namespace hemingway::plugin
+}  // namespace hemingway::elastic

@@ -12,10 +12,10 @@ namespace c10d {
 class Store;
 }  // namespace c10d
 
-namespace hemingway::plugin::detail {
+namespace hemingway::elastic::detail {
 
 // Sets `key` and returns once the store holds it: a question asked on
 // another connection after this returns sees it (one round trip).
 void setVisible(c10d::Store& store, const std::string& key, const std::string& value);
 
-}  // namespace hemingway::plugin::detail
+}  // namespace hemingway::elastic::detail

@@ -1,6 +1,6 @@
 // hemingway-run's side of an elastic run (--max-workers): it decides every
-// membership and publishes it in the store as a generation (the layout is in
-// plugin/detail/run_store.h). Rescale requests, dead workers and silent
+// membership and publishes it on the run channel as a generation
+// (plugin/elastic/run_channel.h). Rescale requests, dead workers and silent
 // workers become new generations; the workers move at a step boundary.
 #pragma once
 
@@ -12,13 +12,13 @@
 #include <string>
 #include <vector>
 
-#include <c10/util/intrusive_ptr.h>
+#include "hemingway/plugin/elastic/run_channel.h"
 
-namespace c10d {
-class Store;
-}
+namespace hemingway::elastic {
 
-namespace hemingway::plugin {
+namespace detail {
+class Board;
+}  // namespace detail
 
 enum class FailurePolicy { kUnset, kStop, kShrink, kReplace };
 
@@ -28,14 +28,14 @@ struct CoordinatorOptions {
   int minWorkers = 1;      // --min-workers
   FailurePolicy onFailure = FailurePolicy::kUnset;
   // Shared with the workers (HEMINGWAY_ABORT_FD): the newest aborted and
-  // published generations (the slots are in plugin/detail/run_store.h).
-  std::int64_t* board = nullptr;
+  // published generations (nullptr: the store alone tells them).
+  detail::Board* board = nullptr;
 };
 
 class Coordinator {
  public:
-  // `runStore` is the store under the run's prefix; `note` prints one line.
-  Coordinator(c10::intrusive_ptr<c10d::Store> runStore, CoordinatorOptions options,
+  // `channel` speaks to the run's workers; `note` prints one line.
+  Coordinator(RunChannel channel, CoordinatorOptions options,
               std::function<void(const std::string&)> note);
 
   // Worker ids 0..maxWorkers-1: the first initialWorkers are generation 0's
@@ -58,11 +58,11 @@ class Coordinator {
   int generation() const { return latest_; }
 
  private:
-  void publish(std::vector<int> members, const std::string& cause);
-  void applyRequest(int worldSize, const std::string& cause);
+  void publish(std::vector<int> members, Cause cause);
+  void applyRequest(const ScaleRequest& request);
   void writeStatus();
 
-  c10::intrusive_ptr<c10d::Store> store_;
+  RunChannel channel_;
   CoordinatorOptions options_;
   std::function<void(const std::string&)> note_;
   int latest_ = -1;
@@ -72,11 +72,9 @@ class Coordinator {
   std::set<int> parked_;
   std::set<int> dead_;
   int nextId_ = 0;
-  long long requestSeq_ = 0;
-  std::optional<std::pair<int, std::string>>
-      deferred_;  // a request waiting for a formed generation
+  std::optional<ScaleRequest> deferred_;  // a request waiting for a formed generation
   std::optional<std::string> failed_;
   bool finished_ = false;
 };
 
-}  // namespace hemingway::plugin
+}  // namespace hemingway::elastic
