@@ -42,6 +42,13 @@ std::optional<Decision> ControllerHook::decide(std::int64_t nextStep, int machin
   return d;
 }
 
+std::optional<Decision> ControllerHook::steer(std::int64_t nextStep, hooks::Scaler& scaler) {
+  const int now = scaler.worldSize();
+  auto d = decide(nextStep, now);
+  if (d && d->toWorldSize != now) scaler.requestScale(d->toWorldSize);
+  return d;
+}
+
 hooks::DecisionRecord toRecord(const Decision& d) {
   hooks::DecisionRecord r;
   r.step = d.step;

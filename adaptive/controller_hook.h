@@ -1,13 +1,15 @@
 // The adaptive controller fed by Hemingway's records: a StepHook that turns
 // step, iteration and regroup records into the controller's observations,
 // and its decisions into "decision" records. Register it on rank 0's
-// StepRecorder; before each step ask decide() and apply what it says.
+// StepRecorder; before each step call steer(), which decides and asks the
+// run's Scaler for the machine count the decision wants.
 #pragma once
 
 #include <memory>
 #include <optional>
 
 #include "hemingway/adaptive/controller.h"
+#include "hemingway/hooks/scaler.h"
 #include "hemingway/hooks/step_hook.h"
 #include "hemingway/hooks/step_recorder.h"
 
@@ -28,6 +30,10 @@ class ControllerHook : public hooks::StepHook {
   // Before step `nextStep` on `machines`: the decision when one is due,
   // already written as a "decision" record.
   std::optional<Decision> decide(std::int64_t nextStep, int machines);
+  // The one call that makes a training loop adaptive: decide before step
+  // `nextStep` on scaler.worldSize() machines and, when the decision wants
+  // another count, ask `scaler` for it. Returns the decision, if one was due.
+  std::optional<Decision> steer(std::int64_t nextStep, hooks::Scaler& scaler);
 
   // The run's clock is a simulated cluster's (iteration records carry
   // simulated_s): decision records carry it too, from the first.

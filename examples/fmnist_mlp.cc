@@ -140,10 +140,7 @@ int train(const Flags& f) {
       }
     });
     const bool member = elastic.run(f.iterations, [&](std::int64_t i) {
-      if (controller && group.rank() == 0) {
-        const auto d = controller->decide(i, group.worldSize());
-        if (d && d->toWorldSize != group.worldSize()) elastic.requestScale(d->toWorldSize);
-      }
+      if (controller && group.rank() == 0) controller->steer(i, elastic.scaler());
       recent.push_back(trainStep(i, sampler.batch(group.rank(), group.worldSize())));
       if (f.targetLoss > 0 && (i + 1) % 10 == 0) {
         // Every 10 steps the ranks agree on the mean loss: at the target all stop together.

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <limits>
 #include <map>
 #include <optional>
@@ -211,6 +212,20 @@ hw::data::SparseSet loadDataset(const std::string& spec, const std::string& norm
                     spec);
 }
 
+// A virtual run as the controller sees it: its workers' count, and a
+// rescale applied at once (repartition, and the simulated cluster's cost).
+class VirtualScaler final : public hw::hooks::Scaler {
+ public:
+  VirtualScaler(const hw::plugin::WorkerSet& workers, std::function<void(int)> apply)
+      : workers_(workers), apply_(std::move(apply)) {}
+  int worldSize() const override { return workers_.worldSize(); }
+  void requestScale(int worldSize) override { apply_(worldSize); }
+
+ private:
+  const hw::plugin::WorkerSet& workers_;
+  std::function<void(int)> apply_;
+};
+
 int train(const Flags& f) {
   auto groupOptions = hw::elastic::groupOptionsFromEnv();
   hw::plugin::AlgorithmOptions options;
@@ -391,12 +406,7 @@ int train(const Flags& f) {
       const auto asked = schedule.due(it, group.generation(), group.worldSize());
       if (group.rank() == 0) {
         if (asked) elastic.requestScale(*asked, hw::elastic::Cause::kRequest);
-        if (controller) {
-          const auto d = controller->decide(it, group.worldSize());
-          if (d && d->toWorldSize != group.worldSize()) {
-            elastic.requestScale(d->toWorldSize, hw::elastic::Cause::kController);
-          }
-        }
+        if (controller) controller->steer(it, elastic.scaler());
       }
       trainer.mutableIteration() = it;  // a step cut by a failure may have counted
       if (iterate(it)) elastic.stop();
@@ -439,9 +449,8 @@ int train(const Flags& f) {
       };
       apply(want, cause);
       if (controller) {
-        if (const auto d = controller->decide(it, workers.worldSize())) {
-          apply(d->toWorldSize, "controller");
-        }
+        VirtualScaler scaler(workers, [&](int to) { apply(to, "controller"); });
+        controller->steer(it, scaler);
       }
       if (iterate(it)) break;
     }

@@ -67,6 +67,21 @@ class Heartbeat {
   std::thread thread_;
 };
 
+// An elastic run as the controller sees it.
+class ElasticScaler final : public hooks::Scaler {
+ public:
+  ElasticScaler(Elastic& elastic, const plugin::ProcessGroup& group)
+      : elastic_(elastic), group_(group) {}
+  int worldSize() const override { return group_.worldSize(); }
+  void requestScale(int worldSize) override {
+    elastic_.requestScale(worldSize, Cause::kController);
+  }
+
+ private:
+  Elastic& elastic_;
+  const plugin::ProcessGroup& group_;
+};
+
 }  // namespace
 
 struct Elastic::Impl {
@@ -84,6 +99,7 @@ struct Elastic::Impl {
   // This rank's state is a committed one: false while parked (stale) and
   // while a transfer into it is incomplete.
   bool trusted = true;
+  std::unique_ptr<ElasticScaler> scaler;
 
   Impl(plugin::ProcessGroup& g, TrainingState& s, hooks::StepRecorder* r)
       : group(g), elastic(elasticMembership(g)), state(s), recorder(r) {}
@@ -347,6 +363,11 @@ void Elastic::beforeMembershipChange(std::function<void()> callback) {
 }
 
 void Elastic::stop() { impl_->stopRequested = true; }
+
+hooks::Scaler& Elastic::scaler() {
+  if (!impl_->scaler) impl_->scaler = std::make_unique<ElasticScaler>(*this, impl_->group);
+  return *impl_->scaler;
+}
 
 void Elastic::requestScale(int worldSize, Cause cause) {
   HEMINGWAY_CHECK_AS(ConfigError, impl_->elastic != nullptr,

@@ -30,6 +30,7 @@
 #include <memory>
 #include <string>
 
+#include "hemingway/hooks/scaler.h"
 #include "hemingway/plugin/elastic/run_channel.h"
 
 namespace hemingway::hooks {
@@ -95,6 +96,9 @@ class Elastic {
   // kController (the adaptive controller). Returns at once: the change
   // happens at a later step boundary.
   void requestScale(int worldSize, Cause cause = Cause::kController);
+  // This run as the controller sees it (ControllerHook::steer): the group's
+  // world size, and requestScale(n, Cause::kController).
+  hooks::Scaler& scaler();
 
   Membership membership() const;
 
