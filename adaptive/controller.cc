@@ -48,6 +48,82 @@ std::optional<Score> scoreOf(const CandidateForecast& c, const ControllerOptions
 
 }  // namespace
 
+namespace {
+
+std::string formatted(double v, const std::string& unit) {
+  std::ostringstream o;
+  o.precision(4);
+  o << v << unit;
+  return o.str();
+}
+
+// At a probe's end: the best point forecast among the measured counts.
+void chooseAfterProbe(Decision& d, const std::vector<CandidateForecast>& candidates, int current,
+                      const Score& st, const ControllerOptions& options,
+                      const std::set<int>& measured, const std::string& unit) {
+  const CandidateForecast* pointBest = nullptr;
+  double pointValue = st.value;
+  for (const auto& c : candidates) {
+    const auto s = scoreOf(c, options, 0);
+    if (c.machines != current && measured.count(c.machines) && s && s->value < pointValue) {
+      pointBest = &c;
+      pointValue = s->value;
+    }
+  }
+  std::ostringstream why;
+  why.precision(4);
+  why << "the probe on m = " << current << " ended: ";
+  if (pointBest) {
+    d.action = Action::kRescale;
+    d.toWorldSize = pointBest->machines;
+    why << "m = " << pointBest->machines << " has the best forecast of the measured counts, "
+        << formatted(pointValue, unit) << " (rescale cost included), against "
+        << formatted(st.value, unit) << " on m = " << current;
+  } else {
+    why << "it has the best forecast of the measured counts, " << formatted(st.value, unit);
+  }
+  d.reason = why.str();
+}
+
+// Target goals: stay.low - best.high, the candidate's rescale cost included,
+// must exceed a margin of what staying takes. Budget goals: the metric in
+// decades, margin in decades.
+void chooseByMargin(Decision& d, const CandidateForecast& best, const Score& bestScore,
+                    const Score& st, int current, bool cooledDown, const ControllerOptions& options,
+                    const std::string& unit) {
+  const double gain = st.low - bestScore.high;
+  const double needed = options.margin * std::abs(st.value);
+  std::ostringstream why;
+  why.precision(4);
+  why << "pessimistic gain of m = " << best.machines << " over m = " << current << ": "
+      << formatted(gain, unit) << " (stay " << formatted(st.value, unit) << ", at best "
+      << formatted(st.low, unit) << "; m = " << best.machines << " at worst "
+      << formatted(bestScore.high, unit) << ", rescale cost included) against a margin of "
+      << formatted(needed, unit);
+  d.reason = why.str();
+  if (gain <= needed) return;
+  if (!cooledDown) {
+    d.reason += "; cooldown holds";
+    return;
+  }
+  d.action = Action::kRescale;
+  d.toWorldSize = best.machines;
+}
+
+}  // namespace
+
+const char* actionName(Action action) {
+  switch (action) {
+    case Action::kStay:
+      return "stay";
+    case Action::kRescale:
+      return "rescale";
+    case Action::kProbe:
+      return "probe";
+  }
+  return "stay";
+}
+
 Decision chooseAction(const std::vector<CandidateForecast>& candidates, int current,
                       double rescaleCostSeconds, bool cooledDown, const ControllerOptions& options,
                       bool afterProbe, const std::set<int>& measured) {
@@ -57,7 +133,7 @@ Decision chooseAction(const std::vector<CandidateForecast>& candidates, int curr
   Decision d;
   d.worldSize = current;
   d.toWorldSize = current;
-  d.action = "stay";
+  d.action = Action::kStay;
   d.rescaleCostSeconds = rescaleCostSeconds;
   d.candidates = candidates;
   const CandidateForecast* stay = find(candidates, current);
@@ -82,12 +158,6 @@ Decision chooseAction(const std::vector<CandidateForecast>& candidates, int curr
     }
   }
   const std::string unit = options.targetLoss ? (options.pricePerMachineHour ? "" : " s") : "";
-  const auto fmt = [&](double v) {
-    std::ostringstream o;
-    o.precision(4);
-    o << v << unit;
-    return o.str();
-  };
   if (!best) {
     d.reason = hasStay ? "no other machine count has a forecast"
                        : "no machine count is predicted to reach the goal";
@@ -98,58 +168,18 @@ Decision chooseAction(const std::vector<CandidateForecast>& candidates, int curr
       d.reason = "m = " + std::to_string(current) + " has no forecast, but the cooldown holds";
       return d;
     }
-    d.action = "rescale";
+    d.action = Action::kRescale;
     d.toWorldSize = best->machines;
     d.reason = "m = " + std::to_string(current) +
                " is not predicted to reach the goal; m = " + std::to_string(best->machines) +
-               " is (" + fmt(bestScore->high) + " at worst)";
+               " is (" + formatted(bestScore->high, unit) + " at worst)";
     return d;
   }
   if (afterProbe) {
-    const CandidateForecast* pointBest = nullptr;
-    double pointValue = st.value;
-    for (const auto& c : candidates) {
-      const auto s = scoreOf(c, options, 0);
-      if (c.machines != current && measured.count(c.machines) && s && s->value < pointValue) {
-        pointBest = &c;
-        pointValue = s->value;
-      }
-    }
-    std::ostringstream why;
-    why.precision(4);
-    why << "the probe on m = " << current << " ended: ";
-    if (pointBest) {
-      d.action = "rescale";
-      d.toWorldSize = pointBest->machines;
-      why << "m = " << pointBest->machines << " has the best forecast of the measured counts, "
-          << fmt(pointValue) << " (rescale cost included), against " << fmt(st.value)
-          << " on m = " << current;
-    } else {
-      why << "it has the best forecast of the measured counts, " << fmt(st.value);
-    }
-    d.reason = why.str();
-    return d;
+    chooseAfterProbe(d, candidates, current, st, options, measured, unit);
+  } else {
+    chooseByMargin(d, *best, *bestScore, st, current, cooledDown, options, unit);
   }
-  // Target goals: stay.low - candidate.high, the candidate's rescale cost
-  // included, must exceed a margin of what staying takes. Budget goals: the
-  // metric in decades, margin in decades.
-  const double gain = st.low - bestScore->high;
-  const double needed = options.margin * std::abs(st.value);
-  std::ostringstream why;
-  why.precision(4);
-  why << "pessimistic gain of m = " << best->machines << " over m = " << current << ": "
-      << fmt(gain) << " (stay " << fmt(st.value) << ", at best " << fmt(st.low)
-      << "; m = " << best->machines << " at worst " << fmt(bestScore->high)
-      << ", rescale cost included) against a margin of " << fmt(needed);
-  if (gain > needed) {
-    if (!cooledDown) {
-      d.reason = why.str() + "; cooldown holds";
-      return d;
-    }
-    d.action = "rescale";
-    d.toWorldSize = best->machines;
-  }
-  d.reason = why.str();
   return d;
 }
 
@@ -255,22 +285,69 @@ std::vector<int> Controller::candidateCounts() const {
   return {out.begin(), out.end()};
 }
 
+// The ladder rung next to `m` in a direction, if not measured yet.
+std::optional<int> Controller::unmeasuredRungNext(int m, int dir,
+                                                  const std::set<int>& measured) const {
+  const auto it = std::lower_bound(ladder_.begin(), ladder_.end(), m);
+  std::ptrdiff_t k = it - ladder_.begin();
+  if (dir > 0) k += (it != ladder_.end() && *it == m) ? 1 : 0;
+  if (dir < 0) k -= 1;
+  if (k < 0 || k >= static_cast<std::ptrdiff_t>(ladder_.size())) return std::nullopt;
+  const int r = ladder_[static_cast<std::size_t>(k)];
+  const bool unmeasured = !measured.count(r) && !excluded_.count(r) && r <= capacity_;
+  return unmeasured ? std::optional<int>(r) : std::nullopt;
+}
+
+// Optimism where the model knows least: an unmeasured rung next to the best
+// measured count is probed when the optimistic end of its forecast beats the
+// best measured count's (curves can change shape between neighbouring counts
+// in ways no interpolation sees).
+std::optional<Controller::ProbeChoice> Controller::bracketProbe(
+    int bestMeasuredCount, double bestMeasuredValue,
+    const std::vector<CandidateForecast>& forecasts, const std::set<int>& measured) const {
+  std::optional<int> pick;
+  double pickLow = bestMeasuredValue;
+  for (const int dir : {-1, +1}) {
+    const auto next = unmeasuredRungNext(bestMeasuredCount, dir, measured);
+    if (!next) continue;
+    for (const auto& c : forecasts) {
+      if (c.machines != *next || !c.interval) continue;
+      if (c.interval->first < pickLow) {
+        pickLow = c.interval->first;
+        pick = next;
+      }
+    }
+  }
+  if (!pick) return std::nullopt;
+  return ProbeChoice{*pick, true,
+                     "bracketing the best measured count m = " + std::to_string(bestMeasuredCount) +
+                         ": its neighbour could beat it at the optimistic end"};
+}
+
+// The best is an unmeasured count: that count when it is a ladder rung, else
+// the rung toward it from the nearest measured.
+std::optional<Controller::ProbeChoice> Controller::probeToward(
+    int best, int bestMeasuredCount, const std::set<int>& measured) const {
+  int from = *measured.begin();
+  for (int m : measured) {
+    if (std::abs(std::log(double(m) / best)) < std::abs(std::log(double(from) / best))) from = m;
+  }
+  std::optional<int> toward;
+  const bool unmeasured = !measured.count(best) && !excluded_.count(best) && best <= capacity_;
+  if (std::binary_search(ladder_.begin(), ladder_.end(), best) && unmeasured) {
+    toward = best;
+  } else {
+    toward = unmeasuredRungNext(from, best > from ? +1 : -1, measured);
+  }
+  if (!toward) return std::nullopt;
+  // From the best measured count this is a step of the walk too.
+  return ProbeChoice{*toward, from == bestMeasuredCount,
+                     "the model prefers m = " + std::to_string(best) + ", not measured"};
+}
+
 std::optional<Controller::ProbeChoice> Controller::nextProbe(
     int current, const std::vector<CandidateForecast>& forecasts) const {
   const std::set<int> measured = measuredCounts();
-  const auto unmeasured = [&](int m) {
-    return !measured.count(m) && !excluded_.count(m) && m <= capacity_;
-  };
-  // The ladder rung next to `m` in a direction, if not measured yet.
-  const auto step = [&](int m, int dir) -> std::optional<int> {
-    const auto it = std::lower_bound(ladder_.begin(), ladder_.end(), m);
-    std::ptrdiff_t k = it - ladder_.begin();
-    if (dir > 0) k += (it != ladder_.end() && *it == m) ? 1 : 0;
-    if (dir < 0) k -= 1;
-    if (k < 0 || k >= static_cast<std::ptrdiff_t>(ladder_.size())) return std::nullopt;
-    const int r = ladder_[static_cast<std::size_t>(k)];
-    return unmeasured(r) ? std::optional<int>(r) : std::nullopt;
-  };
   if (measured.empty()) {  // the middle rung (in log scale) first
     const int middle = ladder_[ladder_.size() / 2];
     return ProbeChoice{std::min(middle, capacity_), true, "no model yet"};
@@ -302,7 +379,7 @@ std::optional<Controller::ProbeChoice> Controller::nextProbe(
     int first = bounds.low + bounds.high > 0 ? -1 : +1;
     if (best != bestMeasuredCount) first = best < bestMeasuredCount ? -1 : +1;
     for (const int dir : {first, -first}) {
-      if (auto next = step(bestMeasuredCount, dir)) {
+      if (auto next = unmeasuredRungNext(bestMeasuredCount, dir, measured)) {
         return ProbeChoice{*next, true,
                            "fewer than three counts measured; next to the best, m = " +
                                std::to_string(bestMeasuredCount)};
@@ -310,46 +387,114 @@ std::optional<Controller::ProbeChoice> Controller::nextProbe(
     }
     return std::nullopt;
   }
-  if (bestMeasured) {
-    // Optimism where the model knows least: an unmeasured rung next to the
-    // best measured count is probed when the optimistic end of its forecast
-    // beats the best measured count's (curves can change shape between
-    // neighbouring counts in ways no interpolation sees).
-    std::optional<int> pick;
-    double pickLow = bestMeasuredValue;
-    for (const int dir : {-1, +1}) {
-      const auto next = step(bestMeasuredCount, dir);
-      if (!next) continue;
-      for (const auto& c : forecasts) {
-        if (c.machines != *next || !c.interval) continue;
-        if (c.interval->first < pickLow) {
-          pickLow = c.interval->first;
-          pick = next;
-        }
-      }
+  if (bestMeasured) return bracketProbe(bestMeasuredCount, bestMeasuredValue, forecasts, measured);
+  return probeToward(best, bestMeasuredCount, measured);
+}
+
+void Controller::startProbe(std::int64_t nextStep) {
+  probing_ = true;
+  probeEndStep_ = nextStep + options_.probeSteps;
+  ++probesDone_;
+}
+
+// Loss continuity: after a rescale the metric must be within the band, else
+// the run reverts and the count is not tried again.
+std::optional<Decision> Controller::checkContinuity(Decision d, double metric,
+                                                    std::int64_t nextStep) {
+  const Check c = *check_;
+  check_.reset();
+  const int machines = d.worldSize;
+  const double observed = std::log10(std::max(metric - c.pStar, 1e-300));
+  if (!(observed > c.predictedLog10 + c.allowedDecades)) return std::nullopt;
+  excluded_.insert(machines);
+  d.action = Action::kRescale;
+  d.toWorldSize = std::min(c.revertTo, capacity_);
+  std::ostringstream why;
+  why.precision(4);
+  why << "loss continuity: log10 of the metric " << observed << " is above the band "
+      << c.predictedLog10 + c.allowedDecades << " predicted " << options_.continuitySteps
+      << " steps after the rescale to m = " << machines << "; reverting to m = " << c.revertTo
+      << " (m = " << machines << " is not tried again)";
+  d.reason = why.str();
+  lastRescaleStep_ = nextStep;
+  return d;
+}
+
+// Experiment design: probes while the model lacks machine counts, and toward
+// an unmeasured count the model prefers, within the probe bound.
+std::optional<Decision> Controller::probeIfWorth(Decision d, std::int64_t nextStep,
+                                                 const std::vector<CandidateForecast>& forecasts,
+                                                 const std::string& fitProblem) {
+  const auto& o = options_;
+  const auto choice = nextProbe(d.worldSize, forecasts);
+  if (!choice) return std::nullopt;
+  const int probe = choice->machines;
+  const double cost = d.rescaleCostSeconds;
+  double bestRemaining = INFINITY;
+  double probeCost = o.probeSteps * (seen_.empty() ? 0.0 : seen_.back().seconds) +
+                     (probe == d.worldSize ? 0.0 : cost);
+  for (const auto& c : forecasts) {
+    if (c.remainingSeconds) bestRemaining = std::min(bestRemaining, *c.remainingSeconds);
+    if (c.machines == probe && c.secondsPerIteration > 0) {
+      probeCost = o.probeSteps * c.secondsPerIteration + cost;
     }
-    if (!pick) return std::nullopt;
-    return ProbeChoice{
-        *pick, true,
-        "bracketing the best measured count m = " + std::to_string(bestMeasuredCount) +
-            ": its neighbour could beat it at the optimistic end"};
   }
-  // The best is an unmeasured count: that count when it is a ladder rung,
-  // else the rung toward it from the nearest measured.
-  int from = *measured.begin();
-  for (int m : measured) {
-    if (std::abs(std::log(double(m) / best)) < std::abs(std::log(double(from) / best))) from = m;
+  // The cold start's walk along the ladder (until the best measured count is
+  // bracketed, one probe a rung at most) is not bounded; other probes are, by
+  // a fraction of the predicted run time.
+  const double bound = o.probeBudgetFraction * (elapsed_ + bestRemaining);
+  const bool walk = choice->bracketing && probesDone_ < static_cast<int>(ladder_.size());
+  if (!walk && probeSeconds_ + probeCost > bound) return std::nullopt;
+  d.action = Action::kProbe;
+  d.toWorldSize = probe;
+  std::ostringstream why;
+  why.precision(4);
+  why << "probe " << probesDone_ + 1 << ": m = " << probe << " for " << o.probeSteps << " steps ("
+      << choice->why << (fitProblem.empty() ? "" : ": " + fitProblem) << "); probes so far "
+      << probeSeconds_ << " s";
+  if (!walk) why << " of a bound of " << bound << " s";
+  d.reason = why.str();
+  startProbe(nextStep);
+  return d;
+}
+
+// A rescale chosen: a forecast from a stretch measured long ago (at another
+// level of the curve), or from no stretch at all, is checked by a probe first
+// when the bound allows, so that on arrival the comparison is between fresh
+// stretches; else the continuity check is armed.
+Decision Controller::settleRescale(Decision chosen, std::int64_t nextStep, int machines,
+                                   const std::vector<CandidateForecast>& forecasts) {
+  const auto& o = options_;
+  std::optional<std::int64_t> lastSeen;
+  if (auto it = recentByMachines_.find(chosen.toWorldSize); it != recentByMachines_.end()) {
+    lastSeen = seen_[it->second.back()].iteration;
   }
-  std::optional<int> toward;
-  if (std::binary_search(ladder_.begin(), ladder_.end(), best) && unmeasured(best)) {
-    toward = best;
-  } else {
-    toward = step(from, best > from ? +1 : -1);
+  const bool stale = !lastSeen || nextStep - *lastSeen > 2 * o.refitEverySteps;
+  const auto* target = find(forecasts, chosen.toWorldSize);
+  double bestRemaining = INFINITY;
+  for (const auto& c : forecasts) {
+    if (c.remainingSeconds) bestRemaining = std::min(bestRemaining, *c.remainingSeconds);
   }
-  if (!toward) return std::nullopt;
-  // From the best measured count this is a step of the walk too.
-  return ProbeChoice{*toward, from == bestMeasuredCount,
-                     "the model prefers m = " + std::to_string(best) + ", not measured"};
+  const double probeCost =
+      o.probeSteps * (target ? target->secondsPerIteration : 0.0) + chosen.rescaleCostSeconds;
+  lastRescaleStep_ = nextStep;
+  if (stale && probeSeconds_ + probeCost <= o.probeBudgetFraction * (elapsed_ + bestRemaining)) {
+    chosen.action = Action::kProbe;
+    chosen.reason += "; m = " + std::to_string(chosen.toWorldSize) +
+                     (lastSeen ? " was measured long ago" : " was never measured") +
+                     ": probing it for " + std::to_string(o.probeSteps) + " steps first";
+    startProbe(nextStep);
+    return chosen;
+  }
+  if (target && target->log10AfterCheck) {
+    const double widen =
+        target->interval && target->remainingSeconds && *target->remainingSeconds > 0
+            ? std::log10(std::max(1.0, target->interval->second / *target->remainingSeconds))
+            : 0.0;
+    check_ = Check{nextStep + o.continuitySteps, *target->log10AfterCheck,
+                   o.continuityDecades + widen, machines, target->pStar};
+  }
+  return chosen;
 }
 
 std::optional<Decision> Controller::decide(std::int64_t nextStep, int machines) {
@@ -372,35 +517,14 @@ std::optional<Decision> Controller::decide(std::int64_t nextStep, int machines) 
   d.worldSize = machines;
   d.toWorldSize = machines;
   d.rescaleCostSeconds = cost;
-
-  // Loss continuity: after a rescale the metric must be within the band.
   if (checkDue) {
-    const Check c = *check_;
-    check_.reset();
-    const double observed = std::log10(std::max(metric - c.pStar, 1e-300));
-    if (observed > c.predictedLog10 + c.allowedDecades) {
-      excluded_.insert(machines);
-      d.action = "rescale";
-      d.toWorldSize = std::min(c.revertTo, capacity_);
-      std::ostringstream why;
-      why.precision(4);
-      why << "loss continuity: log10 of the metric " << observed << " is above the band "
-          << c.predictedLog10 + c.allowedDecades << " predicted " << o.continuitySteps
-          << " steps after the rescale to m = " << machines << "; reverting to m = " << c.revertTo
-          << " (m = " << machines << " is not tried again)";
-      d.reason = why.str();
-      lastRescaleStep_ = nextStep;
-      return d;
-    }
+    if (auto revert = checkContinuity(d, metric, nextStep)) return revert;
   }
-
   if (o.minWorkers == o.maxWorkers) {
-    d.action = "stay";
     d.reason = "one machine count allowed";
     return d;
   }
   if (o.targetLoss && metric <= *o.targetLoss) {
-    d.action = "stay";
     d.reason = "the target is reached";
     return d;
   }
@@ -414,43 +538,8 @@ std::optional<Decision> Controller::decide(std::int64_t nextStep, int machines) 
     }
   }
   d.candidates = forecasts;
-
-  // Experiment design: probes while the model lacks machine counts, and
-  // toward an unmeasured count the model prefers, within the probe bound.
-  if (const auto choice = nextProbe(machines, forecasts)) {
-    const int probe = choice->machines;
-    double bestRemaining = INFINITY;
-    double probeCost = o.probeSteps * (seen_.empty() ? 0.0 : seen_.back().seconds) +
-                       (probe == machines ? 0.0 : cost);
-    for (const auto& c : forecasts) {
-      if (c.remainingSeconds) bestRemaining = std::min(bestRemaining, *c.remainingSeconds);
-      if (c.machines == probe && c.secondsPerIteration > 0) {
-        probeCost = o.probeSteps * c.secondsPerIteration + cost;
-      }
-    }
-    // The cold start's walk along the ladder (until the best measured count
-    // is bracketed, one probe a rung at most) is not bounded; other probes
-    // are, by a fraction of the predicted run time.
-    const double bound = o.probeBudgetFraction * (elapsed_ + bestRemaining);
-    const bool walk = choice->bracketing && probesDone_ < static_cast<int>(ladder_.size());
-    if (walk || probeSeconds_ + probeCost <= bound) {
-      d.action = "probe";
-      d.toWorldSize = probe;
-      std::ostringstream why;
-      why.precision(4);
-      why << "probe " << probesDone_ + 1 << ": m = " << probe << " for " << o.probeSteps
-          << " steps (" << choice->why << (fitProblem.empty() ? "" : ": " + fitProblem)
-          << "); probes so far " << probeSeconds_ << " s";
-      if (!walk) why << " of a bound of " << bound << " s";
-      d.reason = why.str();
-      probing_ = true;
-      probeEndStep_ = nextStep + o.probeSteps;
-      ++probesDone_;
-      return d;
-    }
-  }
+  if (auto probe = probeIfWorth(d, nextStep, forecasts, fitProblem)) return probe;
   if (forecasts.empty()) {
-    d.action = "stay";
     d.reason = "no model: " + (fitProblem.empty() ? std::string("no iterations yet") : fitProblem);
     return d;
   }
@@ -458,43 +547,8 @@ std::optional<Decision> Controller::decide(std::int64_t nextStep, int machines) 
   Decision chosen =
       chooseAction(forecasts, machines, cost, cooled, o, probeEnded, measuredCounts());
   chosen.step = nextStep;
-  if (chosen.action == "rescale") {
-    // A forecast from a stretch measured long ago (at another level of the
-    // curve), or from no stretch at all, is checked by a probe first when the
-    // bound allows: on arrival the comparison is between fresh stretches.
-    std::optional<std::int64_t> lastSeen;
-    if (auto it = recentByMachines_.find(chosen.toWorldSize); it != recentByMachines_.end()) {
-      lastSeen = seen_[it->second.back()].iteration;
-    }
-    const bool stale = !lastSeen || nextStep - *lastSeen > 2 * o.refitEverySteps;
-    const auto* target = find(forecasts, chosen.toWorldSize);
-    double bestRemaining = INFINITY;
-    for (const auto& c : forecasts) {
-      if (c.remainingSeconds) bestRemaining = std::min(bestRemaining, *c.remainingSeconds);
-    }
-    const double probeCost = o.probeSteps * (target ? target->secondsPerIteration : 0.0) + cost;
-    if (stale && probeSeconds_ + probeCost <= o.probeBudgetFraction * (elapsed_ + bestRemaining)) {
-      chosen.action = "probe";
-      chosen.reason += "; m = " + std::to_string(chosen.toWorldSize) +
-                       (lastSeen ? " was measured long ago" : " was never measured") +
-                       ": probing it for " + std::to_string(o.probeSteps) + " steps first";
-      probing_ = true;
-      probeEndStep_ = nextStep + o.probeSteps;
-      ++probesDone_;
-      lastRescaleStep_ = nextStep;
-      return chosen;
-    }
-
-    lastRescaleStep_ = nextStep;
-    if (target && target->log10AfterCheck) {
-      const double widen =
-          target->interval && target->remainingSeconds && *target->remainingSeconds > 0
-              ? std::log10(std::max(1.0, target->interval->second / *target->remainingSeconds))
-              : 0.0;
-      check_ = Check{nextStep + o.continuitySteps, *target->log10AfterCheck,
-                     o.continuityDecades + widen, machines, target->pStar};
-    }
-  }
+  if (chosen.action == Action::kRescale)
+    return settleRescale(chosen, nextStep, machines, forecasts);
   return chosen;
 }
 
@@ -593,16 +647,42 @@ std::optional<RateModel> fitRates(const std::vector<TraceRow>& rows, double pSta
 
 }  // namespace
 
-std::vector<CandidateForecast> Controller::forecastFromRun(const ControllerOptions& o,
-                                                           const std::vector<TraceRow>& rows,
-                                                           int current, double currentMetric,
-                                                           double elapsedSeconds,
-                                                           double rescaleCostSeconds,
-                                                           const std::vector<int>& candidates) {
-  const double pStar = o.metric == Metric::kGap ? 0.0 : o.pStar.value_or(0.0);
-  if (!(currentMetric > pStar)) throw std::invalid_argument("the metric is at or below P*");
-  const double now = std::log10(currentMetric - pStar);
-  // f: Ernest's model (NNLS) on every timed iteration, measured medians where measured.
+namespace {
+
+// a_m at any m: measured, else interpolated in log m between the nearest
+// measured counts, beyond them extrapolated with the algorithm's bounds on
+// d log(iterations) / d log m (rate ~ m^-slope). `spread`: the relative
+// width of its interval.
+double interceptAt(const RateModel& rates, const SlopeBounds& bounds, const ControllerOptions& o,
+                   double m, double& spread) {
+  const auto& a = rates.a;
+  const auto hi = a.lower_bound(m);
+  if (hi != a.end() && hi->first == m) {
+    spread = 0.1 + 1.28 * rates.sigma / std::sqrt(double(rates.count.at(m)));
+    return hi->second;
+  }
+  const auto slopeOf = [](auto p, auto q) {  // -d a / d log m
+    return -(q->second - p->second) / std::log(q->first / p->first);
+  };
+  double slope = (bounds.low + bounds.high) / 2;
+  auto from = a.begin();
+  if (hi == a.end()) {
+    from = std::prev(hi);
+    if (a.size() >= 2) slope = slopeOf(std::prev(hi, 2), std::prev(hi));
+  } else if (hi == a.begin()) {
+    from = hi;
+    if (a.size() >= 2) slope = slopeOf(hi, std::next(hi));
+  } else {
+    from = std::prev(hi);
+    slope = slopeOf(from, hi);
+  }
+  slope = std::clamp(slope, bounds.low, bounds.high);
+  spread = o.unmeasuredSpread * (1 + std::abs(std::log2(m / from->first)) / 2);
+  return from->second - slope * std::log(m / from->first);
+}
+
+// f: Ernest's model (NNLS) on every timed iteration, measured medians where measured.
+CompositeModel systemOf(const std::vector<TraceRow>& rows) {
   std::vector<TimingPoint> times;
   std::map<double, std::vector<double>> secondsByM;
   for (const auto& r : rows) {
@@ -614,41 +694,48 @@ std::vector<CandidateForecast> Controller::forecastFromRun(const ControllerOptio
   CompositeModel model;
   model.system = SystemModel::fit(times);
   for (auto& [m, sec] : secondsByM) model.measuredSeconds[m] = median(sec);
-  const bool fKnown = model.system.status() != FitStatus::kTooFewPoints;
+  return model;
+}
 
+// What one count would give from level `now`: to the goal (target goals), or
+// by the end of the budget.
+void forecastAt(CandidateForecast& c, const RateModel& rates, const Interval& f, double am,
+                double spread, double now, double goal, double cost, double elapsedSeconds,
+                const ControllerOptions& o) {
+  c.secondsPerIteration = f.value;
+  c.log10AfterCheck = rates.levelAfter(am, now, o.continuitySteps);
+  if (o.targetLoss) {
+    const double remaining = std::max(1.0, rates.iterations(am, now, goal));
+    c.remainingSeconds = remaining * f.value + cost;
+    c.interval = std::make_pair(remaining / (1 + spread) * f.low + cost,
+                                remaining * (1 + spread) * f.high + cost);
+    return;
+  }
+  const double left = *o.timeBudgetSeconds - elapsedSeconds - cost;
+  if (left > 0 && f.value > 0) {
+    const double n = left / f.value;
+    c.log10AtBudget = rates.levelAfter(am, now, n);
+    c.interval = std::make_pair(rates.levelAfter(am, now, n * (1 + spread)),
+                                rates.levelAfter(am, now, n / (1 + spread)));
+  }
+}
+
+}  // namespace
+
+std::vector<CandidateForecast> Controller::forecastFromRun(const ControllerOptions& o,
+                                                           const std::vector<TraceRow>& rows,
+                                                           int current, double currentMetric,
+                                                           double elapsedSeconds,
+                                                           double rescaleCostSeconds,
+                                                           const std::vector<int>& candidates) {
+  const double pStar = o.metric == Metric::kGap ? 0.0 : o.pStar.value_or(0.0);
+  if (!(currentMetric > pStar)) throw std::invalid_argument("the metric is at or below P*");
+  const double now = std::log10(currentMetric - pStar);
+  const CompositeModel model = systemOf(rows);
+  const bool fKnown = model.system.status() != FitStatus::kTooFewPoints;
   const auto rates = fitRates(rows, pStar, now);
   if (!rates) throw std::invalid_argument("no machine count's metric is falling yet");
   const SlopeBounds bounds = slopeBoundsFor(o.algorithm);
-  // a_m at any m: measured, else interpolated in log m between the nearest
-  // measured counts, beyond them extrapolated with the algorithm's bounds on
-  // d log(iterations) / d log m (rate ~ m^-slope).
-  const auto interceptAt = [&](double m, double& spread) {
-    const auto& a = rates->a;
-    const auto hi = a.lower_bound(m);
-    if (hi != a.end() && hi->first == m) {
-      spread = 0.1 + 1.28 * rates->sigma / std::sqrt(double(rates->count.at(m)));
-      return hi->second;
-    }
-    const auto slopeOf = [](auto p, auto q) {  // -d a / d log m
-      return -(q->second - p->second) / std::log(q->first / p->first);
-    };
-    double slope = (bounds.low + bounds.high) / 2;
-    auto from = a.begin();
-    if (hi == a.end()) {
-      from = std::prev(hi);
-      if (a.size() >= 2) slope = slopeOf(std::prev(hi, 2), std::prev(hi));
-    } else if (hi == a.begin()) {
-      from = hi;
-      if (a.size() >= 2) slope = slopeOf(hi, std::next(hi));
-    } else {
-      from = std::prev(hi);
-      slope = slopeOf(from, hi);
-    }
-    slope = std::clamp(slope, bounds.low, bounds.high);
-    spread = o.unmeasuredSpread * (1 + std::abs(std::log2(m / from->first)) / 2);
-    return from->second - slope * std::log(m / from->first);
-  };
-
   const double goal = o.targetLoss ? std::log10(std::max(*o.targetLoss - pStar, 1e-300)) : now;
   std::vector<CandidateForecast> out;
   for (int mi : candidates) {
@@ -656,29 +743,11 @@ std::vector<CandidateForecast> Controller::forecastFromRun(const ControllerOptio
     CandidateForecast c;
     c.machines = mi;
     c.pStar = pStar;
-    if (!model.measuredSeconds.count(m) && !fKnown) {
-      out.push_back(c);  // f is unknown here: no forecast
-      continue;
-    }
-    const Interval f = model.secondsPerIteration(m);
-    c.secondsPerIteration = f.value;
-    double spread = 0;
-    const double am = interceptAt(m, spread);
-    const double cost = mi == current ? 0.0 : rescaleCostSeconds;
-    c.log10AfterCheck = rates->levelAfter(am, now, o.continuitySteps);
-    if (o.targetLoss) {
-      const double remaining = std::max(1.0, rates->iterations(am, now, goal));
-      c.remainingSeconds = remaining * f.value + cost;
-      c.interval = std::make_pair(remaining / (1 + spread) * f.low + cost,
-                                  remaining * (1 + spread) * f.high + cost);
-    } else {
-      const double left = *o.timeBudgetSeconds - elapsedSeconds - cost;
-      if (left > 0 && f.value > 0) {
-        const double n = left / f.value;
-        c.log10AtBudget = rates->levelAfter(am, now, n);
-        c.interval = std::make_pair(rates->levelAfter(am, now, n * (1 + spread)),
-                                    rates->levelAfter(am, now, n / (1 + spread)));
-      }
+    if (model.measuredSeconds.count(m) || fKnown) {  // else f is unknown here: no forecast
+      double spread = 0;
+      const double am = interceptAt(*rates, bounds, o, m, spread);
+      forecastAt(c, *rates, model.secondsPerIteration(m), am, spread, now, goal,
+                 mi == current ? 0.0 : rescaleCostSeconds, elapsedSeconds, o);
     }
     out.push_back(c);
   }

@@ -77,10 +77,14 @@ struct CandidateForecast {
   double pStar = 0;
 };
 
+enum class Action { kStay, kRescale, kProbe };
+// "stay", "rescale", "probe": the words of the "decision" records.
+const char* actionName(Action action);
+
 struct Decision {
   std::int64_t step = 0;  // the next step to run
   int worldSize = 1;
-  std::string action;  // "stay", "rescale" or "probe"
+  Action action = Action::kStay;
   int toWorldSize = 1;
   std::string reason;
   double rescaleCostSeconds = 0;
@@ -162,6 +166,20 @@ class Controller {
   };
   std::optional<ProbeChoice> nextProbe(int current,
                                        const std::vector<CandidateForecast>& forecasts) const;
+  std::optional<int> unmeasuredRungNext(int m, int dir, const std::set<int>& measured) const;
+  std::optional<ProbeChoice> bracketProbe(int bestMeasuredCount, double bestMeasuredValue,
+                                          const std::vector<CandidateForecast>& forecasts,
+                                          const std::set<int>& measured) const;
+  std::optional<ProbeChoice> probeToward(int best, int bestMeasuredCount,
+                                         const std::set<int>& measured) const;
+  // The parts of decide().
+  std::optional<Decision> checkContinuity(Decision d, double metric, std::int64_t nextStep);
+  std::optional<Decision> probeIfWorth(Decision d, std::int64_t nextStep,
+                                       const std::vector<CandidateForecast>& forecasts,
+                                       const std::string& fitProblem);
+  Decision settleRescale(Decision chosen, std::int64_t nextStep, int machines,
+                         const std::vector<CandidateForecast>& forecasts);
+  void startProbe(std::int64_t nextStep);
   std::vector<TraceRow> fitRows() const;
   std::vector<int> candidateCounts() const;
   std::set<int> measuredCounts() const;  // the machine counts the run has iterations on

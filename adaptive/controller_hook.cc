@@ -53,7 +53,7 @@ hooks::DecisionRecord toRecord(const Decision& d) {
   hooks::DecisionRecord r;
   r.step = d.step;
   r.worldSize = d.worldSize;
-  r.action = d.action;
+  r.action = actionName(d.action);
   r.toWorldSize = d.toWorldSize;
   r.reason = d.reason;
   r.rescaleCostS = d.rescaleCostSeconds;

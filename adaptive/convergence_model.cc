@@ -178,24 +178,110 @@ Eigen::RowVectorXd convergenceFeatures(double iteration, double machines) {
   return row;
 }
 
-ConvergenceModel ConvergenceModel::fit(const std::vector<LossPoint>& raw,
-                                       ConvergenceOptions options) {
-  ConvergenceModel model;
+namespace {
+
+// The profile likelihood of P*, fitted with a short path, 3 folds and a
+// looser tolerance: Gaussian noise on log10(P - P*) seen from the observed
+// values, i.e. n/2 ln(RSS/n) plus the Jacobian sum ln(P - P*); comparable
+// across candidates, unlike the RSS alone. Infinite when too few points.
+double pStarScore(const std::vector<LossPoint>& points, double pStar,
+                  const ConvergenceOptions& options) {
+  LassoOptions quick = options.lasso;
+  quick.pathLength = std::min(quick.pathLength, 20);
+  quick.tolerance = std::max(quick.tolerance, 1e-4);
+  quick.maxSweeps = std::min(quick.maxSweeps, 300);
+  const int quickFolds = std::min(options.folds, 3);
+  const auto d = design(points, pStar);
+  auto cv =
+      lassoCv(d.x, d.y, kFolds(static_cast<int>(d.y.size()), quickFolds, options.seed), quick);
+  if (cv.fit.status == FitStatus::kTooFewPoints) return std::numeric_limits<double>::infinity();
+  const Eigen::VectorXd predicted = cv.fit.predict(d.x);
+  const double n = static_cast<double>(d.y.size());
+  const double rss = std::max((predicted - d.y).squaredNorm(), 1e-300);
+  double score = 0.5 * n * std::log(rss / n);
+  for (Eigen::Index r = 0; r < d.y.size(); ++r) score += d.y[r] * std::log(10.0);
+  return score;
+}
+
+// P* estimated: candidates lo - spread 10^-e every half decade of e from 0.5
+// to 6, then the quarter decades either side of the best of those. Returns
+// the best and its score (infinite: none could be fitted).
+std::pair<double, double> searchPStar(const std::vector<LossPoint>& points, double lo, double hi,
+                                      const ConvergenceOptions& options) {
+  const double spread = hi > lo ? hi - lo : std::max(std::abs(lo), 1.0);
+  auto atDistance = [&](double e) { return lo - spread * std::pow(10.0, -e); };
+  double bestScore = std::numeric_limits<double>::infinity();
+  double bestPStar = atDistance(0.5);
+  auto consider = [&](double pStar) {
+    const double score = pStarScore(points, pStar, options);
+    if (score < bestScore) {
+      bestScore = score;
+      bestPStar = pStar;
+    }
+  };
+  for (double e = 0.5; e <= 6.0; e += 0.5) consider(atDistance(e));
+  if (std::isfinite(bestScore)) {
+    const double e = -std::log10((lo - bestPStar) / spread);
+    consider(atDistance(e - 0.25));
+    consider(atDistance(e + 0.25));
+  }
+  return {bestPStar, bestScore};
+}
+
+}  // namespace
+
+std::vector<LossPoint> ConvergenceModel::prepare(const std::vector<LossPoint>& raw,
+                                                 const ConvergenceOptions& options) {
   std::vector<LossPoint> clean;
   for (const auto& p : raw) {
     if (std::isfinite(p.loss) && p.iteration >= 1 && p.machines >= 1) clean.push_back(p);
   }
-  const auto points =
+  auto points =
       smooth(clean, std::max(1, options.window), std::max(2, options.maxPointsPerMachineCount));
   for (const auto& p : points) {
-    if (std::find(model.machines_.begin(), model.machines_.end(), p.machines) ==
-        model.machines_.end()) {
-      model.machines_.push_back(p.machines);
+    if (std::find(machines_.begin(), machines_.end(), p.machines) == machines_.end()) {
+      machines_.push_back(p.machines);
     }
-    model.maxIteration_ = std::max(model.maxIteration_, p.iteration);
-    model.longest_[p.machines] = std::max(model.longest_[p.machines], p.iteration);
+    maxIteration_ = std::max(maxIteration_, p.iteration);
+    longest_[p.machines] = std::max(longest_[p.machines], p.iteration);
   }
-  std::sort(model.machines_.begin(), model.machines_.end());
+  std::sort(machines_.begin(), machines_.end());
+  return points;
+}
+
+bool ConvergenceModel::fitAt(const std::vector<LossPoint>& points, double pStar,
+                             const ConvergenceOptions& options) {
+  const auto d = design(points, pStar);
+  auto cv = lassoCv(d.x, d.y, kFolds(static_cast<int>(d.y.size()), options.folds, options.seed),
+                    options.lasso);
+  if (cv.fit.status == FitStatus::kTooFewPoints) return false;
+  const Eigen::VectorXd predicted = cv.fit.predict(d.x);
+  pStar_ = pStar;
+  fit_ = cv.fit;
+  status_ = cv.fit.status;
+  const double total = (d.y.array() - d.y.mean()).square().sum();
+  rSquared_ = total > 0 ? 1 - (predicted - d.y).squaredNorm() / total : 1.0;
+  points_ = static_cast<std::size_t>(d.y.size());
+  return true;
+}
+
+// The highest observed start: each machine count's first point.
+void ConvergenceModel::findTop(const std::vector<LossPoint>& points) {
+  topLog10_ = -std::numeric_limits<double>::infinity();
+  std::map<double, LossPoint> first;
+  for (const auto& p : points) {
+    auto it = first.find(p.machines);
+    if (it == first.end() || p.iteration < it->second.iteration) first[p.machines] = p;
+  }
+  for (const auto& [m, p] : first) {
+    if (p.loss > pStar_) topLog10_ = std::max(topLog10_, std::log10(p.loss - pStar_));
+  }
+}
+
+ConvergenceModel ConvergenceModel::fit(const std::vector<LossPoint>& raw,
+                                       ConvergenceOptions options) {
+  ConvergenceModel model;
+  const auto points = model.prepare(raw, options);
   if (points.size() < 10) {
     model.problem_ = "fewer than 10 loss values to fit the convergence model: run longer";
     return model;
@@ -205,11 +291,8 @@ ConvergenceModel ConvergenceModel::fit(const std::vector<LossPoint>& raw,
     lo = std::min(lo, p.loss);
     hi = std::max(hi, p.loss);
   }
-  // Candidates P* = lo - spread 10^-e: every half decade of e from 0.5 to 6,
-  // then the quarter decades either side of the best of those.
-  std::vector<double> candidates;
-  double spread = 0;
-  auto atDistance = [&](double e) { return lo - spread * std::pow(10.0, -e); };
+  // The chosen P* is fitted with the full options.
+  std::pair<double, double> choice;
   if (options.pStar) {
     if (!(*options.pStar < lo)) {
       std::ostringstream why;
@@ -217,82 +300,17 @@ ConvergenceModel ConvergenceModel::fit(const std::vector<LossPoint>& raw,
       model.problem_ = why.str();
       return model;
     }
-    candidates.push_back(*options.pStar);
+    choice = {*options.pStar, 0.0};
   } else {
-    spread = hi > lo ? hi - lo : std::max(std::abs(lo), 1.0);
-    for (double e = 0.5; e <= 6.0; e += 0.5) candidates.push_back(atDistance(e));
+    choice = searchPStar(points, lo, hi, options);
     model.pStarEstimated_ = true;
   }
-  // Candidates are scored with a short path, 3 folds and a looser tolerance;
-  // the chosen P* is then fitted with the full options.
-  LassoOptions quick = options.lasso;
-  quick.pathLength = std::min(quick.pathLength, 20);
-  quick.tolerance = std::max(quick.tolerance, 1e-4);
-  quick.maxSweeps = std::min(quick.maxSweeps, 300);
-  const int quickFolds = std::min(options.folds, 3);
-  double bestScore = std::numeric_limits<double>::infinity();
-  double bestPStar = candidates.front();
-  auto consider = [&](double pStar) {
-    const auto d = design(points, pStar);
-    auto cv =
-        lassoCv(d.x, d.y, kFolds(static_cast<int>(d.y.size()), quickFolds, options.seed), quick);
-    if (cv.fit.status == FitStatus::kTooFewPoints) return;
-    // Profile likelihood of P*: Gaussian noise on log10(P - P*) seen from the
-    // observed values, i.e. n/2 ln(RSS/n) plus the Jacobian sum ln(P - P*);
-    // comparable across candidates, unlike the RSS alone.
-    const Eigen::VectorXd predicted = cv.fit.predict(d.x);
-    const double n = static_cast<double>(d.y.size());
-    const double rss = std::max((predicted - d.y).squaredNorm(), 1e-300);
-    double score = 0.5 * n * std::log(rss / n);
-    for (Eigen::Index r = 0; r < d.y.size(); ++r) score += d.y[r] * std::log(10.0);
-    if (score < bestScore) {
-      bestScore = score;
-      bestPStar = pStar;
-    }
-  };
-  if (candidates.size() == 1) {
-    bestScore = 0;
-  } else {
-    for (double pStar : candidates) consider(pStar);
-    if (std::isfinite(bestScore)) {  // the quarter decades around the best
-      const double e = -std::log10((lo - bestPStar) / spread);
-      consider(atDistance(e - 0.25));
-      consider(atDistance(e + 0.25));
-    }
-  }
-  if (std::isfinite(bestScore)) {
-    const auto d = design(points, bestPStar);
-    auto cv = lassoCv(d.x, d.y, kFolds(static_cast<int>(d.y.size()), options.folds, options.seed),
-                      options.lasso);
-    if (cv.fit.status == FitStatus::kTooFewPoints) {
-      bestScore = std::numeric_limits<double>::infinity();
-    } else {
-      const Eigen::VectorXd predicted = cv.fit.predict(d.x);
-      model.pStar_ = bestPStar;
-      model.fit_ = cv.fit;
-      model.status_ = cv.fit.status;
-      const double total = (d.y.array() - d.y.mean()).square().sum();
-      model.rSquared_ = total > 0 ? 1 - (predicted - d.y).squaredNorm() / total : 1.0;
-      model.points_ = static_cast<std::size_t>(d.y.size());
-    }
-  }
-  if (!std::isfinite(bestScore)) {
+  if (!std::isfinite(choice.second) || !model.fitAt(points, choice.first, options)) {
     model.status_ = FitStatus::kTooFewPoints;
     model.problem_ = "too few points above P* for cross-validation: run longer or at more m";
     return model;
   }
-  // The highest observed start: each machine count's first point.
-  model.topLog10_ = -std::numeric_limits<double>::infinity();
-  std::map<double, LossPoint> first;
-  for (const auto& p : points) {
-    auto it = first.find(p.machines);
-    if (it == first.end() || p.iteration < it->second.iteration) first[p.machines] = p;
-  }
-  for (const auto& [m, p] : first) {
-    if (p.loss > model.pStar_) {
-      model.topLog10_ = std::max(model.topLog10_, std::log10(p.loss - model.pStar_));
-    }
-  }
+  model.findTop(points);
   model.chooseForm(points, options);
   return model;
 }
@@ -562,6 +580,150 @@ void ConvergenceModel::calibrateForward(const std::vector<LossPoint>& above) {
   }
 }
 
+void ConvergenceModel::holdOut(const std::vector<LossPoint>& train,
+                               const std::vector<LossPoint>& test, double mh, bool smoothForms,
+                               const ConvergenceOptions& options, HeldOutSet& out) const {
+  const auto bounds = slopeBoundsFor(options.algorithm);
+  const auto truth = LevelSetCurve::fit(aboveOptimum(test, pStar_), bounds);
+  const auto trainAbove = aboveOptimum(train, pStar_);
+  const auto byLevelCurve = LevelSetCurve::fit(trainAbove, bounds);
+  LassoCvResult cv;
+  if (smoothForms) {
+    LassoOptions quick = options.lasso;
+    quick.pathLength = std::min(quick.pathLength, 20);
+    const auto d = design(train, pStar_);
+    cv = lassoCv(d.x, d.y, kFolds(static_cast<int>(d.y.size()), 3, options.seed), quick);
+  }
+  if (!truth.usable() || !byLevelCurve.usable() ||
+      (smoothForms && cv.fit.status == FitStatus::kTooFewPoints)) {
+    return;
+  }
+  const auto byShape = shape_ && smoothForms ? ShapeCurve::fit(trainAbove) : ShapeCurve{};
+  // The knee flag as kneeAt() would set it for mh, from the training curves,
+  // and the gap ln(above / below) between the training counts around mh (0
+  // beyond them).
+  double nearest = 0, below = 0, above = 0;
+  for (const auto& p : train) {
+    if (nearest == 0 || std::abs(std::log(p.machines / mh)) < std::abs(std::log(nearest / mh))) {
+      nearest = p.machines;
+    }
+    if (p.machines < mh) below = std::max(below, p.machines);
+    if (p.machines > mh && (above == 0 || p.machines < above)) above = p.machines;
+  }
+  const double gap = below > 0 && above > 0 ? std::log(above / below) : 0;
+  const double top = truth.predictLog10(1, mh);
+  const double bottom = truth.predictLog10(truth.longestTrace(mh), mh);
+  auto logRatio = [](double predicted, double real) {
+    return std::isfinite(predicted) ? std::log(predicted / real) : kNeverLogRatio;
+  };
+  for (double q : {0.25, 0.5, 0.75, 1.0}) {
+    const double goal = top - (top - bottom) * q;
+    const double real = std::pow(10.0, truth.log10IterationsTo(goal, mh));
+    if (!(real >= 5)) continue;
+    const double byLevel = std::pow(10.0, byLevelCurve.log10IterationsTo(goal, mh));
+    out.errors["level-set"].push_back(logRatio(byLevel, real));
+    if (smoothForms) {
+      const auto byLasso = firstIterationBelow(
+          [&](double i) { return cv.fit.intercept + convergenceFeatures(i, mh).dot(cv.fit.beta); },
+          goal, 1e7);
+      out.errors["lasso"].push_back(logRatio(byLasso ? *byLasso : kNever, real));
+      const double slope = byLevelCurve.localSlope(goal, nearest);
+      out.knees.push_back(std::isfinite(slope) && slope > kKneeSlope);
+      out.gaps.push_back(gap);
+    }
+    if (shape_ && smoothForms) {
+      const double byShapeCurve =
+          byShape.usable() ? std::pow(10.0, byShape.log10IterationsTo(goal, mh)) : kNever;
+      out.errors["shape"].push_back(logRatio(byShapeCurve, real));
+    }
+  }
+}
+
+void ConvergenceModel::pickForm(const HeldOutSet& interior) {
+  // Median relative error |pred / true - 1| of each form; ties go to the
+  // measured curves (level-set), then to the Lasso form. Every form is
+  // named in heldOutErrors(), one without cases too.
+  FormErrors all = interior.errors;
+  all["lasso"];
+  all["shape"];
+  auto relative = [](const std::vector<double>& logRatios) {
+    std::vector<double> e;
+    for (double r : logRatios) e.push_back(std::abs(std::exp(std::min(r, kNeverLogRatio)) - 1));
+    return median(e);
+  };
+  form_ = "level-set";
+  heldOutError_ = relative(interior.errors.at("level-set"));
+  for (const char* form : {"lasso", "shape"}) {
+    if (all[form].empty()) continue;
+    const double e = relative(all[form]);
+    if (e < *heldOutError_) {
+      form_ = form;
+      heldOutError_ = e;
+    }
+  }
+  const auto& chosen = interior.errors.at(form_);
+  heldOutCases_ = chosen.size();
+  for (const auto& [form, errors] : all) heldOutErrors_[form] = relative(errors);
+  residualLow_ = quantile(chosen, 0.1);
+  residualHigh_ = quantile(chosen, 0.9);
+  // Knee and other cases err differently: where each kind has cases enough,
+  // its interval comes from its own errors (else from all, and a knee's is
+  // widened by kKneeWidening).
+  std::vector<double> atKnee, elsewhere;
+  for (std::size_t k = 0; k < chosen.size(); ++k)
+    (interior.knees[k] ? atKnee : elsewhere).push_back(chosen[k]);
+  interiorCases_.clear();
+  for (std::size_t k = 0; k < chosen.size(); ++k) {
+    if (interior.gaps[k] > 0)
+      interiorCases_.push_back({chosen[k], interior.gaps[k], interior.knees[k] != 0});
+  }
+  elsewhereCalibrated_ = elsewhere.size() >= kMinCasesPerKind;
+  if (elsewhere.size() >= kMinCasesPerKind) {
+    residualLow_ = quantile(elsewhere, 0.1);
+    residualHigh_ = quantile(elsewhere, 0.9);
+  }
+  kneeCalibrated_ = atKnee.size() >= kMinCasesPerKind;
+  if (kneeCalibrated_) {
+    kneeLow_ = quantile(atKnee, 0.1);
+    kneeHigh_ = quantile(atKnee, 0.9);
+  }
+}
+
+// Extrapolation, for intervals beyond the measured counts: upward, the
+// largest and the second largest m each from the counts below it; downward,
+// the smallest and the second smallest each from the counts above it (the
+// level-set form only: it alone serves there; no knee split, at most 8
+// cases, and no gap).
+void ConvergenceModel::calibrateBeyond(const std::vector<LossPoint>& points,
+                                       const ConvergenceOptions& options) {
+  HeldOutSet up, down;
+  const std::size_t n = machines_.size();
+  for (std::size_t k = 0; k < n; ++k) {
+    const bool upward = k + 2 >= n && k >= 2, downward = k <= 1 && k + 3 <= n;
+    for (const bool isUp : {true, false}) {
+      if (isUp ? !upward : !downward) continue;
+      const double mh = machines_[k];
+      std::vector<LossPoint> train, test;
+      for (const auto& p : points) {
+        if (p.machines == mh) test.push_back(p);
+        if (isUp ? p.machines < mh : p.machines > mh) train.push_back(p);
+      }
+      holdOut(train, test, mh, false, options, isUp ? up : down);
+    }
+  }
+  // Beyond the measured counts the level-set form serves (formAt): its
+  // extrapolation in m is held within the algorithm's slope bounds, which the
+  // smooth forms' is not (on the fidelity traces the shape form chosen inside
+  // was up to 3x off one doubling out).
+  auto beyond = [&](FormErrors& errors, double& low, double& high) {
+    const auto& e = errors["level-set"];
+    low = e.size() >= 3 ? quantile(e, 0.1) : residualLow_;
+    high = e.size() >= 3 ? quantile(e, 0.9) : residualHigh_;
+  };
+  beyond(up.errors, aboveLow_, aboveHigh_);
+  beyond(down.errors, belowLow_, belowHigh_);
+}
+
 void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
                                   const ConvergenceOptions& options) {
   const auto bounds = slopeBoundsFor(options.algorithm);
@@ -578,158 +740,22 @@ void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
   }
   auto shape = std::make_shared<ShapeCurve>(ShapeCurve::fit(above));
   if (shape->usable()) shape_ = shape;
-  LassoOptions quick = options.lasso;
-  quick.pathLength = std::min(quick.pathLength, 20);
-  // Every form fitted on `train`, predicting the iterations at which the
-  // curve at `mh` reaches 25, 50, 75 and 100% of its log range (5+
-  // iterations): their signed log ratios to the truth (kNeverLogRatio:
-  // never), by form; without `smoothForms` the level-set form's alone.
-  // `knee` and `gaps` (when given) take each case's knee flag and gap.
-  using Errors = std::map<std::string, std::vector<double>>;
-  auto heldOut = [&](const std::vector<LossPoint>& train, const std::vector<LossPoint>& test,
-                     double mh, bool smoothForms, Errors& errors, std::vector<char>* knee,
-                     std::vector<double>* gaps) {
-    const auto truth = LevelSetCurve::fit(aboveOptimum(test, pStar_), bounds);
-    const auto trainAbove = aboveOptimum(train, pStar_);
-    const auto byLevelCurve = LevelSetCurve::fit(trainAbove, bounds);
-    LassoCvResult cv;
-    if (smoothForms) {
-      const auto d = design(train, pStar_);
-      cv = lassoCv(d.x, d.y, kFolds(static_cast<int>(d.y.size()), 3, options.seed), quick);
-    }
-    if (!truth.usable() || !byLevelCurve.usable() ||
-        (smoothForms && cv.fit.status == FitStatus::kTooFewPoints)) {
-      return;
-    }
-    const auto byShape = shape_ && smoothForms ? ShapeCurve::fit(trainAbove) : ShapeCurve{};
-    // The knee flag as kneeAt() would set it for mh, from the training
-    // curves, and the gap ln(above / below) between the training counts
-    // around mh (0 beyond them).
-    double nearest = 0, below = 0, above = 0;
-    for (const auto& p : train) {
-      if (nearest == 0 || std::abs(std::log(p.machines / mh)) < std::abs(std::log(nearest / mh))) {
-        nearest = p.machines;
-      }
-      if (p.machines < mh) below = std::max(below, p.machines);
-      if (p.machines > mh && (above == 0 || p.machines < above)) above = p.machines;
-    }
-    const double gap = below > 0 && above > 0 ? std::log(above / below) : 0;
-    const double top = truth.predictLog10(1, mh);
-    const double bottom = truth.predictLog10(truth.longestTrace(mh), mh);
-    auto logRatio = [](double predicted, double real) {
-      return std::isfinite(predicted) ? std::log(predicted / real) : kNeverLogRatio;
-    };
-    for (double q : {0.25, 0.5, 0.75, 1.0}) {
-      const double goal = top - (top - bottom) * q;
-      const double real = std::pow(10.0, truth.log10IterationsTo(goal, mh));
-      if (!(real >= 5)) continue;
-      const double byLevel = std::pow(10.0, byLevelCurve.log10IterationsTo(goal, mh));
-      errors["level-set"].push_back(logRatio(byLevel, real));
-      if (smoothForms) {
-        const auto byLasso = firstIterationBelow(
-            [&](double i) {
-              return cv.fit.intercept + convergenceFeatures(i, mh).dot(cv.fit.beta);
-            },
-            goal, 1e7);
-        errors["lasso"].push_back(logRatio(byLasso ? *byLasso : kNever, real));
-      }
-      if (shape_ && smoothForms) {
-        const double byShapeCurve =
-            byShape.usable() ? std::pow(10.0, byShape.log10IterationsTo(goal, mh)) : kNever;
-        errors["shape"].push_back(logRatio(byShapeCurve, real));
-      }
-      const double slope = byLevelCurve.localSlope(goal, nearest);
-      if (knee != nullptr) knee->push_back(std::isfinite(slope) && slope > kKneeSlope);
-      if (gaps != nullptr) gaps->push_back(gap);
-    }
-  };
-  Errors interior;
-  std::vector<char> knees;
-  std::vector<double> gaps;
+  // Each interior count held out in turn, predicted from the others.
+  HeldOutSet interior;
   for (std::size_t h = 1; h + 1 < machines_.size(); ++h) {
     const double mh = machines_[h];
     std::vector<LossPoint> train, test;
     for (const auto& p : points) (p.machines == mh ? test : train).push_back(p);
-    heldOut(train, test, mh, true, interior, &knees, &gaps);
+    holdOut(train, test, mh, true, options, interior);
   }
-  // Extrapolation, for intervals beyond the measured counts: upward, the
-  // largest and the second largest m each from the counts below it; downward,
-  // the smallest and the second smallest each from the counts above it
-  // (the level-set form only: it alone serves there).
-  Errors up, down;
-  // (No knee split beyond the counts: at most 8 cases. No gap there either.)
-  const std::size_t n = machines_.size();
-  for (std::size_t k = 0; k < n; ++k) {
-    const bool upward = k + 2 >= n && k >= 2, downward = k <= 1 && k + 3 <= n;
-    for (const bool isUp : {true, false}) {
-      if (isUp ? !upward : !downward) continue;
-      const double mh = machines_[k];
-      std::vector<LossPoint> train, test;
-      for (const auto& p : points) {
-        if (p.machines == mh) test.push_back(p);
-        if (isUp ? p.machines < mh : p.machines > mh) train.push_back(p);
-      }
-      heldOut(train, test, mh, false, isUp ? up : down, nullptr, nullptr);
-    }
-  }
-  if (interior["level-set"].empty()) {
+  if (interior.errors["level-set"].empty()) {
     form_ = "level-set";
     intervalsFromBounds_ = true;
     return;
   }
-  // Median relative error |pred / true - 1| of each form; ties go to the
-  // measured curves (level-set), then to the Lasso form.
-  auto relative = [](const std::vector<double>& logRatios) {
-    std::vector<double> e;
-    for (double r : logRatios) e.push_back(std::abs(std::exp(std::min(r, kNeverLogRatio)) - 1));
-    return median(e);
-  };
-  form_ = "level-set";
-  heldOutError_ = relative(interior["level-set"]);
-  for (const char* form : {"lasso", "shape"}) {
-    if (interior[form].empty()) continue;
-    const double e = relative(interior[form]);
-    if (e < *heldOutError_) {
-      form_ = form;
-      heldOutError_ = e;
-    }
-  }
-  heldOutCases_ = interior[form_].size();
-  for (const auto& [form, errors] : interior) heldOutErrors_[form] = relative(errors);
-  const auto& chosen = interior[form_];
-  residualLow_ = quantile(chosen, 0.1);
-  residualHigh_ = quantile(chosen, 0.9);
-  // Knee and other cases err differently: where each kind has cases enough,
-  // its interval comes from its own errors (else from all, and a knee's is
-  // widened by kKneeWidening).
-  std::vector<double> atKnee, elsewhere;
-  for (std::size_t k = 0; k < chosen.size(); ++k)
-    (knees[k] ? atKnee : elsewhere).push_back(chosen[k]);
-  interiorCases_.clear();
-  for (std::size_t k = 0; k < chosen.size(); ++k) {
-    if (gaps[k] > 0) interiorCases_.push_back({chosen[k], gaps[k], knees[k] != 0});
-  }
-  elsewhereCalibrated_ = elsewhere.size() >= kMinCasesPerKind;
-  if (elsewhere.size() >= kMinCasesPerKind) {
-    residualLow_ = quantile(elsewhere, 0.1);
-    residualHigh_ = quantile(elsewhere, 0.9);
-  }
-  kneeCalibrated_ = atKnee.size() >= kMinCasesPerKind;
-  if (kneeCalibrated_) {
-    kneeLow_ = quantile(atKnee, 0.1);
-    kneeHigh_ = quantile(atKnee, 0.9);
-  }
-  // Beyond the measured counts the level-set form serves (formAt): its
-  // extrapolation in m is held within the algorithm's slope bounds, which the
-  // smooth forms' is not (on the fidelity traces the shape form chosen inside
-  // was up to 3x off one doubling out).
+  pickForm(interior);
   formsCompared_ = true;
-  auto beyond = [&](const std::vector<double>& errors, double& low, double& high) {
-    low = errors.size() >= 3 ? quantile(errors, 0.1) : residualLow_;
-    high = errors.size() >= 3 ? quantile(errors, 0.9) : residualHigh_;
-  };
-  beyond(up["level-set"], aboveLow_, aboveHigh_);
-  beyond(down["level-set"], belowLow_, belowHigh_);
+  calibrateBeyond(points, options);
 }
 
 }  // namespace hemingway::adaptive

@@ -156,7 +156,29 @@ class ConvergenceModel {
   static constexpr std::size_t kMinCasesPerKind = 5;
 
  private:
+  // The parts of fit(): the points smoothed (and the counts and traces
+  // noted), the Lasso form at a given P*, the highest observed start.
+  std::vector<LossPoint> prepare(const std::vector<LossPoint>& raw,
+                                 const ConvergenceOptions& options);
+  bool fitAt(const std::vector<LossPoint>& points, double pStar, const ConvergenceOptions& options);
+  void findTop(const std::vector<LossPoint>& points);
   void chooseForm(const std::vector<LossPoint>& points, const ConvergenceOptions& options);
+  // Held-out errors by form: ln(predicted / true iterations) of each case.
+  using FormErrors = std::map<std::string, std::vector<double>>;
+  struct HeldOutSet {
+    FormErrors errors;
+    std::vector<char> knees;   // each case's knee flag (interior cases)
+    std::vector<double> gaps;  // each case's gap (interior cases)
+  };
+  // Every form fitted on `train`, predicting the iterations at which the
+  // curve at `mh` (`test`) reaches 25, 50, 75 and 100% of its log range;
+  // without `smoothForms` the level-set form alone, and no knees nor gaps.
+  void holdOut(const std::vector<LossPoint>& train, const std::vector<LossPoint>& test, double mh,
+               bool smoothForms, const ConvergenceOptions& options, HeldOutSet& out) const;
+  // The form with the smallest median held-out error, and its intervals.
+  void pickForm(const HeldOutSet& interior);
+  // Intervals beyond the measured counts, from the extrapolation cases.
+  void calibrateBeyond(const std::vector<LossPoint>& points, const ConvergenceOptions& options);
   double lassoLog10(double iteration, double machines) const;  // the Lasso sum itself
   bool measured(double machines) const;                        // one of observedMachines()
   bool outsideMeasured(double machines) const;  // below or above every measured count

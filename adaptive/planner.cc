@@ -44,64 +44,59 @@ std::optional<Interval> CompositeModel::timeTo(double target, double machines) c
   return t;
 }
 
-Plan plan(const std::vector<CompositeModel>& models, const PlanQuery& query) {
-  if (!query.targetLoss && !query.timeBudgetSeconds) {
-    throw std::invalid_argument("give a target loss, a time budget or both");
+namespace {
+
+// What `model` predicts on `m` machines for the query.
+CandidatePrediction predictAt(const CompositeModel& model, double m, const PlanQuery& query) {
+  const auto& seen = model.convergence.observedMachines();
+  CandidatePrediction p;
+  p.algorithm = model.algorithm;
+  p.machines = m;
+  const auto f = model.secondsPerIteration(m);
+  p.secondsPerIteration = f.value;
+  p.fittedSecondsPerIteration = model.system.predictSeconds(m, model.size);
+  if (const auto it = model.measuredSeconds.find(m); it != model.measuredSeconds.end()) {
+    p.measuredSecondsPerIteration = it->second;
   }
-  if (query.pricePerMachineHour && !query.targetLoss) {
-    throw std::invalid_argument("a price per machine-hour needs a target loss to meet");
-  }
-  if (query.candidates.empty()) throw std::invalid_argument("no candidate machine counts");
-  Plan out;
-  for (const auto& model : models) {
-    const auto& seen = model.convergence.observedMachines();
-    for (double m : query.candidates) {
-      CandidatePrediction p;
-      p.algorithm = model.algorithm;
-      p.machines = m;
-      const auto f = model.secondsPerIteration(m);
-      p.secondsPerIteration = f.value;
-      p.fittedSecondsPerIteration = model.system.predictSeconds(m, model.size);
-      if (const auto it = model.measuredSeconds.find(m); it != model.measuredSeconds.end()) {
-        p.measuredSecondsPerIteration = it->second;
-      }
-      p.extrapolated = f.extrapolated || seen.empty() || m < seen.front() || m > seen.back();
-      p.extrapolatedM = std::find(seen.begin(), seen.end(), m) == seen.end();
-      const double longest = model.convergence.longestTraceAt(m);
-      if (query.targetLoss) {
-        p.iterationsToTarget = model.convergence.iterationsTo(*query.targetLoss, m);
-        p.timeToTarget = model.timeTo(*query.targetLoss, m);
-        p.iterationsToTargetInterval = model.convergence.iterationsInterval(*query.targetLoss, m);
-        p.knee = model.convergence.kneeAt(*query.targetLoss, m);
-        if (p.iterationsToTargetInterval) {
-          p.timeToTargetInterval = std::make_pair(p.iterationsToTargetInterval->first * f.low,
-                                                  p.iterationsToTargetInterval->second * f.high);
-        }
-        if (p.timeToTarget) {
-          p.machineHours = p.timeToTarget->value * m / 3600;
-          if (query.pricePerMachineHour) p.cost = *p.machineHours * *query.pricePerMachineHour;
-        }
-      }
-      if (query.timeBudgetSeconds) {
-        p.lossAtBudget = model.lossAfter(*query.timeBudgetSeconds, m);
-        p.lossAtBudgetInterval = model.lossAfterInterval(*query.timeBudgetSeconds, m);
-        if (f.value > 0 && *query.timeBudgetSeconds / f.value > longest) {
-          p.extrapolatedIterations = true;
-        }
-      }
-      if (p.iterationsToTarget && *p.iterationsToTarget > longest) p.extrapolatedIterations = true;
-      out.predictions.push_back(p);
+  p.extrapolated = f.extrapolated || seen.empty() || m < seen.front() || m > seen.back();
+  p.extrapolatedM = std::find(seen.begin(), seen.end(), m) == seen.end();
+  const double longest = model.convergence.longestTraceAt(m);
+  if (query.targetLoss) {
+    p.iterationsToTarget = model.convergence.iterationsTo(*query.targetLoss, m);
+    p.timeToTarget = model.timeTo(*query.targetLoss, m);
+    p.iterationsToTargetInterval = model.convergence.iterationsInterval(*query.targetLoss, m);
+    p.knee = model.convergence.kneeAt(*query.targetLoss, m);
+    if (p.iterationsToTargetInterval) {
+      p.timeToTargetInterval = std::make_pair(p.iterationsToTargetInterval->first * f.low,
+                                              p.iterationsToTargetInterval->second * f.high);
+    }
+    if (p.timeToTarget) {
+      p.machineHours = p.timeToTarget->value * m / 3600;
+      if (query.pricePerMachineHour) p.cost = *p.machineHours * *query.pricePerMachineHour;
     }
   }
-  auto& r = out.recommendation;
+  if (query.timeBudgetSeconds) {
+    p.lossAtBudget = model.lossAfter(*query.timeBudgetSeconds, m);
+    p.lossAtBudgetInterval = model.lossAfterInterval(*query.timeBudgetSeconds, m);
+    if (f.value > 0 && *query.timeBudgetSeconds / f.value > longest) {
+      p.extrapolatedIterations = true;
+    }
+  }
+  if (p.iterationsToTarget && *p.iterationsToTarget > longest) p.extrapolatedIterations = true;
+  return p;
+}
+
+// The best prediction for the query's goal (nullptr: none qualifies), and
+// why, into `reason`.
+const CandidatePrediction* bestFor(const std::vector<CandidatePrediction>& predictions,
+                                   const PlanQuery& query, std::ostringstream& reason) {
   const CandidatePrediction* best = nullptr;
-  std::ostringstream reason;
   auto meetsDeadline = [&](const CandidatePrediction& p) {
     return !query.timeBudgetSeconds ||
            (p.timeToTarget && p.timeToTarget->value <= *query.timeBudgetSeconds);
   };
   if (query.targetLoss && query.pricePerMachineHour) {
-    for (const auto& p : out.predictions) {
+    for (const auto& p : predictions) {
       if (p.cost && meetsDeadline(p) && (!best || *p.cost < *best->cost)) best = &p;
     }
     if (best) {
@@ -110,7 +105,7 @@ Plan plan(const std::vector<CompositeModel>& models, const PlanQuery& query) {
              << *best->machineHours << " machine-hours, cost " << *best->cost;
     }
   } else if (query.targetLoss) {
-    for (const auto& p : out.predictions) {
+    for (const auto& p : predictions) {
       if (p.timeToTarget && meetsDeadline(p) &&
           (!best || p.timeToTarget->value < best->timeToTarget->value)) {
         best = &p;
@@ -121,11 +116,31 @@ Plan plan(const std::vector<CompositeModel>& models, const PlanQuery& query) {
              << " iterations of " << best->secondsPerIteration << " s";
     }
   } else {
-    for (const auto& p : out.predictions) {
+    for (const auto& p : predictions) {
       if (!best || *p.lossAtBudget < *best->lossAtBudget) best = &p;
     }
     reason << "lowest predicted loss after " << *query.timeBudgetSeconds << " s";
   }
+  return best;
+}
+
+}  // namespace
+
+Plan plan(const std::vector<CompositeModel>& models, const PlanQuery& query) {
+  if (!query.targetLoss && !query.timeBudgetSeconds) {
+    throw std::invalid_argument("give a target loss, a time budget or both");
+  }
+  if (query.pricePerMachineHour && !query.targetLoss) {
+    throw std::invalid_argument("a price per machine-hour needs a target loss to meet");
+  }
+  if (query.candidates.empty()) throw std::invalid_argument("no candidate machine counts");
+  Plan out;
+  for (const auto& model : models) {
+    for (double m : query.candidates) out.predictions.push_back(predictAt(model, m, query));
+  }
+  auto& r = out.recommendation;
+  std::ostringstream reason;
+  const CandidatePrediction* best = bestFor(out.predictions, query, reason);
   if (best == nullptr) {
     r.reason = query.targetLoss ? "no candidate is predicted to reach loss " +
                                       std::to_string(*query.targetLoss) +
@@ -142,46 +157,6 @@ Plan plan(const std::vector<CompositeModel>& models, const PlanQuery& query) {
   if (best->extrapolated)
     reason << " (extrapolated: m = " << best->machines << " was not measured)";
   r.reason = reason.str();
-  return out;
-}
-
-std::vector<RemainingPrediction> planFromState(const CompositeModel& model, const CurrentState& now,
-                                               double targetLoss,
-                                               const std::vector<double>& candidates,
-                                               double switchCostSeconds) {
-  if (!std::isfinite(now.machines) || now.machines < 1 || !std::isfinite(now.iteration) ||
-      !std::isfinite(now.loss) || !std::isfinite(targetLoss) || !std::isfinite(switchCostSeconds) ||
-      switchCostSeconds < 0) {
-    throw std::invalid_argument("planFromState: the state, target and switch cost must be finite");
-  }
-  std::vector<RemainingPrediction> out;
-  for (double m : candidates) {
-    RemainingPrediction r;
-    r.machines = m;
-    const double switchCost = m == now.machines ? 0.0 : switchCostSeconds;
-    if (now.loss <= targetLoss) {  // already there
-      r.startIteration = now.iteration;
-      r.remainingIterations = 0;
-      Interval zero;
-      zero.value = zero.low = zero.high = 0;
-      r.remainingSeconds = zero;
-      out.push_back(r);
-      continue;
-    }
-    r.startIteration = model.convergence.iterationsTo(now.loss, m);
-    const auto end = model.convergence.iterationsTo(targetLoss, m);
-    if (r.startIteration && end) {
-      r.remainingIterations = std::max(0.0, *end - *r.startIteration);
-      const auto f = model.secondsPerIteration(m);
-      Interval t;
-      t.value = *r.remainingIterations * f.value + switchCost;
-      t.low = *r.remainingIterations * f.low + switchCost;
-      t.high = *r.remainingIterations * f.high + switchCost;
-      t.extrapolated = f.extrapolated;
-      r.remainingSeconds = t;
-    }
-    out.push_back(r);
-  }
   return out;
 }
 

@@ -88,33 +88,4 @@ struct Plan {
 // throws std::invalid_argument (the numeric core depends on Eigen only).
 Plan plan(const std::vector<CompositeModel>& models, const PlanQuery& query);
 
-// Planning from the current state, for a controller deciding mid-run.
-struct CurrentState {
-  double machines = 1;   // the machine count the run has now
-  double iteration = 1;  // iterations done so far
-  double loss = 0;       // the loss (metric) now
-};
-
-struct RemainingPrediction {
-  double machines = 1;
-  // The iteration at which m's curve has the current loss: where a run on m
-  // machines would stand now. Empty when m's curve never gets that low.
-  std::optional<double> startIteration;
-  std::optional<double> remainingIterations;  // from startIteration to the target
-  // Seconds to the target on m machines, the switch cost included when m is
-  // not the current count; empty when m is not predicted to reach it.
-  std::optional<Interval> remainingSeconds;
-};
-
-// For every candidate m, the predicted remaining time to `targetLoss` if the
-// run continued on m machines from `now`, by placing the current loss on m's
-// curve: remaining iterations = iterationsTo(target, m) - iterationsTo(loss, m),
-// times f(m) (measured where measured), plus `switchCostSeconds` for m other
-// than now.machines. A run already at the target has nothing remaining.
-// Throws std::invalid_argument for a non-finite state or cost.
-std::vector<RemainingPrediction> planFromState(const CompositeModel& model, const CurrentState& now,
-                                               double targetLoss,
-                                               const std::vector<double>& candidates,
-                                               double switchCostSeconds);
-
 }  // namespace hemingway::adaptive

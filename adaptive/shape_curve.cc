@@ -54,49 +54,46 @@ bool inDomain(const Eigen::VectorXd& t) {
 
 }  // namespace
 
-ShapeCurve ShapeCurve::fit(const std::vector<LossPoint>& points) {
-  ShapeCurve out;
+namespace {
+
+// The points a fit uses: at most kPointsPerCurve per curve, the nearest to a
+// log-even grid of iterations (ten parameters of a smooth curve need no more,
+// and the fit's cost is linear in the points), with their indices by m.
+struct Sample {
   std::vector<double> lnI, x, lnY;
+  std::map<double, std::vector<std::size_t>> byM;
+};
+
+Sample sampleCurves(const std::vector<LossPoint>& points, int perCurve) {
+  Sample out;
   std::map<double, std::vector<LossPoint>> curves;
   for (const auto& p : points) {
     if (p.loss > 0 && p.iteration >= 1 && p.machines >= 1) curves[p.machines].push_back(p);
   }
-  // At most kPointsPerCurve points per curve, the nearest to a log-even grid
-  // of iterations: ten parameters of a smooth curve need no more, and the
-  // fit's cost is linear in the points.
-  std::map<double, std::vector<std::size_t>> byM;  // indices, by machine count
   for (auto& [m, curve] : curves) {
     std::sort(curve.begin(), curve.end(),
               [](const LossPoint& a, const LossPoint& b) { return a.iteration < b.iteration; });
     const double lo = std::log(curve.front().iteration), hi = std::log(curve.back().iteration);
     std::size_t k = 0, last = curve.size();
-    for (int g = 0; g < kPointsPerCurve; ++g) {
-      const double target = lo + (hi - lo) * g / (kPointsPerCurve - 1);
+    for (int g = 0; g < perCurve; ++g) {
+      const double target = lo + (hi - lo) * g / (perCurve - 1);
       while (k + 1 < curve.size() && std::log(curve[k].iteration) < target) ++k;
       if (k == last) continue;
       last = k;
-      byM[m].push_back(lnI.size());
-      lnI.push_back(std::log(curve[k].iteration));
-      x.push_back(std::log(m));
-      lnY.push_back(std::log(curve[k].loss));
+      out.byM[m].push_back(out.lnI.size());
+      out.lnI.push_back(std::log(curve[k].iteration));
+      out.x.push_back(std::log(m));
+      out.lnY.push_back(std::log(curve[k].loss));
     }
   }
-  const auto n = static_cast<Eigen::Index>(lnY.size());
-  if (n < 2 * kParameters || byM.empty()) return out;
-  out.top_ = -kInf;
-  std::vector<double> startLevels;
-  double maxLnI = 0;
-  for (auto& [m, idx] : byM) {
-    std::sort(idx.begin(), idx.end(),
-              [&](std::size_t a, std::size_t b) { return lnI[a] < lnI[b]; });
-    out.top_ = std::max(out.top_, lnY[idx.front()]);
-    startLevels.push_back(lnY[idx.front()]);
-    maxLnI = std::max(maxLnI, lnI[idx.back()]);
-  }
-  // The tail: ln y = c0 + c1 x - p ln i by least squares over the last third
-  // of every curve.
+  return out;
+}
+
+// The tail: ln y = c0 + c1 x - p ln i by least squares over the last third of
+// every curve.
+Eigen::Vector3d fitTail(const Sample& s) {
   std::vector<std::size_t> tail;
-  for (const auto& [m, idx] : byM) {
+  for (const auto& [m, idx] : s.byM) {
     for (std::size_t k = idx.size() - std::max<std::size_t>(1, idx.size() / 3); k < idx.size(); ++k)
       tail.push_back(idx[k]);
   }
@@ -104,13 +101,57 @@ ShapeCurve ShapeCurve::fit(const std::vector<LossPoint>& points) {
   Eigen::VectorXd ty(static_cast<Eigen::Index>(tail.size()));
   for (std::size_t k = 0; k < tail.size(); ++k) {
     const auto r = static_cast<Eigen::Index>(k);
-    td.row(r) << 1, x[tail[k]], lnI[tail[k]];
-    ty[r] = lnY[tail[k]];
+    td.row(r) << 1, s.x[tail[k]], s.lnI[tail[k]];
+    ty[r] = s.lnY[tail[k]];
   }
   Eigen::Vector3d c = td.colPivHouseholderQr().solve(ty);
-  if (!c.allFinite()) c = Eigen::Vector3d(median(lnY), 0, 0);
-  const double p0 = std::clamp(-c[2], 0.05, 5.0);
+  if (!c.allFinite()) c = Eigen::Vector3d(median(s.lnY), 0, 0);
+  return c;
+}
 
+// Every start gets a few steps; the best goes on to convergence.
+LeastSquaresResult bestOfStarts(const ResidualFunction& residuals,
+                                const std::vector<Eigen::VectorXd>& tries, int screeningSteps) {
+  LeastSquaresOptions screen;
+  screen.maxIterations = screeningSteps;
+  LeastSquaresResult best;
+  best.sumOfSquares = std::numeric_limits<double>::infinity();
+  for (const auto& t : tries) {
+    auto result = levenbergMarquardt(residuals, t, screen);
+    if (result.status != FitStatus::kTooFewPoints && result.sumOfSquares < best.sumOfSquares) {
+      best = std::move(result);
+    }
+  }
+  if (!std::isfinite(best.sumOfSquares) || best.status == FitStatus::kConverged) return best;
+  LeastSquaresOptions full;
+  full.maxIterations = 300;
+  auto result = levenbergMarquardt(residuals, best.x, full);
+  if (result.sumOfSquares <= best.sumOfSquares) best = std::move(result);
+  return best;
+}
+
+}  // namespace
+
+ShapeCurve ShapeCurve::fit(const std::vector<LossPoint>& points) {
+  ShapeCurve out;
+  auto sample = sampleCurves(points, kPointsPerCurve);
+  const auto& lnI = sample.lnI;
+  const auto& x = sample.x;
+  const auto& lnY = sample.lnY;
+  const auto n = static_cast<Eigen::Index>(lnY.size());
+  if (n < 2 * kParameters || sample.byM.empty()) return out;
+  out.top_ = -kInf;
+  std::vector<double> startLevels;
+  double maxLnI = 0;
+  for (auto& [m, idx] : sample.byM) {
+    std::sort(idx.begin(), idx.end(),
+              [&](std::size_t a, std::size_t b) { return lnI[a] < lnI[b]; });
+    out.top_ = std::max(out.top_, lnY[idx.front()]);
+    startLevels.push_back(lnY[idx.front()]);
+    maxLnI = std::max(maxLnI, lnI[idx.back()]);
+  }
+  const Eigen::Vector3d c = fitTail(sample);
+  const double p0 = std::clamp(-c[2], 0.05, 5.0);
   std::vector<Eigen::VectorXd> tries;
   for (double share : {0.2, 0.4, 0.6, 0.8}) {
     for (double slopeInM : {0.0, -1.0}) {
@@ -136,24 +177,8 @@ ShapeCurve ShapeCurve::fit(const std::vector<LossPoint>& points) {
     }
     return true;
   };
-  // Every start gets a few steps; the best goes on to convergence.
-  LeastSquaresOptions screen;
-  screen.maxIterations = kScreeningSteps;
-  LeastSquaresResult best;
-  best.sumOfSquares = kInf;
-  for (const auto& t : tries) {
-    auto result = levenbergMarquardt(residuals, t, screen);
-    if (result.status != FitStatus::kTooFewPoints && result.sumOfSquares < best.sumOfSquares) {
-      best = std::move(result);
-    }
-  }
+  const auto best = bestOfStarts(residuals, tries, kScreeningSteps);
   if (!std::isfinite(best.sumOfSquares)) return out;
-  if (best.status != FitStatus::kConverged) {
-    LeastSquaresOptions full;
-    full.maxIterations = 300;
-    auto result = levenbergMarquardt(residuals, best.x, full);
-    if (result.sumOfSquares <= best.sumOfSquares) best = std::move(result);
-  }
   out.usable_ = true;
   out.theta_ = best.x;
   out.rms_ = std::sqrt(best.sumOfSquares / static_cast<double>(n)) / std::log(10.0);

@@ -47,47 +47,42 @@ std::pair<torch::Tensor, torch::Tensor> toTensors(hw::data::ImageSet& set) {
   return {x.to(torch::kFloat32).div_(255), y.to(torch::kInt64)};
 }
 
-int train(const Flags& f) {
-  torch::set_num_threads(f.threads);
-  hw::plugin::ProcessGroup group(hw::elastic::groupOptionsFromEnv());  // Hemingway
-  auto all = hw::data::loadFashionMnist(hw::data::Split::kTrain, f.data);
-  auto [x, y] = toTensors(all);
-
-  torch::manual_seed(f.seed);
-  torch::nn::Sequential model(torch::nn::Linear(784, f.hidden), torch::nn::ReLU(),
-                              torch::nn::Linear(f.hidden, f.hidden), torch::nn::ReLU(),
-                              torch::nn::Linear(f.hidden, 10));
-  hw::hooks::StepRecorder recorder({group.runId(), group.rank(), group.worldSize()});  // Hemingway
-  auto stats = std::make_shared<hw::hooks::StepStats>();
-  recorder.addHook(stats);
-  if (!f.log.empty()) recorder.addHook(std::make_shared<hw::hooks::JsonlSink>(f.log));
-  // Hemingway: minibatch SGD averages gradients every step; local SGD averages
-  // parameters every --local-iters steps.
+// The model, its optimizer and Hemingway's parts on one worker.
+struct Worker {
+  const Flags& f;
+  hw::plugin::ProcessGroup& group;
+  torch::Tensor x, y;
+  torch::nn::Sequential model;
+  hw::hooks::StepRecorder& recorder;
+  torch::optim::SGD optimizer;
   std::unique_ptr<hw::plugin::DataParallel> dp;
   std::unique_ptr<hw::plugin::ParameterAveraging> averaging;
-  if (f.algorithm == "sgd") {
-    dp = std::make_unique<hw::plugin::DataParallel>(group, model.ptr(),
-                                                    hw::plugin::DataParallelOptions{}, &recorder);
-  } else {
-    averaging = std::make_unique<hw::plugin::ParameterAveraging>(group, model.ptr(), f.localIters,
-                                                                 &recorder);
-  }
-  auto info = hw::plugin::describeRun(group, model.ptr(), f.algorithm, all.count);
-  info.extra = {{"model", fmt::format("mlp-784-{0}-{0}-10", f.hidden)},
-                {"loss", "cross-entropy"},
-                {"lr", fmt::format("{}", f.lr)},
-                {"momentum", "0.9"},
-                {"batch_size", std::to_string(f.batchSize)},
-                {"local_iters", f.algorithm == "local-sgd" ? std::to_string(f.localIters) : "-"},
-                {"seed", std::to_string(f.seed)},
-                {"data", f.data}};
-  info.command = f.command;
-  if (!group.parked()) recorder.runStart(info);  // a parked worker is nobody's rank yet
-
-  torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(f.lr).momentum(0.9));
-  hw::hooks::Progress progress(f.iterations);
+  hw::hooks::Progress progress;
   std::int64_t stepsDone = 0;
-  auto trainStep = [&](std::int64_t i, const std::vector<std::int64_t>& batch) {
+
+  Worker(const Flags& flags, hw::plugin::ProcessGroup& g, hw::hooks::StepRecorder& r,
+         torch::nn::Sequential m, std::pair<torch::Tensor, torch::Tensor> data)
+      : f(flags),
+        group(g),
+        x(data.first),
+        y(data.second),
+        model(m),
+        recorder(r),
+        optimizer(model->parameters(), torch::optim::SGDOptions(f.lr).momentum(0.9)),
+        progress(f.iterations) {
+    // Hemingway: minibatch SGD averages gradients every step; local SGD
+    // averages parameters every --local-iters steps.
+    if (f.algorithm == "sgd") {
+      dp = std::make_unique<hw::plugin::DataParallel>(group, model.ptr(),
+                                                      hw::plugin::DataParallelOptions{}, &recorder);
+    } else {
+      averaging = std::make_unique<hw::plugin::ParameterAveraging>(group, model.ptr(), f.localIters,
+                                                                   &recorder);
+    }
+  }
+
+  // One step on `batch`; returns this rank's loss.
+  double step(std::int64_t i, const std::vector<std::int64_t>& batch) {
     stepsDone = i + 1;
     auto step = recorder.step(static_cast<std::int64_t>(batch.size()));  // Hemingway
     auto idx = torch::tensor(batch);
@@ -100,87 +95,126 @@ int train(const Flags& f) {
     const double value = loss.item<double>();
     step.setLoss(value);
     if (group.rank() == 0 && ((i + 1) % 50 == 0 || i + 1 == f.iterations)) {
-      fmt::print(stderr, "{} | loss {:.4f} | workers {}\n", progress.line(i + 1),
-                 loss.item<double>(), group.worldSize());
+      fmt::print(stderr, "{} | loss {:.4f} | workers {}\n", progress.line(i + 1), value,
+                 group.worldSize());
     }
     return value;
-  };
-  if (f.elastic) {
-    // Hemingway, elastic: the state a joiner needs, a sampler whose global
-    // cursor survives rescaling, and the learning rate following the global
-    // batch (linear scaling: lr x world / world at the start).
-    hw::data::ElasticSampler sampler(all.count, f.batchSize, {f.seed});
-    std::int64_t startWorld = group.worldSize();
-    hw::elastic::TrainingState state;
-    state.addModule(model.ptr());
-    state.addOptimizer(optimizer);
-    state.addSampler(sampler);
-    state.addValue("start_world", startWorld);
-    hw::elastic::Elastic elastic(group, state, &recorder);
-    // Hemingway, adaptive: the controller (on rank 0) sees the step records,
-    // plans every 10 steps and asks for the machine count it prefers.
-    std::shared_ptr<hw::adaptive::ControllerHook> controller;
-    if (f.adaptive) {
-      hw::adaptive::ControllerOptions co;
-      co.algorithm = "sgd";
-      co.targetLoss = f.targetLoss;
-      const auto bounds = hw::elastic::elasticWorkerBounds(group);
-      co.minWorkers = bounds.min;
-      co.maxWorkers = bounds.max;
-      co.probeSteps = 10;  // a minibatch loss is noisy: longer probes
-      co.cooldownSteps = 40;
-      controller = std::make_shared<hw::adaptive::ControllerHook>(co, &recorder);
-      recorder.addHook(controller);
+  }
+};
+
+// Hemingway, adaptive: the controller (on rank 0) sees the step records,
+// plans every 10 steps and asks for the machine count it prefers.
+std::shared_ptr<hw::adaptive::ControllerHook> addController(const Flags& f,
+                                                            hw::plugin::ProcessGroup& group,
+                                                            hw::hooks::StepRecorder& recorder) {
+  hw::adaptive::ControllerOptions co;
+  co.algorithm = "sgd";
+  co.targetLoss = f.targetLoss;
+  const auto bounds = hw::elastic::elasticWorkerBounds(group);
+  co.minWorkers = bounds.min;
+  co.maxWorkers = bounds.max;
+  co.probeSteps = 10;  // a minibatch loss is noisy: longer probes
+  co.cooldownSteps = 40;
+  auto controller = std::make_shared<hw::adaptive::ControllerHook>(co, &recorder);
+  recorder.addHook(controller);
+  return controller;
+}
+
+// Every 10 steps the ranks agree on the mean loss: at the target all stop together.
+bool targetReached(const Flags& f, hw::plugin::ProcessGroup& group, std::int64_t i,
+                   std::vector<double>& recent) {
+  if (f.targetLoss <= 0 || (i + 1) % 10 != 0) return false;
+  std::vector<double> mean = {std::accumulate(recent.begin(), recent.end(), 0.0) /
+                              static_cast<double>(recent.size())};
+  hw::plugin::WorkerSet::real(group).sum(mean);
+  recent.clear();
+  if (mean[0] / group.worldSize() > f.targetLoss) return false;
+  if (group.rank() == 0) {
+    fmt::print(stderr, "target loss {:g} reached at step {} (mean of the last 10: {:.4f})\n",
+               f.targetLoss, i + 1, mean[0] / group.worldSize());
+  }
+  return true;
+}
+
+// Hemingway, elastic: the state a joiner needs, a sampler whose global cursor
+// survives rescaling, and the learning rate following the global batch
+// (linear scaling: lr x world / world at the start). False: parked at the end.
+bool trainElastic(const Flags& f, Worker& w, std::int64_t examples) {
+  auto& group = w.group;
+  hw::data::ElasticSampler sampler(examples, f.batchSize, {f.seed});
+  std::int64_t startWorld = group.worldSize();
+  hw::elastic::TrainingState state;
+  state.addModule(w.model.ptr());
+  state.addOptimizer(w.optimizer);
+  state.addSampler(sampler);
+  state.addValue("start_world", startWorld);
+  hw::elastic::Elastic elastic(group, state, &w.recorder);
+  const auto controller = f.adaptive ? addController(f, group, w.recorder) : nullptr;
+  std::vector<double> recent;  // this rank's losses since the last check
+  elastic.onMembershipChange([&](const auto&, const auto& after) {
+    for (auto& g : w.optimizer.param_groups()) {
+      static_cast<torch::optim::SGDOptions&>(g.options())
+          .lr(f.lr * after.worldSize / static_cast<double>(startWorld));
     }
-    std::vector<double> recent;  // this rank's losses since the last check
-    elastic.onMembershipChange([&](const auto&, const auto& after) {
-      for (auto& g : optimizer.param_groups()) {
-        static_cast<torch::optim::SGDOptions&>(g.options())
-            .lr(f.lr * after.worldSize / static_cast<double>(startWorld));
-      }
-    });
-    const bool member = elastic.run(f.iterations, [&](std::int64_t i) {
-      if (controller && group.rank() == 0) controller->steer(i, elastic.scaler());
-      recent.push_back(trainStep(i, sampler.batch(group.rank(), group.worldSize())));
-      if (f.targetLoss > 0 && (i + 1) % 10 == 0) {
-        // Every 10 steps the ranks agree on the mean loss: at the target all stop together.
-        std::vector<double> mean = {std::accumulate(recent.begin(), recent.end(), 0.0) /
-                                    static_cast<double>(recent.size())};
-        hw::plugin::WorkerSet::real(group).sum(mean);
-        recent.clear();
-        if (mean[0] / group.worldSize() <= f.targetLoss) {
-          if (group.rank() == 0) {
-            fmt::print(stderr,
-                       "target loss {:g} reached at step {} (mean of the last 10: {:.4f})\n",
-                       f.targetLoss, i + 1, mean[0] / group.worldSize());
-          }
-          elastic.stop();
-        }
-      }
-    });
-    if (!member) return 0;  // parked when the run ended
+  });
+  return elastic.run(f.iterations, [&](std::int64_t i) {
+    if (controller && group.rank() == 0) controller->steer(i, elastic.scaler());
+    recent.push_back(w.step(i, sampler.batch(group.rank(), group.worldSize())));
+    if (targetReached(f, group, i, recent)) elastic.stop();
+  });
+}
+
+void printSummary(const Flags& f, Worker& w, const hw::hooks::StepStats& stats) {
+  auto test = hw::data::loadFashionMnist(hw::data::Split::kTest, f.data);
+  auto [tx, ty] = toTensors(test);
+  torch::NoGradGuard noGrad;
+  const double accuracy =
+      w.model->forward(tx).argmax(1).eq(ty).to(torch::kFloat64).mean().item<double>();
+  const auto sum = stats.summary(std::min(f.iterations / 10, 20));
+  const int world = w.group.worldSize();
+  fmt::print(
+      "{} | workers {} | {} | final loss {:.4f} | test accuracy {:.2f}% | "
+      "median step {:.2f} ms (compute {:.2f}, comm {:.2f}, exposed comm {:.2f}) | "
+      "throughput {:.0f} samples/s{}\n",
+      f.algorithm, world, w.progress.summary(w.stepsDone), sum.meanRecentLoss, 100 * accuracy,
+      sum.medianStepMs, sum.medianComputeMs, sum.medianCommMs, sum.medianExposedCommMs,
+      world * f.batchSize / (sum.medianStepMs / 1000), f.log.empty() ? "" : " | log " + f.log);
+}
+
+int train(const Flags& f) {
+  torch::set_num_threads(f.threads);
+  hw::plugin::ProcessGroup group(hw::elastic::groupOptionsFromEnv());  // Hemingway
+  auto all = hw::data::loadFashionMnist(hw::data::Split::kTrain, f.data);
+  auto data = toTensors(all);
+
+  torch::manual_seed(f.seed);
+  torch::nn::Sequential model(torch::nn::Linear(784, f.hidden), torch::nn::ReLU(),
+                              torch::nn::Linear(f.hidden, f.hidden), torch::nn::ReLU(),
+                              torch::nn::Linear(f.hidden, 10));
+  hw::hooks::StepRecorder recorder({group.runId(), group.rank(), group.worldSize()});  // Hemingway
+  auto stats = std::make_shared<hw::hooks::StepStats>();
+  recorder.addHook(stats);
+  if (!f.log.empty()) recorder.addHook(std::make_shared<hw::hooks::JsonlSink>(f.log));
+  Worker w(f, group, recorder, model, data);
+  auto info = hw::plugin::describeRun(group, model.ptr(), f.algorithm, all.count);
+  info.extra = {{"model", fmt::format("mlp-784-{0}-{0}-10", f.hidden)},
+                {"loss", "cross-entropy"},
+                {"lr", fmt::format("{}", f.lr)},
+                {"momentum", "0.9"},
+                {"batch_size", std::to_string(f.batchSize)},
+                {"local_iters", f.algorithm == "local-sgd" ? std::to_string(f.localIters) : "-"},
+                {"seed", std::to_string(f.seed)},
+                {"data", f.data}};
+  info.command = f.command;
+  if (!group.parked()) recorder.runStart(info);  // a parked worker is nobody's rank yet
+  if (f.elastic) {
+    if (!trainElastic(f, w, all.count)) return 0;  // parked when the run ended
   } else {
     // Hemingway: each worker its own examples, reshuffled every epoch.
     hw::data::DistributedSampler sampler(all.count, group.rank(), group.worldSize(), {f.seed});
-    for (int i = 0; i < f.iterations; ++i) trainStep(i, sampler.nextBatch(f.batchSize));
+    for (int i = 0; i < f.iterations; ++i) w.step(i, sampler.nextBatch(f.batchSize));
   }
-
-  if (group.rank() == 0) {
-    auto test = hw::data::loadFashionMnist(hw::data::Split::kTest, f.data);
-    auto [tx, ty] = toTensors(test);
-    torch::NoGradGuard noGrad;
-    const double accuracy =
-        model->forward(tx).argmax(1).eq(ty).to(torch::kFloat64).mean().item<double>();
-    const auto sum = stats->summary(std::min(f.iterations / 10, 20));
-    fmt::print(
-        "{} | workers {} | {} | final loss {:.4f} | test accuracy {:.2f}% | "
-        "median step {:.2f} ms (compute {:.2f}, comm {:.2f}, exposed comm {:.2f}) | "
-        "throughput {:.0f} samples/s{}\n",
-        f.algorithm, group.worldSize(), progress.summary(stepsDone), sum.meanRecentLoss,
-        100 * accuracy, sum.medianStepMs, sum.medianComputeMs, sum.medianCommMs,
-        sum.medianExposedCommMs, group.worldSize() * f.batchSize / (sum.medianStepMs / 1000),
-        f.log.empty() ? "" : " | log " + f.log);
-  }
+  if (group.rank() == 0) printSummary(f, w, *stats);
   if (!f.elastic) group.barrier();
   return 0;
 }

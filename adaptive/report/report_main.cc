@@ -249,60 +249,77 @@ struct PlotContext {
 // its interval band; unmeasured m beyond the dashed line) and, with a
 // target, ALG-time-to-target.png (predicted time against m with its 80%
 // band, the measured runs' times, the recommendation marked).
-void writePlots(const std::string& dir, const std::vector<ad::TraceRow>& rows,
-                const std::vector<ad::CompositeModel>& models, const PlotContext& context) {
-  const PlotFolders folders(dir);
-  const std::string& work = folders.work;
-  const std::string metric = context.gap ? "duality gap" : "loss - P*";
-  for (const auto& model : models) {
-    const std::string name = safeFileName(model.algorithm);
-    const std::string base = work + "/" + name;
-    const std::string out = dir + "/" + name;
-    const double pStar = model.convergence.pStar();
-    auto value = [&](const ad::TraceRow& r) -> std::optional<double> {
-      const double v = context.gap ? r.gap.value_or(-1) : r.loss - pStar;
-      return v > 0 ? std::optional<double>(v) : std::nullopt;
-    };
-    std::set<double> ms;
+// The plots of one model: a gnuplot script with its data files.
+class ModelPlots {
+ public:
+  ModelPlots(const std::string& dir, const std::string& work, const std::vector<ad::TraceRow>& rows,
+             const ad::CompositeModel& model, const PlotContext& context)
+      : rows_(rows),
+        model_(model),
+        context_(context),
+        name_(safeFileName(model.algorithm)),
+        base_(work + "/" + name_),
+        out_(dir + "/" + name_),
+        metric_(context.gap ? "duality gap" : "loss - P*"),
+        pStar_(model.convergence.pStar()) {
     for (const auto& r : rows) {
-      if (r.algorithm == model.algorithm) ms.insert(r.machines);
+      if (r.algorithm == model.algorithm) ms_.insert(r.machines);
     }
-    std::ofstream script(base + ".gp");
+  }
+
+  void write() {
+    std::ofstream script(base_ + ".gp");
     script << "set terminal pngcairo size 1000,600\nset key outside right top\nset grid\n";
-    script << "set output " << gnuplotQuote(out + "-convergence.png")
+    convergence(script);
+    system(script);
+    if (context_.target && context_.plan != nullptr) timeToTarget(script);
+    script.close();
+    const int code = runProgram({"gnuplot", base_ + ".gp"});
+    if (code == 127) throw std::runtime_error("cannot run gnuplot (install gnuplot-nox)");
+    if (code != 0) throw std::runtime_error("gnuplot failed on the plots of " + name_);
+  }
+
+ private:
+  std::optional<double> value(const ad::TraceRow& r) const {
+    const double v = context_.gap ? r.gap.value_or(-1) : r.loss - pStar_;
+    return v > 0 ? std::optional<double>(v) : std::nullopt;
+  }
+
+  // Observed points and g per measured m.
+  void convergence(std::ofstream& script) {
+    script << "set output " << gnuplotQuote(out_ + "-convergence.png")
            << "\nset logscale y\nset format y '10^{%L}'\n";
     // The lines are g as it serves at the measured counts (formAt), which
     // differs from the form chosen between them once the forms were compared.
-    const std::string& drawn = model.convergence.formAt(ms.empty() ? 1.0 : *ms.begin());
-    const std::string lines = drawn == model.convergence.form()
-                                  ? drawn + " form, lines"
-                                  : "lines: " + drawn + " form at measured m; " +
-                                        model.convergence.form() + " form between them";
+    const auto& g = model_.convergence;
+    const std::string& drawn = g.formAt(ms_.empty() ? 1.0 : *ms_.begin());
+    const std::string lines = drawn == g.form() ? drawn + " form, lines"
+                                                : "lines: " + drawn + " form at measured m; " +
+                                                      g.form() + " form between them";
     script << "set title "
-           << gnuplotQuote(model.algorithm + ": " + metric + " per m, observed (points) and g (" +
+           << gnuplotQuote(model_.algorithm + ": " + metric_ + " per m, observed (points) and g (" +
                            lines + ")")
-           << "\nset xlabel 'iteration'\nset ylabel " << gnuplotQuote(metric) << "\n";
-    if (context.target) {
-      script << "set arrow from graph 0, first "
-             << (context.gap ? *context.target : *context.target - pStar) << " to graph 1, first "
-             << (context.gap ? *context.target : *context.target - pStar)
+           << "\nset xlabel 'iteration'\nset ylabel " << gnuplotQuote(metric_) << "\n";
+    if (context_.target) {
+      const double level = context_.gap ? *context_.target : *context_.target - pStar_;
+      script << "set arrow from graph 0, first " << level << " to graph 1, first " << level
              << " nohead dt 2 lc rgb 'gray40'\n";
     }
     script << "plot ";
     int k = 0;
-    for (double m : ms) {
-      const std::string obs = base + "-m" + std::to_string(k) + ".dat";
+    for (double m : ms_) {
+      const std::string obs = base_ + "-m" + std::to_string(k) + ".dat";
       std::ofstream o(obs), f(obs + ".fit");
       double maxI = 1;
-      for (const auto& r : rows) {
-        if (r.algorithm != model.algorithm || r.machines != m) continue;
+      for (const auto& r : rows_) {
+        if (r.algorithm != model_.algorithm || r.machines != m) continue;
         if (const auto v = value(r)) {
           o << r.iteration << ' ' << *v << '\n';
           maxI = std::max(maxI, r.iteration);
         }
       }
       for (double i = 1; i <= maxI; i = std::max(i + 1, i * 1.05)) {
-        f << i << ' ' << std::pow(10.0, model.convergence.predictLog10(i, m)) << '\n';
+        f << i << ' ' << std::pow(10.0, g.predictLog10(i, m)) << '\n';
       }
       script << (k ? ", " : "") << gnuplotQuote(obs) << " with points pt 7 ps 0.35 lc " << k + 1
              << " title 'm=" << m << "', " << gnuplotQuote(obs + ".fit") << " with lines lw 2 lc "
@@ -310,84 +327,97 @@ void writePlots(const std::string& dir, const std::vector<ad::TraceRow>& rows,
       ++k;
     }
     script << "\nunset arrow\nunset logscale y\nset format y '%g'\n";
-    // f(m): medians per measured m, the fit and its band.
-    const double maxM = ms.empty() ? 2 : *ms.rbegin() * 2;
+  }
+
+  // f(m): medians per measured m, the fit and its band.
+  void system(std::ofstream& script) {
+    const double maxM = ms_.empty() ? 2 : *ms_.rbegin() * 2;
     {
-      std::ofstream pts(base + "-times.dat"), fit(base + "-times.fit");
-      for (const auto& [m, seconds] : model.measuredSeconds) pts << m << ' ' << seconds << '\n';
+      std::ofstream pts(base_ + "-times.dat"), fit(base_ + "-times.fit");
+      for (const auto& [m, seconds] : model_.measuredSeconds) pts << m << ' ' << seconds << '\n';
       for (double m = 1; m <= maxM; m += std::max(1.0, maxM / 100)) {
-        const auto f = model.system.predict(m, model.size);
+        const auto f = model_.system.predict(m, model_.size);
         fit << m << ' ' << f.value << ' ' << f.low << ' ' << f.high << '\n';
       }
     }
-    script << "set output " << gnuplotQuote(out + "-system.png") << "\n";
-    script << "set title " << gnuplotQuote(model.algorithm + ": seconds per iteration f(m)")
+    script << "set output " << gnuplotQuote(out_ + "-system.png") << "\n";
+    script << "set title " << gnuplotQuote(model_.algorithm + ": seconds per iteration f(m)")
            << "\nset xlabel 'machines m'\nset ylabel 'seconds per iteration'\n";
-    if (!ms.empty()) {
-      script << "set arrow from " << *ms.rbegin() << ", graph 0 to " << *ms.rbegin()
+    if (!ms_.empty()) {
+      script << "set arrow from " << *ms_.rbegin() << ", graph 0 to " << *ms_.rbegin()
              << ", graph 1 nohead dt 2 lc rgb 'gray40'\nset label 'extrapolated ->' at "
-             << *ms.rbegin() << ", graph 0.95 offset 1,0\n";
+             << *ms_.rbegin() << ", graph 0.95 offset 1,0\n";
     }
-    script << "plot " << gnuplotQuote(base + "-times.fit")
+    script << "plot " << gnuplotQuote(base_ + "-times.fit")
            << " using 1:3:4 with filledcurves lc rgb '#c6dbef' title 'f interval', "
-           << gnuplotQuote(base + "-times.fit") << " using 1:2 with lines lw 2 lc rgb '#08519c' "
-           << "title 'f(m)', " << gnuplotQuote(base + "-times.dat")
+           << gnuplotQuote(base_ + "-times.fit") << " using 1:2 with lines lw 2 lc rgb '#08519c' "
+           << "title 'f(m)', " << gnuplotQuote(base_ + "-times.dat")
            << " with points pt 7 ps 1.2 lc rgb '#d62728' title 'measured median'\n";
     script << "unset arrow\nunset label\n";
-    // Time to the target per candidate m, with the 80% band and the choice.
-    if (context.target && context.plan != nullptr) {
-      std::ofstream pred(base + "-ttt.dat"), rec(base + "-rec.dat"), meas(base + "-ttt-meas.dat");
-      int points = 0;
-      for (const auto& p : context.plan->predictions) {
-        if (p.algorithm != model.algorithm || !p.timeToTarget) continue;
-        const auto band = p.timeToTargetInterval.value_or(
-            std::make_pair(p.timeToTarget->value, p.timeToTarget->value));
-        pred << p.machines << ' ' << p.timeToTarget->value << ' ' << band.first << ' '
-             << band.second << '\n';
-        ++points;
-        const auto& r = context.plan->recommendation;
-        if (r.found && r.algorithm == p.algorithm && r.machines == p.machines) {
-          rec << p.machines << ' ' << p.timeToTarget->value << '\n';
-        }
-      }
-      for (const auto& [m, seconds] : model.measuredSeconds) {  // what the runs themselves took
-        std::optional<double> first;
-        for (const auto& r : rows) {
-          if (r.algorithm != model.algorithm || r.machines != m) continue;
-          const auto v = value(r);
-          const double goal = context.gap ? *context.target : *context.target - pStar;
-          if (v && *v <= goal && (!first || r.iteration < *first)) first = r.iteration;
-        }
-        if (first) meas << m << ' ' << *first * seconds << '\n';
-      }
-      pred.close();
-      rec.close();
-      meas.close();
-      if (points > 0) {
-        script << "set output " << gnuplotQuote(out + "-time-to-target.png") << "\n";
-        script
-            << "set title "
-            << gnuplotQuote(model.algorithm + ": seconds to " + metric + " target " +
-                            std::to_string(*context.target) + " against m")
-            << "\nset xlabel 'machines m'\nset ylabel 'seconds to the target'\nset logscale x 2\n";
-        script << "plot " << gnuplotQuote(base + "-ttt.dat")
-               << " using 1:3:4 with filledcurves lc rgb '#fdd0a2' title "
-               << (model.convergence.intervalsFromSlopeBounds() ? "'slope-bound interval', "
-                                                                : "'80% interval', ")
-               << gnuplotQuote(base + "-ttt.dat")
-               << " using 1:2 with linespoints lw 2 pt 7 lc rgb '#d94801' title 'predicted', "
-               << gnuplotQuote(base + "-ttt-meas.dat")
-               << " with points pt 9 ps 1.8 lc rgb '#238b45' title 'measured runs', "
-               << gnuplotQuote(base + "-rec.dat")
-               << " with points pt 6 ps 4 lw 3 lc rgb 'black' title 'recommended'\n";
-        script << "unset logscale x\n";
+  }
+
+  // The data of the time-to-target plot; returns the number of predictions.
+  int timeToTargetData() {
+    std::ofstream pred(base_ + "-ttt.dat"), rec(base_ + "-rec.dat"), meas(base_ + "-ttt-meas.dat");
+    int points = 0;
+    for (const auto& p : context_.plan->predictions) {
+      if (p.algorithm != model_.algorithm || !p.timeToTarget) continue;
+      const auto band = p.timeToTargetInterval.value_or(
+          std::make_pair(p.timeToTarget->value, p.timeToTarget->value));
+      pred << p.machines << ' ' << p.timeToTarget->value << ' ' << band.first << ' ' << band.second
+           << '\n';
+      ++points;
+      const auto& r = context_.plan->recommendation;
+      if (r.found && r.algorithm == p.algorithm && r.machines == p.machines) {
+        rec << p.machines << ' ' << p.timeToTarget->value << '\n';
       }
     }
-    script.close();
-    const int code = runProgram({"gnuplot", base + ".gp"});
-    if (code == 127) throw std::runtime_error("cannot run gnuplot (install gnuplot-nox)");
-    if (code != 0) throw std::runtime_error("gnuplot failed on the plots of " + name);
+    const double goal = context_.gap ? *context_.target : *context_.target - pStar_;
+    for (const auto& [m, seconds] : model_.measuredSeconds) {  // what the runs themselves took
+      std::optional<double> first;
+      for (const auto& r : rows_) {
+        if (r.algorithm != model_.algorithm || r.machines != m) continue;
+        const auto v = value(r);
+        if (v && *v <= goal && (!first || r.iteration < *first)) first = r.iteration;
+      }
+      if (first) meas << m << ' ' << *first * seconds << '\n';
+    }
+    return points;
   }
+
+  // Time to the target per candidate m, with the 80% band and the choice.
+  void timeToTarget(std::ofstream& script) {
+    if (timeToTargetData() == 0) return;
+    script << "set output " << gnuplotQuote(out_ + "-time-to-target.png") << "\n";
+    script << "set title "
+           << gnuplotQuote(model_.algorithm + ": seconds to " + metric_ + " target " +
+                           std::to_string(*context_.target) + " against m")
+           << "\nset xlabel 'machines m'\nset ylabel 'seconds to the target'\nset logscale x 2\n";
+    script << "plot " << gnuplotQuote(base_ + "-ttt.dat")
+           << " using 1:3:4 with filledcurves lc rgb '#fdd0a2' title "
+           << (model_.convergence.intervalsFromSlopeBounds() ? "'slope-bound interval', "
+                                                             : "'80% interval', ")
+           << gnuplotQuote(base_ + "-ttt.dat")
+           << " using 1:2 with linespoints lw 2 pt 7 lc rgb '#d94801' title 'predicted', "
+           << gnuplotQuote(base_ + "-ttt-meas.dat")
+           << " with points pt 9 ps 1.8 lc rgb '#238b45' title 'measured runs', "
+           << gnuplotQuote(base_ + "-rec.dat")
+           << " with points pt 6 ps 4 lw 3 lc rgb 'black' title 'recommended'\n";
+    script << "unset logscale x\n";
+  }
+
+  const std::vector<ad::TraceRow>& rows_;
+  const ad::CompositeModel& model_;
+  const PlotContext& context_;
+  const std::string name_, base_, out_, metric_;
+  const double pStar_;
+  std::set<double> ms_;
+};
+
+void writePlots(const std::string& dir, const std::vector<ad::TraceRow>& rows,
+                const std::vector<ad::CompositeModel>& models, const PlotContext& context) {
+  const PlotFolders folders(dir);
+  for (const auto& model : models) ModelPlots(dir, folders.work, rows, model, context).write();
 }
 
 // The decision table of each adaptive run.
@@ -459,132 +489,157 @@ void writeTimelinePlot(const std::string& dir, const ad::Timeline& t) {
   if (code != 0) throw std::runtime_error("gnuplot failed on the timeline of run " + t.run);
 }
 
-int report(const Flags& flags) {
+// Everything the inputs hold.
+struct Inputs {
   std::vector<ad::TraceRow> rows;
   ad::JobConfigs configs;
   ad::JobCommands commands;
   std::vector<ad::Timeline> timelines;
-  for (const auto& path : flags.inputs) {
-    auto part = endsWith(path, ".csv") ? ad::readCsvTraces(path)
-                                       : ad::readJsonlTraces(path, &configs, &commands);
-    rows.insert(rows.end(), part.begin(), part.end());
-    if (!endsWith(path, ".csv")) {
-      for (auto& t : ad::readTimelines(path)) timelines.push_back(std::move(t));
+};
+
+Inputs readInputs(const std::vector<std::string>& paths) {
+  Inputs in;
+  for (const auto& path : paths) {
+    const bool csv = endsWith(path, ".csv");
+    auto part =
+        csv ? ad::readCsvTraces(path) : ad::readJsonlTraces(path, &in.configs, &in.commands);
+    in.rows.insert(in.rows.end(), part.begin(), part.end());
+    if (!csv) {
+      for (auto& t : ad::readTimelines(path)) in.timelines.push_back(std::move(t));
     }
   }
-  ad::FitOptions fo;
-  fo.metric = flags.metric == "gap" ? ad::Metric::kGap : ad::Metric::kLoss;
-  fo.pStar = flags.pStar;
-  fo.pool = flags.pool;
+  return in;
+}
+
+// The fitted models, and what the candidates of the plan follow from.
+struct Fits {
   std::vector<ad::FittedModel> fitted;
-  try {
-    fitted = ad::fitModels(rows, configs, fo);
-  } catch (const ad::FitError& e) {
-    throw UsageError(e.what());
-  }
   std::vector<ad::CompositeModel> models;
   std::set<double> observed, timedOnly;
   bool identifiable = true;
   double smallestLoss = INFINITY;
-  for (auto& f : fitted) {
-    observed.insert(f.machines.begin(), f.machines.end());
-    identifiable = identifiable && f.systemIdentifiable;
-    for (const auto& [m, seconds] : f.model.measuredSeconds) timedOnly.insert(m);
-    smallestLoss = std::min(smallestLoss, f.smallestLoss);
-    models.push_back(f.model);
+};
+
+Fits fitAll(const Inputs& in, const ad::FitOptions& fo) {
+  Fits fits;
+  try {
+    fits.fitted = ad::fitModels(in.rows, in.configs, fo);
+  } catch (const ad::FitError& e) {
+    throw UsageError(e.what());
   }
-  if (flags.targetLoss && *flags.targetLoss < smallestLoss) {
+  for (auto& f : fits.fitted) {
+    fits.observed.insert(f.machines.begin(), f.machines.end());
+    fits.identifiable = fits.identifiable && f.systemIdentifiable;
+    for (const auto& [m, seconds] : f.model.measuredSeconds) fits.timedOnly.insert(m);
+    fits.smallestLoss = std::min(fits.smallestLoss, f.smallestLoss);
+    fits.models.push_back(f.model);
+  }
+  return fits;
+}
+
+ad::Plan planFor(const Flags& flags, const Fits& fits) {
+  if (flags.targetLoss && *flags.targetLoss < fits.smallestLoss) {
     std::fprintf(stderr,
                  "hemingway-report: the target %g was never reached in any trace (smallest loss "
                  "%g): predictions extrapolate beyond the observed losses\n",
-                 *flags.targetLoss, smallestLoss);
+                 *flags.targetLoss, fits.smallestLoss);
   }
   ad::PlanQuery query;
   query.targetLoss = flags.targetLoss;
   query.timeBudgetSeconds = flags.timeBudget;
   query.pricePerMachineHour = flags.price;
-  if (!identifiable) {
+  if (!fits.identifiable) {
     // One machine count with times: f is not identifiable, so only measured
     // counts are planned (the forward prediction), and probes come next.
-    query.candidates.assign(timedOnly.begin(), timedOnly.end());
+    query.candidates.assign(fits.timedOnly.begin(), fits.timedOnly.end());
   } else if (!flags.candidates.empty()) {
     query.candidates = parseCandidates(flags.candidates);
   } else {
-    std::set<double> c(observed.begin(), observed.end());
-    for (double m = 1; m <= 2 * *observed.rbegin(); m *= 2) c.insert(m);
+    std::set<double> c(fits.observed.begin(), fits.observed.end());
+    for (double m = 1; m <= 2 * *fits.observed.rbegin(); m *= 2) c.insert(m);
     query.candidates.assign(c.begin(), c.end());
   }
-  ad::Plan result;
   try {
-    result = ad::plan(models, query);
+    return ad::plan(fits.models, query);
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
+}
 
-  json out;
-  const auto& rec = result.recommendation;
-  out["recommendation"] = rec.found ? json{{"algorithm", rec.algorithm},
-                                           {"m", rec.machines},
-                                           {"predicted_seconds", rec.predictedSeconds},
-                                           {"reason", rec.reason}}
-                                    : json{{"algorithm", nullptr},
-                                           {"m", nullptr},
-                                           {"predicted_seconds", nullptr},
-                                           {"reason", rec.reason}};
-  out["models"] = json::array();
+json recommendationJson(const ad::Recommendation& rec) {
+  return rec.found ? json{{"algorithm", rec.algorithm},
+                          {"m", rec.machines},
+                          {"predicted_seconds", rec.predictedSeconds},
+                          {"reason", rec.reason}}
+                   : json{{"algorithm", nullptr},
+                          {"m", nullptr},
+                          {"predicted_seconds", nullptr},
+                          {"reason", rec.reason}};
+}
+
+json modelsJson(const std::vector<ad::CompositeModel>& models) {
+  json out = json::array();
   for (const auto& m : models) {
-    out["models"].push_back(
-        {{"algorithm", m.algorithm},
-         {"form", m.convergence.form()},
-         {"held_out_error", orNull(m.convergence.heldOutError())},
-         {"held_out_cases", m.convergence.heldOutCases()},
-         {"held_out_errors", m.convergence.heldOutErrors()},
-         {"form_beyond_measured_m", m.convergence.observedMachines().empty()
-                                        ? json(nullptr)
-                                        : json(m.convergence.formBeyondMeasured())},
-         {"p_star", m.convergence.pStar()}});
+    out.push_back({{"algorithm", m.algorithm},
+                   {"form", m.convergence.form()},
+                   {"held_out_error", orNull(m.convergence.heldOutError())},
+                   {"held_out_cases", m.convergence.heldOutCases()},
+                   {"held_out_errors", m.convergence.heldOutErrors()},
+                   {"form_beyond_measured_m", m.convergence.observedMachines().empty()
+                                                  ? json(nullptr)
+                                                  : json(m.convergence.formBeyondMeasured())},
+                   {"p_star", m.convergence.pStar()}});
   }
-  out["predictions"] = json::array();
-  for (const auto& p : result.predictions) {
-    out["predictions"].push_back(
-        {{"algorithm", p.algorithm},
-         {"m", p.machines},
-         {"seconds_per_iteration", p.secondsPerIteration},
-         {"seconds_per_iteration_measured", orNull(p.measuredSecondsPerIteration)},
-         {"seconds_per_iteration_fit", p.fittedSecondsPerIteration},
-         {"iterations_to_target", orNull(p.iterationsToTarget)},
-         {"iterations_to_target_interval", pairOrNull(p.iterationsToTargetInterval)},
-         {"time_to_target_interval_s", pairOrNull(p.timeToTargetInterval)},
-         {"time_to_target_s", p.timeToTarget ? json(p.timeToTarget->value) : json(nullptr)},
-         {"time_to_target_low_s", p.timeToTarget ? json(p.timeToTarget->low) : json(nullptr)},
-         {"time_to_target_high_s", p.timeToTarget ? json(p.timeToTarget->high) : json(nullptr)},
-         {"loss_at_budget", orNull(p.lossAtBudget)},
-         {"loss_at_budget_interval", pairOrNull(p.lossAtBudgetInterval)},
-         {"machine_hours", orNull(p.machineHours)},
-         {"cost", orNull(p.cost)},
-         {"extrapolated", p.extrapolated},
-         {"extrapolated_m", p.extrapolatedM},
-         {"extrapolated_iterations", p.extrapolatedIterations},
-         {"knee", p.knee}});
-  }
-  out["probes"] = json::array();
-  std::vector<std::string> probeLines;
-  for (const auto& f : fitted) {
+  return out;
+}
+
+json predictionJson(const ad::CandidatePrediction& p) {
+  const auto& t = p.timeToTarget;
+  return {{"algorithm", p.algorithm},
+          {"m", p.machines},
+          {"seconds_per_iteration", p.secondsPerIteration},
+          {"seconds_per_iteration_measured", orNull(p.measuredSecondsPerIteration)},
+          {"seconds_per_iteration_fit", p.fittedSecondsPerIteration},
+          {"iterations_to_target", orNull(p.iterationsToTarget)},
+          {"iterations_to_target_interval", pairOrNull(p.iterationsToTargetInterval)},
+          {"time_to_target_interval_s", pairOrNull(p.timeToTargetInterval)},
+          {"time_to_target_s", t ? json(t->value) : json(nullptr)},
+          {"time_to_target_low_s", t ? json(t->low) : json(nullptr)},
+          {"time_to_target_high_s", t ? json(t->high) : json(nullptr)},
+          {"loss_at_budget", orNull(p.lossAtBudget)},
+          {"loss_at_budget_interval", pairOrNull(p.lossAtBudgetInterval)},
+          {"machine_hours", orNull(p.machineHours)},
+          {"cost", orNull(p.cost)},
+          {"extrapolated", p.extrapolated},
+          {"extrapolated_m", p.extrapolatedM},
+          {"extrapolated_iterations", p.extrapolatedIterations},
+          {"knee", p.knee}};
+}
+
+// The next probes: JSON, and the lines of the text report.
+json probesJson(const Fits& fits, const ad::JobCommands& commands,
+                std::vector<std::string>& probeLines) {
+  json out = json::array();
+  for (const auto& f : fits.fitted) {
     const auto it = commands.find(f.job);
     for (const auto& probe : ad::nextProbes(f)) {
       const std::string command =
           it == commands.end() ? "" : probeCommand(it->second, probe.machines, probe.iterations);
-      out["probes"].push_back({{"algorithm", f.model.algorithm},
-                               {"m", probe.machines},
-                               {"iterations", probe.iterations},
-                               {"command", command.empty() ? json(nullptr) : json(command)}});
+      out.push_back({{"algorithm", f.model.algorithm},
+                     {"m", probe.machines},
+                     {"iterations", probe.iterations},
+                     {"command", command.empty() ? json(nullptr) : json(command)}});
       char line[160];
       std::snprintf(line, sizeof line, "  %s: m = %g for %g iterations", f.model.algorithm.c_str(),
                     probe.machines, probe.iterations);
       probeLines.push_back(std::string(line) + (command.empty() ? "" : ":\n    " + command));
     }
   }
-  out["timelines"] = json::array();
+  return out;
+}
+
+json timelinesJson(const std::vector<ad::Timeline>& timelines) {
+  json out = json::array();
   for (const auto& t : timelines) {
     json decisions = json::array();
     for (const auto& d : t.decisions) {
@@ -596,76 +651,110 @@ int report(const Flags& flags) {
                            {"rescale_cost_s", d.rescaleCostS},
                            {"reason", d.reason}});
     }
-    out["timelines"].push_back({{"run", t.run},
-                                {"algorithm", t.algorithm},
-                                {"simulated", t.simulated},
-                                {"decisions", decisions}});
+    out.push_back({{"run", t.run},
+                   {"algorithm", t.algorithm},
+                   {"simulated", t.simulated},
+                   {"decisions", decisions}});
   }
+  return out;
+}
+
+void printModels(const std::vector<ad::CompositeModel>& models) {
+  for (const auto& m : models) {
+    std::printf(
+        "%s: f(m) = %.4g + %.4g*size/m + %.4g*log m + %.4g*m  (size %g, R^2 %.3f, %zu "
+        "configurations)\n",
+        m.algorithm.c_str(), m.system.theta()[0], m.system.theta()[1], m.system.theta()[2],
+        m.system.theta()[3], m.size, m.system.rSquared(), m.system.configurations());
+    std::printf("%s: log10(P - P*) = %.4g", m.algorithm.c_str(), m.convergence.lasso().intercept);
+    const auto names = ad::convergenceFeatureNames();
+    for (std::size_t j = 0; j < names.size(); ++j) {
+      const double b = m.convergence.lasso().beta[static_cast<Eigen::Index>(j)];
+      if (b != 0) std::printf(" %+.4g*%s", b, names[j].c_str());
+    }
+    std::printf("  (P* %.6g%s, R^2 %.3f, %zu points)\n", m.convergence.pStar(),
+                m.convergence.pStarEstimated() ? " estimated" : " given", m.convergence.rSquared(),
+                m.convergence.points());
+    std::printf("%s: g's form: %s%s\n", m.algorithm.c_str(), m.convergence.form().c_str(),
+                formNote(m.convergence).c_str());
+  }
+}
+
+void printPredictions(const std::vector<ad::CandidatePrediction>& predictions) {
+  // The columns carry the names of the JSON fields.
+  std::printf("\n%-10s %6s %30s %25s %20s %15s %25s %14s %23s %13s %s\n", "algorithm", "m",
+              "seconds_per_iteration_measured", "seconds_per_iteration_fit", "iterations_to_target",
+              "time_to_target_s", "time_to_target_interval_s", "loss_at_budget",
+              "loss_at_budget_interval", "machine_hours", "");
+  auto num = [](const std::optional<double>& v) {
+    char buf[32];
+    if (!v) return std::string("-");
+    std::snprintf(buf, sizeof buf, "%.4g", *v);
+    return std::string(buf);
+  };
+  auto pair = [&num](const std::optional<std::pair<double, double>>& v) {
+    return v ? "[" + num(v->first) + ", " + num(v->second) + "]" : std::string("-");
+  };
+  for (const auto& p : predictions) {
+    std::printf(
+        "%-10s %6g %30s %25.4g %20s %15s %25s %14s %23s %13s %s\n", p.algorithm.c_str(), p.machines,
+        num(p.measuredSecondsPerIteration).c_str(), p.fittedSecondsPerIteration,
+        num(p.iterationsToTarget).c_str(),
+        num(p.timeToTarget ? std::optional<double>(p.timeToTarget->value) : std::nullopt).c_str(),
+        pair(p.timeToTargetInterval).c_str(), num(p.lossAtBudget).c_str(),
+        pair(p.lossAtBudgetInterval).c_str(), num(p.machineHours).c_str(), flagsOf(p).c_str());
+  }
+}
+
+void printText(const Fits& fits, const ad::Plan& result, const std::vector<std::string>& probeLines,
+               const std::vector<ad::Timeline>& timelines) {
+  printModels(fits.models);
+  printPredictions(result.predictions);
+  const auto& rec = result.recommendation;
+  if (rec.found) {
+    std::printf("\nrecommendation: %s on %g machines, predicted %.4g s: %s\n",
+                rec.algorithm.c_str(), rec.machines, rec.predictedSeconds, rec.reason.c_str());
+  } else {
+    std::printf("\nno recommendation: %s\n", rec.reason.c_str());
+  }
+  if (!fits.identifiable) {
+    std::printf(
+        "\nOnly one machine count has times: the table is the forward prediction at the "
+        "measured m. To compare machine counts, run next (the cheapest probes that make f "
+        "identifiable and g's held-out error measurable), then report on the logs again:\n");
+  } else if (!probeLines.empty()) {
+    std::printf("\nTo measure g's held-out error, run next:\n");
+  }
+  for (const auto& line : probeLines) std::printf("%s\n", line.c_str());
+  printTimelines(timelines);
+}
+
+int report(const Flags& flags) {
+  const auto in = readInputs(flags.inputs);
+  ad::FitOptions fo;
+  fo.metric = flags.metric == "gap" ? ad::Metric::kGap : ad::Metric::kLoss;
+  fo.pStar = flags.pStar;
+  fo.pool = flags.pool;
+  const auto fits = fitAll(in, fo);
+  const auto result = planFor(flags, fits);
+
+  json out;
+  out["recommendation"] = recommendationJson(result.recommendation);
+  out["models"] = modelsJson(fits.models);
+  out["predictions"] = json::array();
+  for (const auto& p : result.predictions) out["predictions"].push_back(predictionJson(p));
+  std::vector<std::string> probeLines;
+  out["probes"] = probesJson(fits, in.commands, probeLines);
+  out["timelines"] = timelinesJson(in.timelines);
   if (flags.json) {
     std::cout << out.dump(2) << std::endl;
   } else {
-    for (const auto& m : models) {
-      std::printf(
-          "%s: f(m) = %.4g + %.4g*size/m + %.4g*log m + %.4g*m  (size %g, R^2 %.3f, %zu "
-          "configurations)\n",
-          m.algorithm.c_str(), m.system.theta()[0], m.system.theta()[1], m.system.theta()[2],
-          m.system.theta()[3], m.size, m.system.rSquared(), m.system.configurations());
-      std::printf("%s: log10(P - P*) = %.4g", m.algorithm.c_str(), m.convergence.lasso().intercept);
-      const auto names = ad::convergenceFeatureNames();
-      for (std::size_t j = 0; j < names.size(); ++j) {
-        const double b = m.convergence.lasso().beta[static_cast<Eigen::Index>(j)];
-        if (b != 0) std::printf(" %+.4g*%s", b, names[j].c_str());
-      }
-      std::printf("  (P* %.6g%s, R^2 %.3f, %zu points)\n", m.convergence.pStar(),
-                  m.convergence.pStarEstimated() ? " estimated" : " given",
-                  m.convergence.rSquared(), m.convergence.points());
-      std::printf("%s: g's form: %s%s\n", m.algorithm.c_str(), m.convergence.form().c_str(),
-                  formNote(m.convergence).c_str());
-    }
-    // The columns carry the names of the JSON fields.
-    std::printf("\n%-10s %6s %30s %25s %20s %15s %25s %14s %23s %13s %s\n", "algorithm", "m",
-                "seconds_per_iteration_measured", "seconds_per_iteration_fit",
-                "iterations_to_target", "time_to_target_s", "time_to_target_interval_s",
-                "loss_at_budget", "loss_at_budget_interval", "machine_hours", "");
-    for (const auto& p : result.predictions) {
-      auto num = [](const std::optional<double>& v) {
-        char buf[32];
-        if (!v) return std::string("-");
-        std::snprintf(buf, sizeof buf, "%.4g", *v);
-        return std::string(buf);
-      };
-      auto pair = [&num](const std::optional<std::pair<double, double>>& v) {
-        return v ? "[" + num(v->first) + ", " + num(v->second) + "]" : std::string("-");
-      };
-      std::printf(
-          "%-10s %6g %30s %25.4g %20s %15s %25s %14s %23s %13s %s\n", p.algorithm.c_str(),
-          p.machines, num(p.measuredSecondsPerIteration).c_str(), p.fittedSecondsPerIteration,
-          num(p.iterationsToTarget).c_str(),
-          num(p.timeToTarget ? std::optional<double>(p.timeToTarget->value) : std::nullopt).c_str(),
-          pair(p.timeToTargetInterval).c_str(), num(p.lossAtBudget).c_str(),
-          pair(p.lossAtBudgetInterval).c_str(), num(p.machineHours).c_str(), flagsOf(p).c_str());
-    }
-    if (rec.found) {
-      std::printf("\nrecommendation: %s on %g machines, predicted %.4g s: %s\n",
-                  rec.algorithm.c_str(), rec.machines, rec.predictedSeconds, rec.reason.c_str());
-    } else {
-      std::printf("\nno recommendation: %s\n", rec.reason.c_str());
-    }
-    if (!identifiable) {
-      std::printf(
-          "\nOnly one machine count has times: the table is the forward prediction at the "
-          "measured m. To compare machine counts, run next (the cheapest probes that make f "
-          "identifiable and g's held-out error measurable), then report on the logs again:\n");
-    } else if (!probeLines.empty()) {
-      std::printf("\nTo measure g's held-out error, run next:\n");
-    }
-    for (const auto& line : probeLines) std::printf("%s\n", line.c_str());
-    printTimelines(timelines);
+    printText(fits, result, probeLines, in.timelines);
   }
   if (!flags.plots.empty()) {
-    writePlots(flags.plots, rows, models,
+    writePlots(flags.plots, in.rows, fits.models,
                {fo.metric == ad::Metric::kGap, flags.targetLoss, &result});
-    for (const auto& t : timelines) writeTimelinePlot(flags.plots, t);
+    for (const auto& t : in.timelines) writeTimelinePlot(flags.plots, t);
   }
   if (!flags.appendTo.empty()) {  // only when asked: the inputs are never written
     json record = out["recommendation"];
@@ -674,7 +763,7 @@ int report(const Flags& flags) {
     record["time_budget_s"] = orNull(flags.timeBudget);
     appendRecord(flags.appendTo, record.dump());
   }
-  return rec.found ? 0 : 3;
+  return result.recommendation.found ? 0 : 3;
 }
 
 }  // namespace

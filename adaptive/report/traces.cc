@@ -78,128 +78,175 @@ double finiteLoss(const nlohmann::json& v, const std::string& path, std::size_t 
 
 }  // namespace
 
-std::vector<TraceRow> readJsonlTraces(const std::string& path, JobConfigs* configs,
-                                      JobCommands* commands) {
-  bool terminated = true;
-  const auto lines = readLines(path, terminated);
-  std::map<std::string, std::string> algorithmOfRun;
-  std::map<std::string, double> sizeOfRun;
-  std::map<std::string, double> simulatedOfRun;  // the last simulated_s of each run
-  std::map<std::string, std::string> jobOfRun;
+namespace {
+
+// Reads a JSON Lines log record by record: iteration records are rows as
+// they come; step records are summed per (run, step) over the ranks and
+// become rows at the end.
+class JsonlTraceReader {
+ public:
+  JsonlTraceReader(const std::string& path, JobConfigs* configs, JobCommands* commands)
+      : path_(path), configs_(configs), commands_(commands) {}
+
+  std::vector<TraceRow> read() {
+    bool terminated = true;
+    const auto lines = readLines(path_, terminated);
+    for (std::size_t k = 0; k < lines.size(); ++k) {
+      nlohmann::json j;
+      if (!parse(lines[k], k + 1, k + 1 == lines.size() && !terminated, j)) continue;
+      try {
+        const std::string event = j.value("event", "");
+        if (event == "run_start") {
+          onRunStart(j);
+        } else if (event == "step") {
+          onStep(j, k + 1);
+        } else if (event == "iteration") {
+          onIteration(j, k + 1);
+        }
+      } catch (const TraceError&) {
+        throw;
+      } catch (const std::exception& e) {
+        fail(path_, k + 1,
+             std::string("a record lacks a field or has the wrong type: ") + e.what());
+      }
+    }
+    addStepRows();
+    if (rows_.empty()) fail(path_, 0, "holds no step or iteration records with a loss");
+    return std::move(rows_);
+  }
+
+ private:
   struct StepAgg {
     std::string run;
     double machines = 1, lossSum = 0, count = 0, maxSeconds = 0, samples = 0;
   };
-  std::map<std::pair<std::string, long long>, StepAgg> steps;
-  std::vector<TraceRow> rows;
-  for (std::size_t k = 0; k < lines.size(); ++k) {
-    const auto& line = lines[k];
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    nlohmann::json j;
+
+  // False for a line to skip: blank, the torn last line of a crashed writer,
+  // or a line cut short by a crash and followed by records a later writer
+  // appended. Anything else that is not JSON is an error.
+  bool parse(const std::string& line, std::size_t number, bool tornLast, nlohmann::json& j) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) return false;
     try {
       j = nlohmann::json::parse(line);
+      return true;
     } catch (const nlohmann::json::parse_error& e) {
-      if (k + 1 == lines.size() && !terminated) break;  // torn last line of a crashed writer
-      // A line cut short by a crash (the parser ran out of input), followed
-      // by records a later writer appended: skipped. Anything else is an error.
-      if (e.byte >= line.size() && line.rfind('{', 0) == 0) continue;
-      fail(path, k + 1, std::string("not a JSON object: ") + e.what());
+      if (tornLast) return false;
+      if (e.byte >= line.size() && line.rfind('{', 0) == 0) return false;
+      fail(path_, number, std::string("not a JSON object: ") + e.what());
     } catch (const std::exception& e) {  // a number out of range, say
-      fail(path, k + 1, std::string("not a JSON object: ") + e.what());
+      fail(path_, number, std::string("not a JSON object: ") + e.what());
     }
-    try {
-      const std::string event = j.value("event", "");
-      if (event == "run_start") {
-        algorithmOfRun[j.at("run")] = j.value("algorithm", "sgd");
-        sizeOfRun[j.at("run")] = j.value("dataset_size", 1.0);
-        std::map<std::string, std::string> config;
-        if (j.contains("config") && j.at("config").is_object()) {
-          for (const auto& [key, value] : j.at("config").items()) {
-            config[key] = value.is_string() ? value.get<std::string>() : value.dump();
-          }
-        }
-        std::string job = j.value("job", "");
-        if (job.empty() && !config.empty()) job = hooks::jobFingerprint(config);
-        jobOfRun[j.at("run")] = job;
-        if (configs != nullptr && !job.empty()) {
-          // The settings that name the job (what differs between two jobs
-          // or two algorithms' problems): not the seed, threads, paths ...
-          auto& named = (*configs)[job];
-          named.clear();
-          for (const auto& [key, value] : config) {
-            if (hooks::notJobKeys().count(key) == 0) named[key] = value;
-          }
-        }
-        if (commands != nullptr && j.contains("command") && j.at("command").is_array() &&
-            !commands->count(job)) {
-          std::vector<std::string> argv;
-          for (const auto& a : j.at("command")) {
-            if (a.is_string()) argv.push_back(a.get<std::string>());
-          }
-          (*commands)[job] = argv;
-        }
-      } else if (event == "step") {
-        if (j.at("loss").is_null()) continue;  // a step without a loss carries no progress
-        // A step index is checked as a number before it becomes an integer.
-        const double stepIndex = j.at("step").get<double>();
-        if (!(stepIndex >= 0 && stepIndex < kMaxIteration) || stepIndex != std::floor(stepIndex)) {
-          fail(path, k + 1, "the step is not a whole number in [0, 1e12)");
-        }
-        auto& a = steps[{j.at("run").get<std::string>(), static_cast<long long>(stepIndex)}];
-        a.run = j.at("run");
-        a.machines = j.at("world_size");
-        a.lossSum += finiteLoss(j.at("loss"), path, k + 1);
-        a.count += 1;
-        a.samples += j.value("samples", 0.0);
-        a.maxSeconds = std::max(a.maxSeconds, j.at("step_ms").get<double>() / 1000);
-        TraceRow check;
-        check.machines = a.machines;
-        check.iteration = stepIndex + 1;
-        check.loss = a.lossSum;
-        check.iterSeconds = j.at("step_ms").get<double>() / 1000;
-        if (sizeOfRun.count(a.run)) check.size = sizeOfRun[a.run];
-        checkRow(check, path, k + 1);
-      } else if (event == "iteration") {
-        TraceRow r;
-        r.algorithm = j.at("algorithm");
-        r.machines = j.at("world_size");
-        r.iteration = j.at("iteration").get<double>() + 1;
-        r.loss = finiteLoss(j.at("primal"), path, k + 1);
-        if (!j.at("iter_ms").is_null()) r.iterSeconds = j.at("iter_ms").get<double>() / 1000;
-        // A simulated cluster's clock: the iteration's simulated seconds.
-        if (j.contains("simulated_s") && !j.at("simulated_s").is_null()) {
-          const double now = j.at("simulated_s").get<double>();
-          auto& last = simulatedOfRun[j.value("run", "")];
-          if (!r.iterSeconds) r.iterSeconds = now - last;
-          last = now;
-        }
-        if (j.contains("gap") && !j.at("gap").is_null()) r.gap = j.at("gap").get<double>();
-        const auto run = j.value("run", "");
-        if (sizeOfRun.count(run)) r.size = sizeOfRun[run];
-        if (jobOfRun.count(run)) r.job = jobOfRun[run];
-        checkRow(r, path, k + 1);
-        rows.push_back(r);
+    return false;
+  }
+
+  void onRunStart(const nlohmann::json& j) {
+    const std::string run = j.at("run");
+    algorithmOfRun_[run] = j.value("algorithm", "sgd");
+    sizeOfRun_[run] = j.value("dataset_size", 1.0);
+    std::map<std::string, std::string> config;
+    if (j.contains("config") && j.at("config").is_object()) {
+      for (const auto& [key, value] : j.at("config").items()) {
+        config[key] = value.is_string() ? value.get<std::string>() : value.dump();
       }
-    } catch (const TraceError&) {
-      throw;
-    } catch (const std::exception& e) {
-      fail(path, k + 1, std::string("a record lacks a field or has the wrong type: ") + e.what());
+    }
+    std::string job = j.value("job", "");
+    if (job.empty() && !config.empty()) job = hooks::jobFingerprint(config);
+    jobOfRun_[run] = job;
+    if (configs_ != nullptr && !job.empty()) {
+      // The settings that name the job (what differs between two jobs or two
+      // algorithms' problems): not the seed, threads, paths ...
+      auto& named = (*configs_)[job];
+      named.clear();
+      for (const auto& [key, value] : config) {
+        if (hooks::notJobKeys().count(key) == 0) named[key] = value;
+      }
+    }
+    if (commands_ != nullptr && j.contains("command") && j.at("command").is_array() &&
+        !commands_->count(job)) {
+      std::vector<std::string> argv;
+      for (const auto& a : j.at("command")) {
+        if (a.is_string()) argv.push_back(a.get<std::string>());
+      }
+      (*commands_)[job] = argv;
     }
   }
-  for (const auto& [key, a] : steps) {
-    TraceRow r;
-    r.algorithm = algorithmOfRun.count(a.run) ? algorithmOfRun[a.run] : "sgd";
-    r.machines = a.machines;
-    r.iteration = static_cast<double>(key.second) + 1;
-    r.loss = a.lossSum / a.count;
-    r.iterSeconds = a.maxSeconds;
-    r.samples = a.samples;
-    if (sizeOfRun.count(a.run)) r.size = sizeOfRun[a.run];
-    if (jobOfRun.count(a.run)) r.job = jobOfRun[a.run];
-    rows.push_back(r);
+
+  void onStep(const nlohmann::json& j, std::size_t number) {
+    if (j.at("loss").is_null()) return;  // a step without a loss carries no progress
+    // A step index is checked as a number before it becomes an integer.
+    const double stepIndex = j.at("step").get<double>();
+    if (!(stepIndex >= 0 && stepIndex < kMaxIteration) || stepIndex != std::floor(stepIndex)) {
+      fail(path_, number, "the step is not a whole number in [0, 1e12)");
+    }
+    auto& a = steps_[{j.at("run").get<std::string>(), static_cast<long long>(stepIndex)}];
+    a.run = j.at("run");
+    a.machines = j.at("world_size");
+    a.lossSum += finiteLoss(j.at("loss"), path_, number);
+    a.count += 1;
+    a.samples += j.value("samples", 0.0);
+    a.maxSeconds = std::max(a.maxSeconds, j.at("step_ms").get<double>() / 1000);
+    TraceRow check;
+    check.machines = a.machines;
+    check.iteration = stepIndex + 1;
+    check.loss = a.lossSum;
+    check.iterSeconds = j.at("step_ms").get<double>() / 1000;
+    if (sizeOfRun_.count(a.run)) check.size = sizeOfRun_[a.run];
+    checkRow(check, path_, number);
   }
-  if (rows.empty()) fail(path, 0, "holds no step or iteration records with a loss");
-  return rows;
+
+  void onIteration(const nlohmann::json& j, std::size_t number) {
+    TraceRow r;
+    r.algorithm = j.at("algorithm");
+    r.machines = j.at("world_size");
+    r.iteration = j.at("iteration").get<double>() + 1;
+    r.loss = finiteLoss(j.at("primal"), path_, number);
+    if (!j.at("iter_ms").is_null()) r.iterSeconds = j.at("iter_ms").get<double>() / 1000;
+    // A simulated cluster's clock: the iteration's simulated seconds.
+    if (j.contains("simulated_s") && !j.at("simulated_s").is_null()) {
+      const double now = j.at("simulated_s").get<double>();
+      auto& last = simulatedOfRun_[j.value("run", "")];
+      if (!r.iterSeconds) r.iterSeconds = now - last;
+      last = now;
+    }
+    if (j.contains("gap") && !j.at("gap").is_null()) r.gap = j.at("gap").get<double>();
+    const auto run = j.value("run", "");
+    if (sizeOfRun_.count(run)) r.size = sizeOfRun_[run];
+    if (jobOfRun_.count(run)) r.job = jobOfRun_[run];
+    checkRow(r, path_, number);
+    rows_.push_back(r);
+  }
+
+  void addStepRows() {
+    for (const auto& [key, a] : steps_) {
+      TraceRow r;
+      r.algorithm = algorithmOfRun_.count(a.run) ? algorithmOfRun_[a.run] : "sgd";
+      r.machines = a.machines;
+      r.iteration = static_cast<double>(key.second) + 1;
+      r.loss = a.lossSum / a.count;
+      r.iterSeconds = a.maxSeconds;
+      r.samples = a.samples;
+      if (sizeOfRun_.count(a.run)) r.size = sizeOfRun_[a.run];
+      if (jobOfRun_.count(a.run)) r.job = jobOfRun_[a.run];
+      rows_.push_back(r);
+    }
+  }
+
+  const std::string& path_;
+  JobConfigs* configs_;
+  JobCommands* commands_;
+  std::map<std::string, std::string> algorithmOfRun_;
+  std::map<std::string, double> sizeOfRun_;
+  std::map<std::string, double> simulatedOfRun_;  // the last simulated_s of each run
+  std::map<std::string, std::string> jobOfRun_;
+  std::map<std::pair<std::string, long long>, StepAgg> steps_;
+  std::vector<TraceRow> rows_;
+};
+
+}  // namespace
+
+std::vector<TraceRow> readJsonlTraces(const std::string& path, JobConfigs* configs,
+                                      JobCommands* commands) {
+  return JsonlTraceReader(path, configs, commands).read();
 }
 
 std::vector<TraceRow> readCsvTraces(const std::string& path) {

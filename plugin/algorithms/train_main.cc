@@ -212,6 +212,30 @@ hw::data::SparseSet loadDataset(const std::string& spec, const std::string& norm
                     spec);
 }
 
+// A simulated cluster (--cluster-model, --cluster-rescale-s): its clock
+// advances by f(m) = theta0 + theta1/m + theta2 ln m + theta3 m seconds an
+// iteration on m workers, and by the stated cost at each rescale.
+class SimulatedCluster {
+ public:
+  SimulatedCluster(std::vector<double> theta, double rescaleS)
+      : theta_(std::move(theta)), rescaleS_(rescaleS) {}
+  bool active() const { return !theta_.empty(); }
+  double now() const { return now_; }
+  double rescaleSeconds() const { return rescaleS_; }
+  // One iteration on `m` workers: the clock after it.
+  double iterate(int m) {
+    const double x = m;
+    now_ += theta_[0] + theta_[1] / x + theta_[2] * std::log(x) + theta_[3] * x;
+    return now_;
+  }
+  void rescale() { now_ += rescaleS_; }
+
+ private:
+  std::vector<double> theta_;
+  double rescaleS_;
+  double now_ = 0;
+};
+
 // A virtual run as the controller sees it: its workers' count, and a
 // rescale applied at once (repartition, and the simulated cluster's cost).
 class VirtualScaler final : public hw::hooks::Scaler {
@@ -226,243 +250,305 @@ class VirtualScaler final : public hw::hooks::Scaler {
   std::function<void(int)> apply_;
 };
 
-int train(const Flags& f) {
-  auto groupOptions = hw::elastic::groupOptionsFromEnv();
+hw::plugin::AlgorithmOptions algorithmOptions(const Flags& f) {
   hw::plugin::AlgorithmOptions options;
   options.algorithm = hw::plugin::parseAlgorithm(f.algorithm);
   options.localIters = f.localIters;
   options.batchSize = f.batchSize;
   options.lr = f.lr;
   options.seed = f.seed;
-  const auto loss = hw::plugin::parseLoss(f.loss);
+  return options;
+}
+
+// The checks that need no data and no group, in the order users meet them.
+hw::plugin::GroupOptions checkedGroupOptions(const Flags& f,
+                                             const hw::plugin::AlgorithmOptions& options) {
+  auto groupOptions = hw::elastic::groupOptionsFromEnv();
+  hw::plugin::parseLoss(f.loss);
   HEMINGWAY_CHECK_AS(hw::ConfigError, f.virtualWorkers == 0 || groupOptions.worldSize == 1,
                      "--virtual-workers runs every worker in one process; do not launch it with "
                      "{} processes",
                      groupOptions.worldSize);
   HEMINGWAY_CHECK_AS(hw::ConfigError, f.targetGap == 0 || hw::plugin::isDual(options.algorithm),
                      "--target-gap needs a dual method (cocoa or cocoa+), not {}", f.algorithm);
-  hw::plugin::LinearProblem problem(loadDataset(f.dataset, f.normalize, f.data, f.maxFeatures),
-                                    loss, f.lambda);
+  return groupOptions;
+}
 
-  const bool dual = hw::plugin::isDual(options.algorithm);
-  hw::plugin::ProcessGroup group(groupOptions);
-  const bool elasticRun = hw::elastic::elasticMembership(group) != nullptr;
-  const auto rescale = parseRescale(f.rescale);
-  std::vector<double> theta;
-  if (!f.clusterModel.empty()) {
-    theta = parseClusterModel(f.clusterModel);
+// One run of hemingway-train: the problem, the group, the workers (real or
+// virtual), the recorder and the controller; run() trains in the elastic
+// loop (under hemingway-run --max-workers) or the static one.
+class TrainRun {
+ public:
+  explicit TrainRun(const Flags& f)
+      : f_(f),
+        options_(algorithmOptions(f)),
+        groupOptions_(checkedGroupOptions(f, options_)),
+        problem_(loadDataset(f.dataset, f.normalize, f.data, f.maxFeatures),
+                 hw::plugin::parseLoss(f.loss), f.lambda),
+        dual_(hw::plugin::isDual(options_.algorithm)),
+        group_(groupOptions_),
+        elasticRun_(hw::elastic::elasticMembership(group_) != nullptr),
+        rescale_(parseRescale(f.rescale)),
+        cluster_(clusterOf(f), f.clusterRescaleS),
+        capacity_(parseCapacity(f.capacity)),
+        workers_(startWorkers()),
+        trainer_(problem_, workers_, options_),
+        recorder_({group_.runId(), group_.rank(), group_.worldSize()}),
+        progress_(f.iterations) {
+    // Rank 0 writes the iteration records; in an elastic run every rank keeps
+    // the sink open (rank 0 may change; each writes its run_end).
+    if (!f_.log.empty() && (workers_.reports() || elasticRun_)) {
+      recorder_.addHook(std::make_shared<hw::hooks::JsonlSink>(f_.log));
+    }
+    if (f_.adaptive) addController();
+  }
+
+  int run() {
+    if (workers_.reports() && !group_.parked()) start();
+    started_ = std::chrono::steady_clock::now();
+    if (elasticRun_) {
+      if (!trainElastic()) return 0;  // parked when the run ended
+    } else {
+      trainStatic();
+    }
+    if (workers_.reports()) {
+      fmt::print("{} m={}{}: {}, primal {:.8g}{}{}\n", f_.algorithm, workers_.worldSize(),
+                 workers_.isVirtual() ? " (virtual)" : "", progress_.summary(trainer_.iteration()),
+                 e_.primal,
+                 e_.gap ? fmt::format(", dual {:.8g}, gap {:.3g}", *e_.dual, *e_.gap) : "",
+                 cluster_.active() ? fmt::format(", simulated {:.4g} s", cluster_.now()) : "");
+    }
+    return 0;
+  }
+
+ private:
+  std::vector<double> clusterOf(const Flags& f) const {
+    if (f.clusterModel.empty()) return {};
+    auto theta = parseClusterModel(f.clusterModel);
     HEMINGWAY_CHECK_AS(hw::ConfigError, f.virtualWorkers > 0,
                        "--cluster-model simulates the cluster of a virtual run: give "
                        "--virtual-workers");
+    return theta;
   }
-  double simulatedS = 0;  // the simulated clock
-  const auto capacity = parseCapacity(f.capacity);
-  HEMINGWAY_CHECK_AS(hw::ConfigError, capacity.empty() || !theta.empty(),
-                     "--capacity changes a simulated cluster: give --cluster-model");
-  HEMINGWAY_CHECK_AS(hw::ConfigError, rescale.empty() || f.virtualWorkers > 0 || elasticRun,
-                     "--rescale needs --virtual-workers, or real workers under hemingway-run "
-                     "--max-workers");
-  auto workers = f.virtualWorkers > 0 ? hw::plugin::WorkerSet::virtualWorkers(f.virtualWorkers)
-                                      : hw::plugin::WorkerSet::real(group);
-  hw::plugin::LinearTrainer trainer(problem, workers, options);
-  hw::hooks::StepRecorder recorder({group.runId(), group.rank(), group.worldSize()});
-  // Rank 0 writes the iteration records; in an elastic run every rank keeps
-  // the sink open (rank 0 may change; each writes its run_end).
-  if (!f.log.empty() && (workers.reports() || elasticRun)) {
-    recorder.addHook(std::make_shared<hw::hooks::JsonlSink>(f.log));
+
+  hw::plugin::WorkerSet startWorkers() {
+    HEMINGWAY_CHECK_AS(hw::ConfigError, capacity_.empty() || cluster_.active(),
+                       "--capacity changes a simulated cluster: give --cluster-model");
+    HEMINGWAY_CHECK_AS(hw::ConfigError, rescale_.empty() || f_.virtualWorkers > 0 || elasticRun_,
+                       "--rescale needs --virtual-workers, or real workers under hemingway-run "
+                       "--max-workers");
+    return f_.virtualWorkers > 0 ? hw::plugin::WorkerSet::virtualWorkers(f_.virtualWorkers)
+                                 : hw::plugin::WorkerSet::real(group_);
   }
-  std::shared_ptr<hw::adaptive::ControllerHook> controller;
-  if (f.adaptive) {
-    HEMINGWAY_CHECK_AS(hw::ConfigError, f.virtualWorkers > 0 || elasticRun,
+
+  void addController() {
+    HEMINGWAY_CHECK_AS(hw::ConfigError, f_.virtualWorkers > 0 || elasticRun_,
                        "--adaptive rescales: give --virtual-workers M, or run under hemingway-run "
                        "--max-workers B");
-    HEMINGWAY_CHECK_AS(hw::ConfigError, rescale.empty(),
+    HEMINGWAY_CHECK_AS(hw::ConfigError, rescale_.empty(),
                        "--adaptive and --rescale both rescale: give one");
     HEMINGWAY_CHECK_AS(
-        hw::ConfigError, f.virtualWorkers == 0 || !theta.empty(),
+        hw::ConfigError, f_.virtualWorkers == 0 || cluster_.active(),
         "--adaptive on virtual workers needs a simulated clock: give --cluster-model "
         "T0,T1,T2,T3");
-    const auto bounds = f.virtualWorkers > 0 ? hw::elastic::WorkerBounds{1, f.virtualWorkers}
-                                             : hw::elastic::elasticWorkerBounds(group);
-    controller = std::make_shared<hw::adaptive::ControllerHook>(
-        controllerOptions(f, dual, bounds.min, bounds.max), &recorder);
-    if (!theta.empty()) controller->useSimulatedClock();
-    recorder.addHook(controller);
+    const auto bounds = f_.virtualWorkers > 0 ? hw::elastic::WorkerBounds{1, f_.virtualWorkers}
+                                              : hw::elastic::elasticWorkerBounds(group_);
+    controller_ = std::make_shared<hw::adaptive::ControllerHook>(
+        controllerOptions(f_, dual_, bounds.min, bounds.max), &recorder_);
+    if (cluster_.active()) controller_->useSimulatedClock();
+    recorder_.addHook(controller_);
   }
-  hw::hooks::RunInfo info;
-  info.algorithm = f.algorithm;
-  info.parameterCount = problem.features();
-  info.parameterBytes = problem.features() * 8;
-  info.datasetSize = problem.examples();
-  // Settings a dual method does not use are "-": they do not split its job.
-  info.extra = {
-      {"loss", f.loss},
-      {"lambda", fmt::format("{}", f.lambda)},
-      {"dataset", f.dataset},
-      {"normalize", f.normalize},
-      {"lr", dual ? "-" : fmt::format("{}", f.lr)},
-      {"batch_size", dual ? "-" : std::to_string(f.batchSize)},
-      {"seed", std::to_string(f.seed)},
-      {"data", f.data},
-      {"virtual_workers", std::to_string(f.virtualWorkers)},
-      {"local_iters", std::to_string(f.localIters)},
-      {"cluster_model", f.clusterModel.empty() ? "-" : f.clusterModel},
-      {"cluster_rescale_s", f.clusterModel.empty() ? "-" : fmt::format("{}", f.clusterRescaleS)},
-      {"capacity", f.capacity.empty() ? "-" : f.capacity}};
-  info.command = f.command;
-  if (workers.reports() && !group.parked()) {
-    recorder.runStart(info);
+
+  void start() {
+    hw::hooks::RunInfo info;
+    info.algorithm = f_.algorithm;
+    info.parameterCount = problem_.features();
+    info.parameterBytes = problem_.features() * 8;
+    info.datasetSize = problem_.examples();
+    const bool none = f_.clusterModel.empty();
+    // Settings a dual method does not use are "-": they do not split its job.
+    info.extra = {{"loss", f_.loss},
+                  {"lambda", fmt::format("{}", f_.lambda)},
+                  {"dataset", f_.dataset},
+                  {"normalize", f_.normalize},
+                  {"lr", dual_ ? "-" : fmt::format("{}", f_.lr)},
+                  {"batch_size", dual_ ? "-" : std::to_string(f_.batchSize)},
+                  {"seed", std::to_string(f_.seed)},
+                  {"data", f_.data},
+                  {"virtual_workers", std::to_string(f_.virtualWorkers)},
+                  {"local_iters", std::to_string(f_.localIters)},
+                  {"cluster_model", none ? "-" : f_.clusterModel},
+                  {"cluster_rescale_s", none ? "-" : fmt::format("{}", f_.clusterRescaleS)},
+                  {"capacity", f_.capacity.empty() ? "-" : f_.capacity}};
+    info.command = f_.command;
+    recorder_.runStart(info);
     fmt::print(stderr,
                "hemingway-train: {} on {} ({} examples x {} features), {} loss, lambda {:g}, "
                "{} {}worker{}, up to {} iterations{}\n",
-               f.algorithm, f.dataset, problem.examples(), problem.features(), f.loss, f.lambda,
-               workers.worldSize(), workers.isVirtual() ? "virtual " : "",
-               workers.worldSize() == 1 ? "" : "s", f.iterations,
-               f.targetGap > 0 ? fmt::format(" or duality gap {:g}", f.targetGap) : "");
+               f_.algorithm, f_.dataset, problem_.examples(), problem_.features(), f_.loss,
+               f_.lambda, workers_.worldSize(), workers_.isVirtual() ? "virtual " : "",
+               workers_.worldSize() == 1 ? "" : "s", f_.iterations,
+               f_.targetGap > 0 ? fmt::format(" or duality gap {:g}", f_.targetGap) : "");
   }
 
-  hw::plugin::Evaluation e;
-  hw::hooks::Progress progress(f.iterations);
   // Seconds since the start: the simulated clock of a simulated cluster, else wall time.
-  const auto started = std::chrono::steady_clock::now();
-  const auto clock = [&] {
-    return theta.empty()
-               ? std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()
-               : simulatedS;
-  };
-  // One iteration; true when the target gap is reached.
-  auto iterate = [&](std::int64_t it) {
-    const auto timing = trainer.iterate();
-    e = trainer.evaluate();
-    HEMINGWAY_CHECK(std::isfinite(e.primal), "the objective is {} at iteration {}: {} diverged{}",
-                    e.primal, it, f.algorithm,
-                    hw::plugin::isDual(options.algorithm) ? "" : " (lower --lr)");
+  double clock() const {
+    return cluster_.active()
+               ? cluster_.now()
+               : std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  }
+
+  // One iteration; true when a goal is reached.
+  bool iterate(std::int64_t it) {
+    const auto timing = trainer_.iterate();
+    e_ = trainer_.evaluate();
+    HEMINGWAY_CHECK(std::isfinite(e_.primal), "the objective is {} at iteration {}: {} diverged{}",
+                    e_.primal, it, f_.algorithm, dual_ ? "" : " (lower --lr)");
     hw::hooks::IterationRecord r;
-    r.worldSize = workers.worldSize();
+    r.worldSize = workers_.worldSize();
     r.iteration = it;
-    r.algorithm = f.algorithm;
-    r.primal = e.primal;
-    r.dual = e.dual;
-    r.gap = e.gap;
-    r.isVirtual = workers.isVirtual();
-    if (!theta.empty()) {
-      const double m = workers.worldSize();
-      simulatedS += theta[0] + theta[1] / m + theta[2] * std::log(m) + theta[3] * m;
-      r.simulatedS = simulatedS;
-    }
+    r.algorithm = f_.algorithm;
+    r.primal = e_.primal;
+    r.dual = e_.dual;
+    r.gap = e_.gap;
+    r.isVirtual = workers_.isVirtual();
+    if (cluster_.active()) r.simulatedS = cluster_.iterate(workers_.worldSize());
     if (!r.isVirtual) {  // a virtual run's time is not a measurement
       r.computeMs = timing.computeMs;
       r.commMs = timing.commMs;
       r.iterMs = timing.computeMs + timing.commMs;
     }
-    if (workers.reports()) {
-      recorder.iteration(r);
-      if ((it + 1) % 10 == 0 || it + 1 == f.iterations) {
-        fmt::print(stderr, "{} | primal {:.6g}{}{}\n", progress.line(it + 1), e.primal,
-                   e.gap ? fmt::format(" | gap {:.3g}", *e.gap) : "",
-                   rescale.empty() ? "" : fmt::format(" | workers {}", workers.worldSize()));
+    if (workers_.reports()) {
+      recorder_.iteration(r);
+      if ((it + 1) % 10 == 0 || it + 1 == f_.iterations) {
+        fmt::print(stderr, "{} | primal {:.6g}{}{}\n", progress_.line(it + 1), e_.primal,
+                   e_.gap ? fmt::format(" | gap {:.3g}", *e_.gap) : "",
+                   rescale_.empty() ? "" : fmt::format(" | workers {}", workers_.worldSize()));
       }
     }
-    return (f.targetGap > 0 && e.gap && *e.gap <= f.targetGap) ||
-           (f.targetLoss > 0 && e.primal <= f.targetLoss) ||
-           (f.timeBudget > 0 && clock() >= f.timeBudget);
-  };
+    return (f_.targetGap > 0 && e_.gap && *e_.gap <= f_.targetGap) ||
+           (f_.targetLoss > 0 && e_.primal <= f_.targetLoss) ||
+           (f_.timeBudget > 0 && clock() >= f_.timeBudget);
+  }
 
-  if (elasticRun) {
+  // After a failure, the dual variables of the members that trained until it,
+  // the rest as of the last change (w is rebuilt to match them).
+  void mergeDualAfterFailure(std::vector<double>& fullDual, bool wasMember) {
+    std::vector<double> values, mask;
+    if (wasMember) {
+      trainer_.localDual(values, mask);
+    } else {
+      values.assign(fullDual.size(), 0.0);
+      mask.assign(fullDual.size(), 0.0);
+    }
+    workers_.sum(values);
+    workers_.sum(mask);
+    for (std::size_t i = 0; i < fullDual.size(); ++i) {
+      if (mask[i] > 0) fullDual[i] = values[i];
+    }
+  }
+
+  // Real workers under hemingway-run --max-workers. False: parked at the end.
+  bool trainElastic() {
     // The state a joiner needs: w, the iteration, and for dual methods the
     // full dual vector as of the last membership change.
-    std::vector<double> fullDual(dual ? static_cast<std::size_t>(problem.examples()) : 0, 0.0);
+    std::vector<double> fullDual(dual_ ? static_cast<std::size_t>(problem_.examples()) : 0, 0.0);
     hw::elastic::TrainingState state;
-    state.addVector("w", trainer.mutableWeights());
+    state.addVector("w", trainer_.mutableWeights());
     state.addVector("dual", fullDual);
-    state.addValue("iteration", trainer.mutableIteration());
-    RescaleSchedule schedule(rescale, hw::elastic::elasticWorkerBounds(group));
+    state.addValue("iteration", trainer_.mutableIteration());
+    RescaleSchedule schedule(rescale_, hw::elastic::elasticWorkerBounds(group_));
     schedule.addTo(state);
-    hw::elastic::Elastic elastic(group, state, &recorder);
-    elastic.beforeMembershipChange([&] { fullDual = trainer.gatherDual(); });
+    hw::elastic::Elastic elastic(group_, state, &recorder_);
+    elastic.beforeMembershipChange([&] { fullDual = trainer_.gatherDual(); });
     elastic.onMembershipChange(
         [&](const hw::elastic::Membership& before, const hw::elastic::Membership& after) {
-          workers = hw::plugin::WorkerSet::real(group);
+          workers_ = hw::plugin::WorkerSet::real(group_);
           const bool failure = after.cause == hw::elastic::Cause::kFailure;
-          if (failure && dual) {
-            // The dual variables of the members that trained until the failure,
-            // the rest as of the last change; w is rebuilt to match them.
-            std::vector<double> values, mask;
-            if (before.worldSize > 0) {
-              trainer.localDual(values, mask);
-            } else {
-              values.assign(fullDual.size(), 0.0);
-              mask.assign(fullDual.size(), 0.0);
-            }
-            workers.sum(values);
-            workers.sum(mask);
-            for (std::size_t i = 0; i < fullDual.size(); ++i) {
-              if (mask[i] > 0) fullDual[i] = values[i];
-            }
-          }
-          trainer.repartition(workers, fullDual, failure && dual);
+          if (failure && dual_) mergeDualAfterFailure(fullDual, before.worldSize > 0);
+          trainer_.repartition(workers_, fullDual, failure && dual_);
         });
-    const bool member = elastic.run(f.iterations, [&](std::int64_t it) {
-      const auto asked = schedule.due(it, group.generation(), group.worldSize());
-      if (group.rank() == 0) {
+    return elastic.run(f_.iterations, [&](std::int64_t it) {
+      const auto asked = schedule.due(it, group_.generation(), group_.worldSize());
+      if (group_.rank() == 0) {
         if (asked) elastic.requestScale(*asked, hw::elastic::Cause::kRequest);
-        if (controller) controller->steer(it, elastic.scaler());
+        if (controller_) controller_->steer(it, elastic.scaler());
       }
-      trainer.mutableIteration() = it;  // a step cut by a failure may have counted
+      trainer_.mutableIteration() = it;  // a step cut by a failure may have counted
       if (iterate(it)) elastic.stop();
     });
-    if (!member) return 0;
-  } else {
-    const int startWorkers = workers.worldSize();
-    for (std::int64_t it = 0; it < f.iterations; ++it) {
-      int want = workers.worldSize();
-      std::string cause = "request";
-      if (auto at = rescale.find(it); at != rescale.end()) want = at->second;
-      if (!capacity.empty()) {
-        // The scheduler takes machines away (the run shrinks to what is
-        // left) and offers them back (a static run grows back to its size;
-        // the controller decides for an adaptive one).
-        const int cap = std::prev(capacity.upper_bound(simulatedS))->second;
-        if (want > cap) want = cap;
-        if (!controller && rescale.empty() && want < startWorkers && cap > want) {
-          want = std::min(cap, startWorkers);
-        }
-        if (controller) controller->controller().setCapacity(cap);
-      }
-      const auto apply = [&](int to, const std::string& why) {
-        if (to == workers.worldSize() || !workers.isVirtual()) return;
-        const int from = workers.worldSize();
-        const auto full = trainer.gatherDual();
-        workers = hw::plugin::WorkerSet::virtualWorkers(to);
-        trainer.repartition(workers, full, false);
-        if (!theta.empty()) {  // a rescale of the simulated cluster costs its stated time
-          simulatedS += f.clusterRescaleS;
-          hw::hooks::RegroupRecord g;
-          g.fromWorldSize = from;
-          g.toWorldSize = to;
-          g.step = it;
-          g.cause = why;
-          g.totalMs = f.clusterRescaleS * 1000;
-          g.simulated = true;
-          recorder.regroup(g);
-        }
-      };
-      apply(want, cause);
-      if (controller) {
-        VirtualScaler scaler(workers, [&](int to) { apply(to, "controller"); });
-        controller->steer(it, scaler);
+  }
+
+  // The count a static or virtual run wants before iteration `it`: the
+  // --rescale schedule, within the capacity the simulated scheduler offers.
+  int wanted(std::int64_t it, int startWorkers) {
+    int want = workers_.worldSize();
+    if (auto at = rescale_.find(it); at != rescale_.end()) want = at->second;
+    if (capacity_.empty()) return want;
+    // The scheduler takes machines away (the run shrinks to what is left) and
+    // offers them back (a static run grows back to its size; the controller
+    // decides for an adaptive one).
+    const int cap = std::prev(capacity_.upper_bound(cluster_.now()))->second;
+    if (want > cap) want = cap;
+    if (!controller_ && rescale_.empty() && want < startWorkers && cap > want) {
+      want = std::min(cap, startWorkers);
+    }
+    if (controller_) controller_->controller().setCapacity(cap);
+    return want;
+  }
+
+  // Virtual workers take a new count at once; a simulated cluster charges it.
+  void rescaleVirtual(std::int64_t it, int to, const std::string& why) {
+    if (to == workers_.worldSize() || !workers_.isVirtual()) return;
+    const int from = workers_.worldSize();
+    const auto full = trainer_.gatherDual();
+    workers_ = hw::plugin::WorkerSet::virtualWorkers(to);
+    trainer_.repartition(workers_, full, false);
+    if (!cluster_.active()) return;
+    cluster_.rescale();
+    hw::hooks::RegroupRecord g;
+    g.fromWorldSize = from;
+    g.toWorldSize = to;
+    g.step = it;
+    g.cause = why;
+    g.totalMs = cluster_.rescaleSeconds() * 1000;
+    g.simulated = true;
+    recorder_.regroup(g);
+  }
+
+  // Real workers of a fixed group, or virtual workers in this process.
+  void trainStatic() {
+    const int startWorkers = workers_.worldSize();
+    for (std::int64_t it = 0; it < f_.iterations; ++it) {
+      rescaleVirtual(it, wanted(it, startWorkers), "request");
+      if (controller_) {
+        VirtualScaler scaler(workers_, [&](int to) { rescaleVirtual(it, to, "controller"); });
+        controller_->steer(it, scaler);
       }
       if (iterate(it)) break;
     }
   }
-  if (workers.reports()) {
-    fmt::print("{} m={}{}: {}, primal {:.8g}{}{}\n", f.algorithm, workers.worldSize(),
-               workers.isVirtual() ? " (virtual)" : "", progress.summary(trainer.iteration()),
-               e.primal, e.gap ? fmt::format(", dual {:.8g}, gap {:.3g}", *e.dual, *e.gap) : "",
-               theta.empty() ? "" : fmt::format(", simulated {:.4g} s", simulatedS));
-  }
-  return 0;
-}
+
+  const Flags& f_;
+  hw::plugin::AlgorithmOptions options_;
+  hw::plugin::GroupOptions groupOptions_;
+  hw::plugin::LinearProblem problem_;
+  bool dual_;
+  hw::plugin::ProcessGroup group_;
+  bool elasticRun_;
+  std::map<std::int64_t, int> rescale_;
+  SimulatedCluster cluster_;
+  std::map<double, int> capacity_;
+  hw::plugin::WorkerSet workers_;
+  hw::plugin::LinearTrainer trainer_;
+  hw::hooks::StepRecorder recorder_;
+  std::shared_ptr<hw::adaptive::ControllerHook> controller_;
+  hw::plugin::Evaluation e_;
+  hw::hooks::Progress progress_;
+  std::chrono::steady_clock::time_point started_;
+};
+
+int train(const Flags& f) { return TrainRun(f).run(); }
 
 }  // namespace
 

@@ -100,44 +100,88 @@ bool RingAverager::supports(const at::Tensor& tensor) {
 // step overwrites a chunk this rank sent earlier without waiting for that
 // send: the finished chunk cannot arrive before the data this rank
 // contributed to it has left this rank's memory.
-void ringAverage(ProcessGroup& group, const at::Tensor& tensor, at::Tensor& scratch, int tagBase,
-                 const RingOptions& options, RingAbort* abort) {
-  at::NoGradGuard noGrad;
-  const int world = group.worldSize(), rank = group.rank();
-  if (world == 1) return;
-  HEMINGWAY_CHECK(RingAverager::supports(tensor),
-                  "ring average needs a contiguous 1-d float or double CPU tensor");
-  auto& backend = group.backend();
-  const auto deadline = Clock::now() + group.timeout();
-  const int right = (rank + 1) % world, left = (rank + world - 1) % world;
-  const std::int64_t n = tensor.numel();
-  const std::int64_t seg = std::max<std::int64_t>(1, options.segmentBytes / tensor.element_size());
-  const auto wrap = [world](int c) { return ((c % world) + world) % world; };
-  const auto chunkStart = [n, world](int c) { return n * c / world; };
-  const auto chunkEnd = [n, world](int c) { return n * (c + 1) / world; };
-  const std::int64_t maxChunk = (n + world - 1) / world;
-  const int maxSegs = static_cast<int>((maxChunk + seg - 1) / seg);
-  const int steps = 2 * (world - 1);
-  const auto tagOf = [&](int step, int k) { return tagBase + step * maxSegs + k; };
-  const std::int64_t scratchSize = maxChunk * (world - 1);  // one region per reduce-scatter step
-  if (scratch.numel() < scratchSize || scratch.scalar_type() != tensor.scalar_type()) {
-    scratch = at::empty({scratchSize}, tensor.options());
+namespace {
+
+// One ring average in flight: the geometry of its chunks and segments, and
+// the messages it posted.
+class Ring {
+ public:
+  Ring(ProcessGroup& group, const at::Tensor& tensor, at::Tensor& scratch, int tagBase,
+       const RingOptions& options, RingAbort* abort)
+      : group_(group),
+        backend_(group.backend()),
+        tensor_(tensor),
+        options_(options),
+        abort_(abort),
+        world_(group.worldSize()),
+        rank_(group.rank()),
+        tagBase_(tagBase),
+        deadline_(Clock::now() + group.timeout()),
+        right_((rank_ + 1) % world_),
+        left_((rank_ + world_ - 1) % world_),
+        n_(tensor.numel()),
+        seg_(std::max<std::int64_t>(1, options.segmentBytes / tensor.element_size())),
+        maxChunk_((n_ + world_ - 1) / world_),
+        maxSegs_(static_cast<int>((maxChunk_ + seg_ - 1) / seg_)),
+        steps_(2 * (world_ - 1)),
+        received_(static_cast<std::size_t>(steps_)) {
+    const std::int64_t scratchSize = maxChunk_ * (world_ - 1);  // a region per reduce step
+    if (scratch.numel() < scratchSize || scratch.scalar_type() != tensor.scalar_type()) {
+      scratch = at::empty({scratchSize}, tensor.options());
+    }
+    scratch_ = scratch;
+  }
+  // The messages of this average are forgotten however it ends.
+  ~Ring() {
+    if (abort_ != nullptr) abort_->clear();
   }
 
-  // The messages of this average are forgotten however it ends.
-  struct Forget {
-    RingAbort* abort;
-    ~Forget() {
-      if (abort != nullptr) abort->clear();
+  void run() {
+    if (options_.receivesFirst) {
+      for (int step = 0; step < steps_; ++step) postStep(step, 0);
     }
-  } forget{abort};
-  const auto track = [abort](WorkPtr work) {
-    if (abort != nullptr) abort->track(work);
+    for (int k = 0; k < segmentsOf(rank_); ++k) send(0, k);
+    if (!options_.receivesFirst) postStep(0, 0);
+    const double scale = 1.0 / world_;
+    for (int step = 0; step < steps_; ++step) {
+      const int chunk = chunkOf(step);
+      for (int k = 0; k < segmentsOf(chunk); ++k) {
+        waitFor(received_[static_cast<std::size_t>(step)][static_cast<std::size_t>(k)], "receive",
+                step);
+        if (step < world_ - 1) {
+          const auto from = landing(step, k);
+          reduce(tensor_.narrow(0, chunkStart(chunk) + k * seg_, from.numel()), from,
+                 step == world_ - 2, scale);
+        }
+        if (step + 1 < steps_) {
+          send(step + 1, k);
+          if (!options_.receivesFirst && k < segmentsOf(chunkOf(step + 1))) post(step + 1, k);
+        }
+      }
+      if (!options_.receivesFirst && step + 1 < steps_) postStep(step + 1, segmentsOf(chunk));
+    }
+    for (const auto& [step, work] : sent_) waitFor(work, "send", step);
+  }
+
+ private:
+  int wrap(int c) const { return ((c % world_) + world_) % world_; }
+  std::int64_t chunkStart(int c) const { return n_ * c / world_; }
+  std::int64_t chunkEnd(int c) const { return n_ * (c + 1) / world_; }
+  int tagOf(int step, int k) const { return tagBase_ + step * maxSegs_ + k; }
+  int chunkOf(int step) const {
+    return step < world_ - 1 ? wrap(rank_ - step - 1) : wrap(rank_ - (step - (world_ - 1)));
+  }
+  int segmentsOf(int chunk) const {
+    return static_cast<int>((chunkEnd(chunk) - chunkStart(chunk) + seg_ - 1) / seg_);
+  }
+  WorkPtr track(WorkPtr work) {
+    if (abort_ != nullptr) abort_->track(work);
     return work;
-  };
-  const auto waitFor = [&](const WorkPtr& work, const char* what, int step) {
+  }
+
+  void waitFor(const WorkPtr& work, const char* what, int step) {
     const auto remaining =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
     bool completed = false;
     try {
       completed = work->wait(std::max(remaining, std::chrono::milliseconds(1)));
@@ -145,66 +189,66 @@ void ringAverage(ProcessGroup& group, const at::Tensor& tensor, at::Tensor& scra
       HEMINGWAY_FAIL_AS(PeerLostError,
                         "ring average: {} at step {} of {} failed on rank {} of {} (timeout {} "
                         "ms): {}",
-                        what, step, steps, rank, world, group.timeout().count(), detail::brief(e));
+                        what, step, steps_, rank_, world_, group_.timeout().count(),
+                        detail::brief(e));
     }
     // Gloo's wait returns false only for an aborted message.
     HEMINGWAY_CHECK_AS(PeerLostError, completed,
                        "ring average: {} at step {} of {} on rank {} of {} was aborted", what, step,
-                       steps, rank, world);
-  };
-  const auto chunkOf = [&](int step) {
-    return step < world - 1 ? wrap(rank - step - 1) : wrap(rank - (step - (world - 1)));
-  };
-  const auto segmentsOf = [&](int chunk) {
-    return static_cast<int>((chunkEnd(chunk) - chunkStart(chunk) + seg - 1) / seg);
-  };
+                       steps_, rank_, world_);
+  }
+
   // Where step `step` receives segment k: its scratch region while reducing,
   // the tensor itself in the allgather.
-  const auto landing = [&](int step, int k) {
+  at::Tensor landing(int step, int k) const {
     const int chunk = chunkOf(step);
-    const std::int64_t start = chunkStart(chunk) + k * seg;
-    const std::int64_t len = std::min(seg, chunkEnd(chunk) - start);
-    return step < world - 1 ? scratch.narrow(0, step * maxChunk + k * seg, len)
-                            : tensor.narrow(0, start, len);
-  };
-  std::vector<std::pair<int, WorkPtr>> sent;  // (step, work)
-  const auto send = [&](int step, int k) {
-    const int chunk = step == 0 ? rank : chunkOf(step - 1);  // what the last step received
-    const std::int64_t start = chunkStart(chunk) + k * seg;
-    std::vector<at::Tensor> part{tensor.narrow(0, start, std::min(seg, chunkEnd(chunk) - start))};
-    sent.emplace_back(step, track(backend.send(part, right, tagOf(step, k))));
-  };
-  std::vector<std::vector<WorkPtr>> received(steps);
-  const auto post = [&](int step, int k) {
+    const std::int64_t start = chunkStart(chunk) + k * seg_;
+    const std::int64_t len = std::min(seg_, chunkEnd(chunk) - start);
+    return step < world_ - 1 ? scratch_.narrow(0, step * maxChunk_ + k * seg_, len)
+                             : tensor_.narrow(0, start, len);
+  }
+
+  void send(int step, int k) {
+    const int chunk = step == 0 ? rank_ : chunkOf(step - 1);  // what the last step received
+    const std::int64_t start = chunkStart(chunk) + k * seg_;
+    std::vector<at::Tensor> part{tensor_.narrow(0, start, std::min(seg_, chunkEnd(chunk) - start))};
+    sent_.emplace_back(step, track(backend_.send(part, right_, tagOf(step, k))));
+  }
+
+  void post(int step, int k) {
     std::vector<at::Tensor> part{landing(step, k)};
-    received[step].push_back(track(backend.recv(part, left, tagOf(step, k))));
-  };
-  const auto postStep = [&](int step, int fromSegment) {
+    received_[static_cast<std::size_t>(step)].push_back(
+        track(backend_.recv(part, left_, tagOf(step, k))));
+  }
+
+  void postStep(int step, int fromSegment) {
     for (int k = fromSegment; k < segmentsOf(chunkOf(step)); ++k) post(step, k);
-  };
-  if (options.receivesFirst) {
-    for (int step = 0; step < steps; ++step) postStep(step, 0);
   }
-  for (int k = 0; k < segmentsOf(rank); ++k) send(0, k);
-  if (!options.receivesFirst) postStep(0, 0);
-  const double scale = 1.0 / world;
-  for (int step = 0; step < steps; ++step) {
-    const int chunk = chunkOf(step);
-    for (int k = 0; k < segmentsOf(chunk); ++k) {
-      waitFor(received[step][k], "receive", step);
-      if (step < world - 1) {
-        const auto from = landing(step, k);
-        reduce(tensor.narrow(0, chunkStart(chunk) + k * seg, from.numel()), from, step == world - 2,
-               scale);
-      }
-      if (step + 1 < steps) {
-        send(step + 1, k);
-        if (!options.receivesFirst && k < segmentsOf(chunkOf(step + 1))) post(step + 1, k);
-      }
-    }
-    if (!options.receivesFirst && step + 1 < steps) postStep(step + 1, segmentsOf(chunk));
-  }
-  for (const auto& [step, work] : sent) waitFor(work, "send", step);
+
+  ProcessGroup& group_;
+  c10d::ProcessGroup& backend_;
+  const at::Tensor& tensor_;
+  at::Tensor scratch_;
+  const RingOptions& options_;
+  RingAbort* abort_;
+  const int world_, rank_, tagBase_;
+  const Clock::time_point deadline_;
+  const int right_, left_;
+  const std::int64_t n_, seg_, maxChunk_;
+  const int maxSegs_, steps_;
+  std::vector<std::pair<int, WorkPtr>> sent_;  // (step, work)
+  std::vector<std::vector<WorkPtr>> received_;
+};
+
+}  // namespace
+
+void ringAverage(ProcessGroup& group, const at::Tensor& tensor, at::Tensor& scratch, int tagBase,
+                 const RingOptions& options, RingAbort* abort) {
+  at::NoGradGuard noGrad;
+  if (group.worldSize() == 1) return;
+  HEMINGWAY_CHECK(RingAverager::supports(tensor),
+                  "ring average needs a contiguous 1-d float or double CPU tensor");
+  Ring(group, tensor, scratch, tagBase, options, abort).run();
 }
 
 RingAverager::RingAverager(ProcessGroup& group, int channel, RingOptions options)

@@ -137,64 +137,77 @@ void waitAll(ProcessGroup& group, std::vector<c10::intrusive_ptr<c10d::Work>>& w
 
 }  // namespace
 
-std::int64_t TrainingState::transfer(ProcessGroup& group, int source,
-                                     const std::vector<int>& takers, int workerId) {
-  at::NoGradGuard noGrad;
-  const int me = group.rank();
-  const bool sending = me == source;
-  const bool taking = std::find(takers.begin(), takers.end(), me) != takers.end();
-  if (!sending && !taking) return 0;
-  auto& backend = group.backend();
+// The messages of a transfer, in order: the header (step, sampler
+// positions, integers, blob lengths), the doubles, every tensor, every
+// non-empty blob. Bytes counts the header, the doubles and the tensors.
+struct TrainingState::Frame {
+  at::Tensor header, doubles;
+  std::vector<at::Tensor> tensors;
+  std::int64_t bytes = 0;
+};
+
+TrainingState::Frame TrainingState::frame() const {
+  Frame f;
   const std::size_t blobCount = impl_->optimizers.size() + impl_->generators.size();
-  // Header: step, sampler positions, integers, blob lengths; then doubles.
-  auto header = at::zeros({static_cast<std::int64_t>(1 + 2 * impl_->samplers.size() +
-                                                     impl_->integers.size() + blobCount)},
-                          at::kLong);
-  auto doubles = at::zeros(
+  f.header = at::zeros({static_cast<std::int64_t>(1 + 2 * impl_->samplers.size() +
+                                                  impl_->integers.size() + blobCount)},
+                       at::kLong);
+  f.doubles = at::zeros(
       {static_cast<std::int64_t>(std::max<std::size_t>(1, impl_->doubles.size()))}, at::kDouble);
-  auto tensors = impl_->tensors();
-  std::int64_t moved = (header.numel() + doubles.numel()) * 8;
-  for (const auto& t : tensors) moved += t.numel() * static_cast<std::int64_t>(t.element_size());
+  f.tensors = impl_->tensors();
+  f.bytes = (f.header.numel() + f.doubles.numel()) * 8;
+  for (const auto& t : f.tensors)
+    f.bytes += t.numel() * static_cast<std::int64_t>(t.element_size());
+  return f;
+}
+
+std::int64_t TrainingState::send(ProcessGroup& group, const std::vector<int>& takers,
+                                 int workerId) {
+  auto f = frame();
+  std::int64_t moved = f.bytes;
+  const auto blobs = impl_->blobs();
+  auto* h = f.header.data_ptr<std::int64_t>();
+  std::size_t k = 0;
+  h[k++] = step_;
+  for (auto* s : impl_->samplers) {
+    h[k++] = s->epoch();
+    h[k++] = s->cursor();
+  }
+  for (auto& [name, v] : impl_->integers) h[k++] = *v;
+  for (auto& b : blobs) h[k++] = static_cast<std::int64_t>(b.size());
+  auto* d = f.doubles.data_ptr<double>();
+  for (std::size_t i = 0; i < impl_->doubles.size(); ++i) d[i] = *impl_->doubles[i].second;
+  std::vector<at::Tensor> outgoing{f.header, f.doubles};
+  for (const auto& t : f.tensors) outgoing.push_back(t.is_contiguous() ? t : t.contiguous());
+  for (const auto& b : blobs) {
+    auto bytes = at::empty({static_cast<std::int64_t>(b.size())}, at::kByte);
+    std::memcpy(bytes.data_ptr<std::uint8_t>(), b.data(), b.size());
+    if (!b.empty()) outgoing.push_back(bytes);
+    moved += static_cast<std::int64_t>(b.size());
+  }
+  // Every message to every taker at once: Gloo streams them.
+  std::vector<c10::intrusive_ptr<c10d::Work>> works;
+  for (int to : takers) {
+    int t = kStateTags;
+    for (auto& out : outgoing) {
+      std::vector<at::Tensor> one{out};
+      works.push_back(group.backend().send(one, to, t++));
+    }
+  }
+  detail::failpoint("state", workerId, group.generation());
+  waitAll(group, works, "sending the training state");
+  return moved * static_cast<std::int64_t>(takers.size());
+}
+
+// The header first (it holds the blobs' sizes), then the rest straight into
+// the live tensors. The scalars change only at the end.
+std::int64_t TrainingState::take(ProcessGroup& group, int source, int workerId) {
+  auto f = frame();
+  std::int64_t moved = f.bytes;
+  auto& backend = group.backend();
   std::vector<c10::intrusive_ptr<c10d::Work>> works;
   int tag = kStateTags;
-
-  if (sending) {
-    const auto blobs = impl_->blobs();
-    auto* h = header.data_ptr<std::int64_t>();
-    std::size_t k = 0;
-    h[k++] = step_;
-    for (auto* s : impl_->samplers) {
-      h[k++] = s->epoch();
-      h[k++] = s->cursor();
-    }
-    for (auto& [name, v] : impl_->integers) h[k++] = *v;
-    for (auto& b : blobs) h[k++] = static_cast<std::int64_t>(b.size());
-    auto* d = doubles.data_ptr<double>();
-    for (std::size_t i = 0; i < impl_->doubles.size(); ++i) d[i] = *impl_->doubles[i].second;
-    std::vector<at::Tensor> outgoing{header, doubles};
-    for (const auto& t : tensors) outgoing.push_back(t.is_contiguous() ? t : t.contiguous());
-    for (const auto& b : blobs) {
-      auto bytes = at::empty({static_cast<std::int64_t>(b.size())}, at::kByte);
-      std::memcpy(bytes.data_ptr<std::uint8_t>(), b.data(), b.size());
-      if (!b.empty()) outgoing.push_back(bytes);
-      moved += static_cast<std::int64_t>(b.size());
-    }
-    // Every message to every taker at once: Gloo streams them.
-    for (int to : takers) {
-      int t = tag;
-      for (auto& out : outgoing) {
-        std::vector<at::Tensor> one{out};
-        works.push_back(backend.send(one, to, t++));
-      }
-    }
-    detail::failpoint("state", workerId, group.generation());
-    waitAll(group, works, "sending the training state");
-    return moved * static_cast<std::int64_t>(takers.size());
-  }
-
-  // Taking: the header first (it holds the blobs' sizes), then the rest
-  // straight into the live tensors. The scalars change only at the end.
-  for (auto* t : {&header, &doubles}) {
+  for (auto* t : {&f.header, &f.doubles}) {
     std::vector<at::Tensor> one{*t};
     works.push_back(backend.recv(one, source, tag++));
   }
@@ -202,7 +215,7 @@ std::int64_t TrainingState::transfer(ProcessGroup& group, int source,
   detail::failpoint("state", workerId, group.generation());
   std::vector<at::Tensor> incoming;
   std::vector<std::pair<at::Tensor, at::Tensor>> copyBack;  // (staging, target)
-  for (auto& t : tensors) {
+  for (auto& t : f.tensors) {
     if (t.is_contiguous()) {
       incoming.push_back(t);
     } else {
@@ -211,7 +224,8 @@ std::int64_t TrainingState::transfer(ProcessGroup& group, int source,
       incoming.push_back(staging);
     }
   }
-  const auto* h = header.data_ptr<std::int64_t>();
+  const auto* h = f.header.data_ptr<std::int64_t>();
+  const std::size_t blobCount = impl_->optimizers.size() + impl_->generators.size();
   std::size_t k = 1 + 2 * impl_->samplers.size() + impl_->integers.size();
   std::vector<at::Tensor> blobTensors;
   for (std::size_t b = 0; b < blobCount; ++b) {
@@ -240,9 +254,20 @@ std::int64_t TrainingState::transfer(ProcessGroup& group, int source,
   }
   for (auto& [name, v] : impl_->integers) *v = h[k++];
   for (std::size_t i = 0; i < impl_->doubles.size(); ++i) {
-    *impl_->doubles[i].second = doubles.data_ptr<double>()[i];
+    *impl_->doubles[i].second = f.doubles.data_ptr<double>()[i];
   }
   return moved;
+}
+
+std::int64_t TrainingState::transfer(ProcessGroup& group, int source,
+                                     const std::vector<int>& takers, int workerId) {
+  at::NoGradGuard noGrad;
+  const int me = group.rank();
+  if (me == source) return send(group, takers, workerId);
+  if (std::find(takers.begin(), takers.end(), me) != takers.end()) {
+    return take(group, source, workerId);
+  }
+  return 0;
 }
 
 std::string TrainingState::checksum() const {

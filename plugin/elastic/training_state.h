@@ -70,6 +70,11 @@ class TrainingState {
   std::string checksum() const;
 
  private:
+  struct Frame;
+  Frame frame() const;
+  std::int64_t send(plugin::ProcessGroup& group, const std::vector<int>& takers, int workerId);
+  std::int64_t take(plugin::ProcessGroup& group, int source, int workerId);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::int64_t step_ = 0;

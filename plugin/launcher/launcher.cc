@@ -231,139 +231,142 @@ void killOrphans(const std::deque<Worker>& workers) {
   }
 }
 
-}  // namespace
+// The launcher's run: it starts the workers, then loops over small parts
+// (signals, output pump, heartbeat watch, the coordinator, the reaper,
+// deadlines) until every worker exited and its output drained, and ends
+// with the verdict.
+class Supervisor {
+ public:
+  explicit Supervisor(const LaunchOptions& o) : o_(o), isElastic_(o.maxWorkers > 0) {}
 
-int launch(const LaunchOptions& o) {
-  const auto started = Clock::now();
-  std::string secretFile;
-  const auto timeout = o.effectiveTimeout();
-  const std::string secret = resolveSecret(o);
-  std::string runId = o.runId;
-  std::unique_ptr<StoreHost> store;
-  int port = o.masterPort;
-  if (o.nodeRank == 0) {
-    if (runId.empty()) {
-      runId = fmt::format("{}-{}", static_cast<long long>(::time(nullptr)),
-                          newRunSecret().substr(0, 6));
+  int run() {
+    hostStore();
+    installSignals();
+    prepareLogs();
+    if (isElastic_) startCoordinator();
+    const int initial = isElastic_ ? o_.maxWorkers : o_.nprocPerNode;
+    for (int local = 0; local < initial; ++local) startWorker(local);
+    while (busy()) step();
+    killOrphans(workers_);
+    return finish();
+  }
+
+ private:
+  void hostStore() {
+    secret_ = resolveSecret(o_);
+    runId_ = o_.runId;
+    port_ = o_.masterPort;
+    if (o_.nodeRank != 0) return;
+    if (runId_.empty()) {
+      runId_ = fmt::format("{}-{}", static_cast<long long>(::time(nullptr)),
+                           newRunSecret().substr(0, 6));
     }
-    store = std::make_unique<StoreHost>(o.masterAddr, port, timeout);
-    port = store->port();
-    store->publish(secret, runId);
+    store_ = std::make_unique<StoreHost>(o_.masterAddr, port_, o_.effectiveTimeout());
+    port_ = store_->port();
+    store_->publish(secret_, runId_);
   }
 
-  HEMINGWAY_CHECK(::pipe2(gSignalPipe, O_CLOEXEC | O_NONBLOCK) == 0, "pipe failed: {}",
-                  std::strerror(errno));
-  struct sigaction sa {};
-  sa.sa_handler = onSignal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGCHLD}) ::sigaction(sig, &sa, nullptr);
-  // A closed stdout (hemingway-run ... | head) must not kill the run: writes
-  // fail with EPIPE instead, and OutputStream says so once.
-  ::signal(SIGPIPE, SIG_IGN);
-  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
-
-  char tmpl[] = "/tmp/hemingway-run-XXXXXX";
-  HEMINGWAY_CHECK(::mkdtemp(tmpl) != nullptr, "cannot create a temporary directory: {}",
-                  std::strerror(errno));
-  const std::string errorDir = tmpl;
-  std::string logRoot;
-  if (!o.logDir.empty()) {
-    logRoot =
-        o.logDir + "/" + (runId.empty() ? std::string("node") + std::to_string(o.nodeRank) : runId);
-    makeDirs(logRoot);
-    std::fprintf(stderr, "hemingway-run: worker output goes to %s/rank_*/%s\n", logRoot.c_str(),
-                 o.tee == 0 ? " (add --tee 3 to also see it here)" : "");
+  static void installSignals() {
+    HEMINGWAY_CHECK(::pipe2(gSignalPipe, O_CLOEXEC | O_NONBLOCK) == 0, "pipe failed: {}",
+                    std::strerror(errno));
+    struct sigaction sa {};
+    sa.sa_handler = onSignal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGCHLD}) ::sigaction(sig, &sa, nullptr);
+    // A closed stdout (hemingway-run ... | head) must not kill the run: writes
+    // fail with EPIPE instead, and OutputStream says so once.
+    ::signal(SIGPIPE, SIG_IGN);
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   }
 
-  auto console = std::make_shared<Console>();
-  const bool isElastic = o.maxWorkers > 0;
-  std::unique_ptr<Coordinator> coordinator;
+  void prepareLogs() {
+    char tmpl[] = "/tmp/hemingway-run-XXXXXX";
+    HEMINGWAY_CHECK(::mkdtemp(tmpl) != nullptr, "cannot create a temporary directory: {}",
+                    std::strerror(errno));
+    errorDir_ = tmpl;
+    if (o_.logDir.empty()) return;
+    logRoot_ = o_.logDir + "/" +
+               (runId_.empty() ? std::string("node") + std::to_string(o_.nodeRank) : runId_);
+    makeDirs(logRoot_);
+    std::fprintf(stderr, "hemingway-run: worker output goes to %s/rank_*/%s\n", logRoot_.c_str(),
+                 o_.tee == 0 ? " (add --tee 3 to also see it here)" : "");
+  }
+
   // The board: one shared page where the coordinator writes the newest broken
   // and the newest published generation, so that workers waiting on a
   // collective notice a dead member, and workers at a step boundary or parked
   // notice a new membership, without asking the store (single node).
-  std::optional<elastic::detail::Board> board;
-  if (isElastic) board = elastic::detail::Board::create();
-  const int abortFd = board ? board->fd() : -1;
-  if (isElastic) {
+  void startCoordinator() {
+    board_ = elastic::detail::Board::create();
     elastic::CoordinatorOptions co;
-    co.initialWorkers = o.nprocPerNode;
-    co.maxWorkers = o.maxWorkers;
-    co.minWorkers = o.minWorkers;
-    co.board = &*board;
-    co.onFailure = o.onFailure == "stop"      ? FailurePolicy::kStop
-                   : o.onFailure == "shrink"  ? FailurePolicy::kShrink
-                   : o.onFailure == "replace" ? FailurePolicy::kReplace
-                                              : FailurePolicy::kUnset;
-    coordinator = std::make_unique<Coordinator>(
-        elastic::RunChannel(store->runClient(secret)), co,
+    co.initialWorkers = o_.nprocPerNode;
+    co.maxWorkers = o_.maxWorkers;
+    co.minWorkers = o_.minWorkers;
+    co.board = &*board_;
+    co.onFailure = o_.onFailure == "stop"      ? FailurePolicy::kStop
+                   : o_.onFailure == "shrink"  ? FailurePolicy::kShrink
+                   : o_.onFailure == "replace" ? FailurePolicy::kReplace
+                                               : FailurePolicy::kUnset;
+    auto console = console_;
+    coordinator_ = std::make_unique<Coordinator>(
+        elastic::RunChannel(store_->runClient(secret_)), co,
         [console](const std::string& line) { console->note(line + "\n"); });
-    coordinator->publishInitial();
-    secretFile = elastic::detail::writeSecretFile(port, secret);
+    coordinator_->publishInitial();
+    secretFile_ = elastic::detail::writeSecretFile(port_, secret_);
   }
-  std::deque<Worker> workers;  // grows (replacements) without moving its elements
-  auto startWorker = [&](int local) {
-    workers.emplace_back();
-    auto& w = workers.back();
+
+  void startWorker(int local) {
+    workers_.emplace_back();
+    auto& w = workers_.back();
     w.localRank = local;
-    w.rank = o.nodeRank * o.nprocPerNode + local;
-    w.errorFile = fmt::format("{}/rank_{}_error.json", errorDir, w.rank);
+    w.rank = o_.nodeRank * o_.nprocPerNode + local;
+    w.errorFile = fmt::format("{}/rank_{}_error.json", errorDir_, w.rank);
     int outPipe[2], errPipe[2], beat[2] = {-1, -1};
     HEMINGWAY_CHECK(::pipe2(outPipe, O_CLOEXEC) == 0 && ::pipe2(errPipe, O_CLOEXEC) == 0,
                     "pipe failed: {}", std::strerror(errno));
-    if (isElastic && o.heartbeatTimeout.count() > 0) {
+    if (isElastic_ && o_.heartbeatTimeout.count() > 0) {
       HEMINGWAY_CHECK(::pipe2(beat, O_CLOEXEC | O_NONBLOCK) == 0, "pipe failed: {}",
                       std::strerror(errno));
     }
-    w.pid = spawn(o, workerEnv(o, local, port, runId, secret, w.errorFile, beat[1], abortFd),
+    const int abortFd = board_ ? board_->fd() : -1;
+    w.pid = spawn(o_, workerEnv(o_, local, port_, runId_, secret_, w.errorFile, beat[1], abortFd),
                   outPipe, errPipe, {beat[1], abortFd});
     ::close(outPipe[1]);
     ::close(errPipe[1]);
     if (beat[1] >= 0) ::close(beat[1]);
     w.heartbeatFd = beat[0];
     w.lastBeat = Clock::now();
+    attachOutput(w, outPipe[0], errPipe[0]);
+  }
+
+  void attachOutput(Worker& w, int outFd, int errFd) {
     std::string rankDir;
-    if (!logRoot.empty()) {
-      rankDir = fmt::format("{}/rank_{}", logRoot, w.rank);
+    if (!logRoot_.empty()) {
+      rankDir = fmt::format("{}/rank_{}", logRoot_, w.rank);
       makeDirs(rankDir);
     }
-    const std::string label = fmt::format("{} {}", isElastic ? "worker" : "rank", w.rank);
-    w.out = std::make_unique<OutputStream>(outPipe[0], label, STDOUT_FILENO,
-                                           o.logDir.empty() || (o.tee & 1) != 0, console,
-                                           rankDir.empty() ? "" : rankDir + "/stdout.log");
-    w.err = std::make_unique<OutputStream>(errPipe[0], label, STDERR_FILENO,
-                                           o.logDir.empty() || (o.tee & 2) != 0, console,
-                                           rankDir.empty() ? "" : rankDir + "/stderr.log");
-  };
-  const int initial = isElastic ? o.maxWorkers : o.nprocPerNode;
-  for (int local = 0; local < initial; ++local) startWorker(local);
+    const std::string label = fmt::format("{} {}", isElastic_ ? "worker" : "rank", w.rank);
+    const bool toFile = !rankDir.empty();
+    w.out = std::make_unique<OutputStream>(outFd, label, STDOUT_FILENO,
+                                           o_.logDir.empty() || (o_.tee & 1) != 0, console_,
+                                           toFile ? rankDir + "/stdout.log" : "");
+    w.err = std::make_unique<OutputStream>(errFd, label, STDERR_FILENO,
+                                           o_.logDir.empty() || (o_.tee & 2) != 0, console_,
+                                           toFile ? rankDir + "/stderr.log" : "");
+  }
 
-  int signalCode = 0;
-  bool stopping = false, killed = false;
-  auto stopDeadline = Clock::time_point::max();
-  auto drainDeadline = Clock::time_point::max();
-  auto stopAll = [&](int sig) {
-    for (auto& w : workers) {
-      if (w.running) ::kill(-w.pid, sig);
-    }
-  };
-  auto beginStop = [&](int sig) {
-    if (stopping) return;
-    stopping = true;
-    for (auto& w : workers) w.stoppedByUs = w.running;
-    stopAll(sig);
-    stopDeadline = Clock::now() + o.grace;
-  };
-  auto busy = [&] {
-    return std::any_of(workers.begin(), workers.end(),
+  bool busy() const {
+    return std::any_of(workers_.begin(), workers_.end(),
                        [](const Worker& w) { return w.running || w.out->open() || w.err->open(); });
-  };
+  }
 
-  while (busy()) {
+  // One turn of the loop: wait for output, signals or heartbeats (10 ms in an
+  // elastic run, whose coordinator must tick), then every part.
+  void step() {
     std::vector<pollfd> fds{{gSignalPipe[0], POLLIN, 0}};
     std::vector<OutputStream*> owners;
-    for (auto& w : workers) {
+    for (auto& w : workers_) {
       for (OutputStream* s : {w.out.get(), w.err.get()}) {
         if (s->open()) {
           fds.push_back({s->fd(), POLLIN, 0});
@@ -372,72 +375,88 @@ int launch(const LaunchOptions& o) {
       }
     }
     std::vector<Worker*> beaters;
-    for (auto& w : workers) {
+    for (auto& w : workers_) {
       if (w.running && w.heartbeatFd >= 0) {
         fds.push_back({w.heartbeatFd, POLLIN, 0});
         beaters.push_back(&w);
       }
     }
-    const std::size_t firstBeat = fds.size() - beaters.size();
-    const int ready = ::poll(fds.data(), fds.size(), isElastic ? 10 : 200);
+    const int ready = ::poll(fds.data(), fds.size(), isElastic_ ? 10 : 200);
     if (ready < 0 && errno != EINTR) HEMINGWAY_FAIL("poll failed: {}", std::strerror(errno));
-    if (ready > 0 && (fds[0].revents & POLLIN)) {
-      unsigned char sig = 0;
-      while (::read(gSignalPipe[0], &sig, 1) == 1) {
-        if (sig == SIGCHLD) continue;
-        if (signalCode == 0) signalCode = 128 + sig;
-        if (stopping && sig == SIGINT) {
-          console->note("hemingway-run: second SIGINT: killing the workers now\n");
-          stopAll(SIGKILL);
-          killed = true;
-        } else if (!stopping) {
-          console->note(
-              fmt::format("hemingway-run: got {}; stopping the workers (SIGINT again "
-                          "kills them at once)\n",
-                          ::strsignal(sig)));
-          beginStop(sig == SIGHUP ? SIGTERM : sig);
-        }
-      }
-    }
+    if (ready > 0 && (fds[0].revents & POLLIN)) handleSignals();
+    const std::size_t firstBeat = fds.size() - beaters.size();
     for (std::size_t k = 1; k < firstBeat; ++k) {
       if (fds[k].revents != 0) owners[k - 1]->drain();
     }
     for (std::size_t k = firstBeat; k < fds.size(); ++k) {
-      if (fds[k].revents == 0) continue;
-      char buf[64];
-      while (::read(fds[k].fd, buf, sizeof buf) > 0) {
-      }
-      beaters[k - firstBeat]->beaten = true;
-      beaters[k - firstBeat]->lastBeat = Clock::now();
+      if (fds[k].revents != 0) readHeartbeat(fds[k].fd, *beaters[k - firstBeat]);
     }
-    if (isElastic && o.heartbeatTimeout.count() > 0 && !stopping) {
-      for (auto& w : workers) {
-        if (w.running && w.beaten && !w.stoppedByUs &&
-            Clock::now() - w.lastBeat > o.heartbeatTimeout) {
-          console->note(fmt::format(
-              "hemingway-run: worker {} (pid {}) sent no heartbeat for {:.1f} s; killing it\n",
-              w.rank, w.pid, o.heartbeatTimeout.count() / 1000.0));
-          w.stoppedByUs = true;
-          ::kill(-w.pid, SIGKILL);
-          ::kill(w.pid, SIGKILL);
-        }
-      }
-    }
-    if (coordinator && !stopping) {
-      try {
-        coordinator->tick();
-      } catch (const std::exception& e) {
-        console->note(fmt::format("hemingway-run: store: {}\n", e.what()));
+    watchHeartbeats();
+    tickCoordinator();
+    reap();
+    enforceDeadlines();
+  }
+
+  void handleSignals() {
+    unsigned char sig = 0;
+    while (::read(gSignalPipe[0], &sig, 1) == 1) {
+      if (sig == SIGCHLD) continue;
+      if (signalCode_ == 0) signalCode_ = 128 + sig;
+      if (stopping_ && sig == SIGINT) {
+        console_->note("hemingway-run: second SIGINT: killing the workers now\n");
+        stopAll(SIGKILL);
+        killed_ = true;
+      } else if (!stopping_) {
+        console_->note(
+            fmt::format("hemingway-run: got {}; stopping the workers (SIGINT again "
+                        "kills them at once)\n",
+                        ::strsignal(sig)));
+        beginStop(sig == SIGHUP ? SIGTERM : sig);
       }
     }
-    // Reap: workers, and orphans reparented to the launcher.
+  }
+
+  static void readHeartbeat(int fd, Worker& w) {
+    char buf[64];
+    while (::read(fd, buf, sizeof buf) > 0) {
+    }
+    w.beaten = true;
+    w.lastBeat = Clock::now();
+  }
+
+  void watchHeartbeats() {
+    if (!isElastic_ || o_.heartbeatTimeout.count() <= 0 || stopping_) return;
+    for (auto& w : workers_) {
+      if (w.running && w.beaten && !w.stoppedByUs &&
+          Clock::now() - w.lastBeat > o_.heartbeatTimeout) {
+        console_->note(fmt::format(
+            "hemingway-run: worker {} (pid {}) sent no heartbeat for {:.1f} s; killing it\n",
+            w.rank, w.pid, o_.heartbeatTimeout.count() / 1000.0));
+        w.stoppedByUs = true;
+        ::kill(-w.pid, SIGKILL);
+        ::kill(w.pid, SIGKILL);
+      }
+    }
+  }
+
+  void tickCoordinator() {
+    if (!coordinator_ || stopping_) return;
+    try {
+      coordinator_->tick();
+    } catch (const std::exception& e) {
+      console_->note(fmt::format("hemingway-run: store: {}\n", e.what()));
+    }
+  }
+
+  // Reaps workers, and orphans reparented to the launcher.
+  void reap() {
     for (;;) {
       int status = 0;
       const pid_t pid = ::waitpid(-1, &status, WNOHANG);
       if (pid <= 0) break;
-      auto it = std::find_if(workers.begin(), workers.end(),
+      auto it = std::find_if(workers_.begin(), workers_.end(),
                              [&](const Worker& w) { return w.pid == pid && w.running; });
-      if (it == workers.end()) continue;
+      if (it == workers_.end()) continue;
       auto& w = *it;
       w.running = false;
       w.status = status;
@@ -447,44 +466,50 @@ int launch(const LaunchOptions& o) {
         ::close(w.heartbeatFd);
         w.heartbeatFd = -1;
       }
-      if (coordinator && !stopping && coordinator->policy() != FailurePolicy::kStop) {
-        const bool ok = exitCodeOf(status) == 0 && !w.stoppedByUs;
-        if (!ok) {
-          const auto cause = readErrorFile(w.errorFile);
-          console->note(fmt::format("hemingway-run: worker {} (pid {}) {}\n", w.rank, w.pid,
-                                    describeExit(status, cause)));
-        }
-        const int id = w.rank;  // `w` may move when workers grow
-        for (int fresh : coordinator->onExit(id, ok)) startWorker(fresh);
-        if (coordinator->failed()) {
-          console->note("hemingway-run: " + coordinator->failure() + "; stopping the run\n");
-          beginStop(SIGTERM);
-        }
-        continue;
-      }
-      if (exitCodeOf(status) != 0 && !stopping) {
+      if (coordinator_ && !stopping_ && coordinator_->policy() != FailurePolicy::kStop) {
+        onElasticExit(w);
+      } else if (exitCodeOf(status) != 0 && !stopping_) {
         const auto cause = readErrorFile(w.errorFile);
-        console->note(
+        console_->note(
             fmt::format("hemingway-run: rank {} (pid {}) {}; stopping the other workers\n", w.rank,
                         w.pid, describeExit(status, cause)));
         beginStop(SIGTERM);
       }
     }
-    if (stopping && !killed && Clock::now() >= stopDeadline) {
-      console->note("hemingway-run: workers still running after the grace period; killing them\n");
+  }
+
+  // An elastic run survives what its policy allows: the coordinator decides.
+  void onElasticExit(const Worker& w) {
+    const bool ok = exitCodeOf(w.status) == 0 && !w.stoppedByUs;
+    if (!ok) {
+      const auto cause = readErrorFile(w.errorFile);
+      console_->note(fmt::format("hemingway-run: worker {} (pid {}) {}\n", w.rank, w.pid,
+                                 describeExit(w.status, cause)));
+    }
+    const int id = w.rank;  // `w` may move when workers grow
+    for (int fresh : coordinator_->onExit(id, ok)) startWorker(fresh);
+    if (coordinator_->failed()) {
+      console_->note("hemingway-run: " + coordinator_->failure() + "; stopping the run\n");
+      beginStop(SIGTERM);
+    }
+  }
+
+  void enforceDeadlines() {
+    if (stopping_ && !killed_ && Clock::now() >= stopDeadline_) {
+      console_->note("hemingway-run: workers still running after the grace period; killing them\n");
       stopAll(SIGKILL);
-      killed = true;
+      killed_ = true;
     }
     // A worker that exited but whose pipes stay open (a descendant holds
     // them, say a daemon it started) must not keep the launcher alive: once
     // every worker has exited, the pipes get a second to drain.
     const bool allExited =
-        std::none_of(workers.begin(), workers.end(), [](const Worker& w) { return w.running; });
-    if (allExited && drainDeadline == Clock::time_point::max()) {
-      drainDeadline = Clock::now() + std::chrono::seconds(1);
+        std::none_of(workers_.begin(), workers_.end(), [](const Worker& w) { return w.running; });
+    if (allExited && drainDeadline_ == Clock::time_point::max()) {
+      drainDeadline_ = Clock::now() + std::chrono::seconds(1);
     }
-    if (killed || Clock::now() >= drainDeadline) {
-      for (auto& w : workers) {
+    if (killed_ || Clock::now() >= drainDeadline_) {
+      for (auto& w : workers_) {
         if (!w.running) {
           w.out->close();
           w.err->close();
@@ -492,36 +517,73 @@ int launch(const LaunchOptions& o) {
       }
     }
   }
-  killOrphans(workers);
 
-  std::vector<WorkerOutcome> outcomes;
-  for (const auto& w : workers) {
-    outcomes.push_back({w.rank, w.status, w.stoppedByUs, w.exitedAt, readErrorFile(w.errorFile)});
-  }
-  auto verdict = judge(outcomes);
-  if (coordinator && coordinator->policy() != FailurePolicy::kStop) {
-    // Workers that died were handled; the run succeeded if it finished.
-    verdict = {};
-    if (!coordinator->finished() || coordinator->failed()) {
-      verdict.exitCode = 1;
-      verdict.culprit = -1;
-      verdict.message = coordinator->failed() ? coordinator->failure()
-                                              : "the elastic run ended before it finished";
+  void stopAll(int sig) {
+    for (auto& w : workers_) {
+      if (w.running) ::kill(-w.pid, sig);
     }
   }
-  if (!secretFile.empty()) ::unlink(secretFile.c_str());
-  if (verdict.culprit) console->note("hemingway-run: " + verdict.message + "\n");
-  const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
-  std::string codes;
-  for (const auto& w : workers)
-    codes += fmt::format("{}{}", codes.empty() ? "" : " ", exitCodeOf(w.status));
-  console->note(fmt::format("hemingway-run: {} worker{} on node {} | exit codes {} | {:.1f} s{}\n",
-                            workers.size(), workers.size() == 1 ? "" : "s", o.nodeRank, codes,
-                            seconds, console->droppedNote()));
-  for (const auto& w : workers) ::unlink(w.errorFile.c_str());
-  ::rmdir(errorDir.c_str());
-  if (signalCode != 0) return signalCode;
-  return verdict.exitCode;
-}
+
+  void beginStop(int sig) {
+    if (stopping_) return;
+    stopping_ = true;
+    for (auto& w : workers_) w.stoppedByUs = w.running;
+    stopAll(sig);
+    stopDeadline_ = Clock::now() + o_.grace;
+  }
+
+  Verdict verdict() const {
+    std::vector<WorkerOutcome> outcomes;
+    for (const auto& w : workers_) {
+      outcomes.push_back({w.rank, w.status, w.stoppedByUs, w.exitedAt, readErrorFile(w.errorFile)});
+    }
+    if (!coordinator_ || coordinator_->policy() == FailurePolicy::kStop) return judge(outcomes);
+    // Workers that died were handled; the run succeeded if it finished.
+    Verdict v;
+    if (!coordinator_->finished() || coordinator_->failed()) {
+      v.exitCode = 1;
+      v.culprit = -1;
+      v.message = coordinator_->failed() ? coordinator_->failure()
+                                         : "the elastic run ended before it finished";
+    }
+    return v;
+  }
+
+  int finish() {
+    const auto v = verdict();
+    if (!secretFile_.empty()) ::unlink(secretFile_.c_str());
+    if (v.culprit) console_->note("hemingway-run: " + v.message + "\n");
+    const double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+    std::string codes;
+    for (const auto& w : workers_)
+      codes += fmt::format("{}{}", codes.empty() ? "" : " ", exitCodeOf(w.status));
+    console_->note(fmt::format(
+        "hemingway-run: {} worker{} on node {} | exit codes {} | {:.1f} s{}\n", workers_.size(),
+        workers_.size() == 1 ? "" : "s", o_.nodeRank, codes, seconds, console_->droppedNote()));
+    for (const auto& w : workers_) ::unlink(w.errorFile.c_str());
+    ::rmdir(errorDir_.c_str());
+    if (signalCode_ != 0) return signalCode_;
+    return v.exitCode;
+  }
+
+  const LaunchOptions& o_;
+  const bool isElastic_;
+  const Clock::time_point started_ = Clock::now();
+  std::string secret_, runId_, secretFile_, errorDir_, logRoot_;
+  int port_ = 0;
+  std::unique_ptr<StoreHost> store_;
+  std::shared_ptr<Console> console_ = std::make_shared<Console>();
+  std::optional<elastic::detail::Board> board_;
+  std::unique_ptr<Coordinator> coordinator_;
+  std::deque<Worker> workers_;  // grows (replacements) without moving its elements
+  int signalCode_ = 0;
+  bool stopping_ = false, killed_ = false;
+  Clock::time_point stopDeadline_ = Clock::time_point::max();
+  Clock::time_point drainDeadline_ = Clock::time_point::max();
+};
+
+}  // namespace
+
+int launch(const LaunchOptions& o) { return Supervisor(o).run(); }
 
 }  // namespace hemingway::plugin

@@ -72,10 +72,96 @@ std::chrono::milliseconds LaunchOptions::effectiveTimeout() const {
   return std::chrono::milliseconds(30000);
 }
 
+namespace {
+
+// What the flags said beyond the options themselves.
+struct Seen {
+  bool port = false, addr = false, standalone = false, tee = false;
+};
+
+// Applies one flag that takes a value; throws ConfigError for an unknown one.
+void applyFlag(const std::string& arg, const std::string& value, LaunchOptions& o, Seen& seen) {
+  if (isFlag(arg, "--nproc-per-node")) {
+    o.nprocPerNode = value == "auto"
+                         ? static_cast<int>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)))
+                         : static_cast<int>(parseInt(arg, value, 1, 1024));
+  } else if (isFlag(arg, "--nnodes")) {
+    o.nnodes = static_cast<int>(parseInt(arg, value, 1, 65536));
+  } else if (isFlag(arg, "--node-rank")) {
+    o.nodeRank = static_cast<int>(parseInt(arg, value, 0, 65535));
+  } else if (isFlag(arg, "--master-addr")) {
+    HEMINGWAY_CHECK_AS(ConfigError, !value.empty(), "--master-addr is empty");
+    o.masterAddr = value;
+    seen.addr = true;
+  } else if (isFlag(arg, "--master-port")) {
+    o.masterPort = static_cast<int>(parseInt(arg, value, 1, 65535));
+    seen.port = true;
+  } else if (arg == "--timeout") {
+    o.timeout = toMs(parseSeconds(arg, value));
+  } else if (arg == "--grace") {
+    o.grace = toMs(parseSeconds(arg, value));
+  } else if (isFlag(arg, "--run-id")) {
+    HEMINGWAY_CHECK_AS(ConfigError, !value.empty() && value.find('/') == std::string::npos,
+                       "--run-id '{}' must be non-empty and contain no '/'", value);
+    o.runId = value;
+  } else if (isFlag(arg, "--log-dir")) {
+    HEMINGWAY_CHECK_AS(ConfigError, !value.empty(), "--log-dir is empty");
+    o.logDir = value;
+  } else if (isFlag(arg, "--max-workers")) {
+    o.maxWorkers = static_cast<int>(parseInt(arg, value, 1, 1024));
+  } else if (isFlag(arg, "--min-workers")) {
+    o.minWorkers = static_cast<int>(parseInt(arg, value, 1, 1024));
+  } else if (isFlag(arg, "--on-failure")) {
+    HEMINGWAY_CHECK_AS(ConfigError, value == "stop" || value == "shrink" || value == "replace",
+                       "--on-failure must be stop, shrink or replace, got '{}'", value);
+    o.onFailure = value;
+  } else if (isFlag(arg, "--heartbeat-timeout")) {
+    o.heartbeatTimeout = toMs(parseSeconds(arg, value));
+  } else if (arg == "--tee") {
+    o.tee = static_cast<int>(parseInt(arg, value, 0, 3));
+    seen.tee = true;
+  } else {
+    HEMINGWAY_FAIL_AS(ConfigError, "unknown flag {} (see --help)", arg);
+  }
+}
+
+// The rules between flags, once all are read.
+void checkTogether(LaunchOptions& o, const Seen& seen) {
+  HEMINGWAY_CHECK_AS(ConfigError, o.nprocPerNode >= 1,
+                     "--nproc-per-node is required (a number or auto; see --help)");
+  HEMINGWAY_CHECK_AS(ConfigError, !o.command.empty(), "no program given after '--'");
+  HEMINGWAY_CHECK_AS(ConfigError, !seen.standalone || (o.nnodes == 1 && !seen.addr && !seen.port),
+                     "--standalone is a single node on loopback: drop --nnodes, --master-addr "
+                     "and --master-port");
+  HEMINGWAY_CHECK_AS(ConfigError, o.nodeRank < o.nnodes,
+                     "--node-rank {} is out of range for --nnodes {}", o.nodeRank, o.nnodes);
+  HEMINGWAY_CHECK_AS(ConfigError, o.nnodes == 1 || seen.port,
+                     "--master-port is required with --nnodes > 1 (all nodes must agree on it)");
+  HEMINGWAY_CHECK_AS(ConfigError, !seen.tee || !o.logDir.empty(),
+                     "--tee chooses what --log-dir also shows on the console: give --log-dir");
+  if (!o.logDir.empty() && !seen.tee) o.tee = 0;
+  const bool elastic = o.maxWorkers > 0;
+  HEMINGWAY_CHECK_AS(
+      ConfigError,
+      elastic || (o.onFailure.empty() && o.minWorkers == 1 && o.heartbeatTimeout.count() == 0),
+      "--min-workers, --on-failure and --heartbeat-timeout are for elastic runs: "
+      "give --max-workers");
+  HEMINGWAY_CHECK_AS(ConfigError, !elastic || o.maxWorkers >= o.nprocPerNode,
+                     "--max-workers {} is smaller than --nproc-per-node {}", o.maxWorkers,
+                     o.nprocPerNode);
+  HEMINGWAY_CHECK_AS(ConfigError, !elastic || o.minWorkers <= o.nprocPerNode,
+                     "--min-workers {} is larger than --nproc-per-node {}", o.minWorkers,
+                     o.nprocPerNode);
+  HEMINGWAY_CHECK_AS(ConfigError, !elastic || o.nnodes == 1,
+                     "--max-workers: elastic runs are single-node for now (drop --nnodes)");
+}
+
+}  // namespace
+
 bool LaunchOptions::parse(int argc, const char* const* argv, LaunchOptions& out,
                           std::string& help) {
   LaunchOptions o;
-  bool sawPort = false, sawAddr = false, standalone = false, sawTee = false;
+  Seen seen;
   int i = 1;
   for (; i < argc; ++i) {
     std::string arg = argv[i];
@@ -89,7 +175,7 @@ bool LaunchOptions::parse(int argc, const char* const* argv, LaunchOptions& out,
     }
     if (arg.rfind("--", 0) != 0) break;  // the program, as torchrun takes it
     if (arg == "--standalone") {
-      standalone = true;
+      seen.standalone = true;
       continue;
     }
     if (isFlag(arg, "--no-python")) {
@@ -105,79 +191,10 @@ bool LaunchOptions::parse(int argc, const char* const* argv, LaunchOptions& out,
       HEMINGWAY_CHECK_AS(ConfigError, i + 1 < argc, "flag {} needs a value (see --help)", arg);
       value = argv[++i];
     }
-    if (isFlag(arg, "--nproc-per-node")) {
-      if (value == "auto") {
-        o.nprocPerNode = static_cast<int>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)));
-      } else {
-        o.nprocPerNode = static_cast<int>(parseInt(arg, value, 1, 1024));
-      }
-    } else if (isFlag(arg, "--nnodes")) {
-      o.nnodes = static_cast<int>(parseInt(arg, value, 1, 65536));
-    } else if (isFlag(arg, "--node-rank")) {
-      o.nodeRank = static_cast<int>(parseInt(arg, value, 0, 65535));
-    } else if (isFlag(arg, "--master-addr")) {
-      HEMINGWAY_CHECK_AS(ConfigError, !value.empty(), "--master-addr is empty");
-      o.masterAddr = value;
-      sawAddr = true;
-    } else if (isFlag(arg, "--master-port")) {
-      o.masterPort = static_cast<int>(parseInt(arg, value, 1, 65535));
-      sawPort = true;
-    } else if (arg == "--timeout") {
-      o.timeout = toMs(parseSeconds(arg, value));
-    } else if (arg == "--grace") {
-      o.grace = toMs(parseSeconds(arg, value));
-    } else if (isFlag(arg, "--run-id")) {
-      HEMINGWAY_CHECK_AS(ConfigError, !value.empty() && value.find('/') == std::string::npos,
-                         "--run-id '{}' must be non-empty and contain no '/'", value);
-      o.runId = value;
-    } else if (isFlag(arg, "--log-dir")) {
-      HEMINGWAY_CHECK_AS(ConfigError, !value.empty(), "--log-dir is empty");
-      o.logDir = value;
-    } else if (isFlag(arg, "--max-workers")) {
-      o.maxWorkers = static_cast<int>(parseInt(arg, value, 1, 1024));
-    } else if (isFlag(arg, "--min-workers")) {
-      o.minWorkers = static_cast<int>(parseInt(arg, value, 1, 1024));
-    } else if (isFlag(arg, "--on-failure")) {
-      HEMINGWAY_CHECK_AS(ConfigError, value == "stop" || value == "shrink" || value == "replace",
-                         "--on-failure must be stop, shrink or replace, got '{}'", value);
-      o.onFailure = value;
-    } else if (isFlag(arg, "--heartbeat-timeout")) {
-      o.heartbeatTimeout = toMs(parseSeconds(arg, value));
-    } else if (arg == "--tee") {
-      o.tee = static_cast<int>(parseInt(arg, value, 0, 3));
-      sawTee = true;
-    } else {
-      HEMINGWAY_FAIL_AS(ConfigError, "unknown flag {} (see --help)", arg);
-    }
+    applyFlag(arg, value, o, seen);
   }
   for (; i < argc; ++i) o.command.emplace_back(argv[i]);
-  HEMINGWAY_CHECK_AS(ConfigError, o.nprocPerNode >= 1,
-                     "--nproc-per-node is required (a number or auto; see --help)");
-  HEMINGWAY_CHECK_AS(ConfigError, !o.command.empty(), "no program given after '--'");
-  HEMINGWAY_CHECK_AS(ConfigError, !standalone || (o.nnodes == 1 && !sawAddr && !sawPort),
-                     "--standalone is a single node on loopback: drop --nnodes, --master-addr "
-                     "and --master-port");
-  HEMINGWAY_CHECK_AS(ConfigError, o.nodeRank < o.nnodes,
-                     "--node-rank {} is out of range for --nnodes {}", o.nodeRank, o.nnodes);
-  HEMINGWAY_CHECK_AS(ConfigError, o.nnodes == 1 || sawPort,
-                     "--master-port is required with --nnodes > 1 (all nodes must agree on it)");
-  HEMINGWAY_CHECK_AS(ConfigError, !sawTee || !o.logDir.empty(),
-                     "--tee chooses what --log-dir also shows on the console: give --log-dir");
-  if (!o.logDir.empty() && !sawTee) o.tee = 0;
-  const bool elastic = o.maxWorkers > 0;
-  HEMINGWAY_CHECK_AS(
-      ConfigError,
-      elastic || (o.onFailure.empty() && o.minWorkers == 1 && o.heartbeatTimeout.count() == 0),
-      "--min-workers, --on-failure and --heartbeat-timeout are for elastic runs: "
-      "give --max-workers");
-  HEMINGWAY_CHECK_AS(ConfigError, !elastic || o.maxWorkers >= o.nprocPerNode,
-                     "--max-workers {} is smaller than --nproc-per-node {}", o.maxWorkers,
-                     o.nprocPerNode);
-  HEMINGWAY_CHECK_AS(ConfigError, !elastic || o.minWorkers <= o.nprocPerNode,
-                     "--min-workers {} is larger than --nproc-per-node {}", o.minWorkers,
-                     o.nprocPerNode);
-  HEMINGWAY_CHECK_AS(ConfigError, !elastic || o.nnodes == 1,
-                     "--max-workers: elastic runs are single-node for now (drop --nnodes)");
+  checkTogether(o, seen);
   out = std::move(o);
   return true;
 }

@@ -33,7 +33,7 @@ TEST(ControllerHookTest, SteerAsksTheScalerForTheCountADecisionWants) {
   RecordingScaler scaler(1);
   const auto d = hook.steer(0, scaler);
   ASSERT_TRUE(d.has_value()) << "a cold start decides at its first step";
-  EXPECT_EQ(d->action, "probe");
+  EXPECT_EQ(d->action, Action::kProbe);
   EXPECT_EQ(d->worldSize, 1);
   ASSERT_NE(d->toWorldSize, 1);
   EXPECT_EQ(scaler.requests, std::vector<int>{d->toWorldSize});

@@ -40,15 +40,15 @@ TEST(ChooseActionTest, AtAProbesEndTheBestMeasuredPointForecastWins) {
   const auto o = targetOptions();
   const std::vector<CandidateForecast> cs = {forecast(4, 10, 9, 11), forecast(8, 9.8, 5, 14),
                                              forecast(2, 5, 1, 20)};
-  EXPECT_EQ(chooseAction(cs, 4, 1.0, true, o).action, "stay");  // the pessimistic rule
+  EXPECT_EQ(chooseAction(cs, 4, 1.0, true, o).action, Action::kStay);  // the pessimistic rule
   for (const bool cooled : {true, false}) {
     const auto d = chooseAction(cs, 4, 1.0, cooled, o, true, {4, 8});
-    EXPECT_EQ(d.action, "rescale");
+    EXPECT_EQ(d.action, Action::kRescale);
     EXPECT_EQ(d.toWorldSize, 8) << d.reason;
   }
-  EXPECT_EQ(chooseAction(cs, 4, 1.0, true, o, true, {4}).action, "stay");
+  EXPECT_EQ(chooseAction(cs, 4, 1.0, true, o, true, {4}).action, Action::kStay);
   const auto d = chooseAction(cs, 8, 1.0, true, o, true, {4, 8});
-  EXPECT_EQ(d.action, "stay") << d.reason;  // 8's own forecast (9.8) beats 4's (10)
+  EXPECT_EQ(d.action, Action::kStay) << d.reason;  // 8's own forecast (9.8) beats 4's (10)
 }
 
 // Staying on 4 takes 10 s, at best 9 s; the margin is 5% of 10 s = 0.5 s:
@@ -58,7 +58,8 @@ TEST(ChooseActionTest, RescalesExactlyWhenThePessimisticGainBeatsTheMargin) {
   for (double high : {8.4, 8.49, 8.51, 8.6, 12.0}) {
     const auto d = chooseAction({forecast(4, 10, 9, 11), forecast(8, 6, 5, high)}, 4, 1.0, true, o);
     const bool want = high < 8.5;
-    EXPECT_EQ(d.action, want ? "rescale" : "stay") << "m = 8 at worst " << high << ": " << d.reason;
+    EXPECT_EQ(d.action, want ? Action::kRescale : Action::kStay)
+        << "m = 8 at worst " << high << ": " << d.reason;
     EXPECT_EQ(d.toWorldSize, want ? 8 : 4);
     EXPECT_EQ(d.candidates.size(), 2u);
   }
@@ -68,13 +69,13 @@ TEST(ChooseActionTest, TheOptimisticEndOfACandidateNeverDecides) {
   // m = 8's value and low are far better, but its worst case is not.
   const auto d = chooseAction({forecast(4, 10, 9, 11), forecast(8, 2, 0.5, 9.5)}, 4, 1.0, true,
                               targetOptions());
-  EXPECT_EQ(d.action, "stay") << d.reason;
+  EXPECT_EQ(d.action, Action::kStay) << d.reason;
 }
 
 TEST(ChooseActionTest, TheCooldownHoldsAnyGain) {
   const auto d = chooseAction({forecast(4, 100, 90, 110), forecast(8, 2, 1, 3)}, 4, 1.0, false,
                               targetOptions());
-  EXPECT_EQ(d.action, "stay");
+  EXPECT_EQ(d.action, Action::kStay);
   EXPECT_NE(d.reason.find("cooldown"), std::string::npos) << d.reason;
 }
 
@@ -84,18 +85,18 @@ TEST(ChooseActionTest, APriceComparesMachineHours) {
   // 16 machines are twice as fast as 4 but use twice the machine-hours.
   const auto d =
       chooseAction({forecast(4, 10, 9.5, 10.5), forecast(16, 5, 4.5, 5.5)}, 4, 0.1, true, o);
-  EXPECT_EQ(d.action, "stay") << d.reason;
+  EXPECT_EQ(d.action, Action::kStay) << d.reason;
   o.pricePerMachineHour.reset();
   EXPECT_EQ(
       chooseAction({forecast(4, 10, 9.5, 10.5), forecast(16, 5, 4.5, 5.5)}, 4, 0.1, true, o).action,
-      "rescale");
+      Action::kRescale);
 }
 
 TEST(ChooseActionTest, ABudgetWithATargetRefusesCandidatesThatMayMissIt) {
   auto o = targetOptions();
   o.timeBudgetSeconds = 7;
   const auto d = chooseAction({forecast(4, 6, 5.5, 6.5), forecast(8, 3, 2, 7.5)}, 4, 0.1, true, o);
-  EXPECT_EQ(d.action, "stay") << d.reason;
+  EXPECT_EQ(d.action, Action::kStay) << d.reason;
 }
 
 // A budget goal without a target compares log10 of the metric predicted at the
@@ -116,7 +117,8 @@ TEST(ChooseActionTest, ABudgetGoalComparesThePredictedMetricInDecades) {
   for (double high : {-5.6, -5.46, -5.44, -5.3}) {
     const auto d =
         chooseAction({budget(4, -5, -5.2, -4.8), budget(8, -6, -6.3, high)}, 4, 1.0, true, o);
-    EXPECT_EQ(d.action, high < -5.45 ? "rescale" : "stay") << high << ": " << d.reason;
+    EXPECT_EQ(d.action, high < -5.45 ? Action::kRescale : Action::kStay)
+        << high << ": " << d.reason;
   }
 }
 
@@ -179,10 +181,10 @@ TEST(ControllerTest, RescalesWhenTheScriptSaysSoAndNeverWithinTheCooldown) {
   // Decisions every 5 steps; stay until 25, rescale to 8 at 25.
   ASSERT_EQ(decisions.size(), 6u);
   for (std::size_t k = 0; k + 1 < decisions.size(); ++k) {
-    EXPECT_EQ(decisions[k].action, "stay") << decisions[k].reason;
+    EXPECT_EQ(decisions[k].action, Action::kStay) << decisions[k].reason;
     EXPECT_EQ(decisions[k].step, static_cast<std::int64_t>(5 * k));
   }
-  EXPECT_EQ(decisions.back().action, "rescale") << decisions.back().reason;
+  EXPECT_EQ(decisions.back().action, Action::kRescale) << decisions.back().reason;
   EXPECT_EQ(decisions.back().step, 25);
   EXPECT_EQ(machines, 8);
   // Now m = 2 is far better, but the cooldown holds until step 25 + 40.
@@ -190,7 +192,7 @@ TEST(ControllerTest, RescalesWhenTheScriptSaysSoAndNeverWithinTheCooldown) {
   decisions = drive(c, machines, step, 50);
   std::int64_t rescaledAt = -1;
   for (const auto& d : decisions) {
-    if (d.action == "rescale") {
+    if (d.action == Action::kRescale) {
       rescaledAt = d.step;
       break;
     }
@@ -215,7 +217,7 @@ TEST(ControllerTest, AStaleForecastIsProbedBeforeARescale) {
   const auto decisions = drive(c, machines, step, 26);
   ASSERT_FALSE(decisions.empty());
   EXPECT_EQ(decisions.back().step, 25);
-  EXPECT_EQ(decisions.back().action, "probe") << decisions.back().reason;
+  EXPECT_EQ(decisions.back().action, Action::kProbe) << decisions.back().reason;
   EXPECT_EQ(decisions.back().toWorldSize, 8);
   EXPECT_NE(decisions.back().reason.find("measured long ago"), std::string::npos);
 }
@@ -254,7 +256,7 @@ TEST(ControllerTest, TheColdStartWalksTheLadderUntilTheBestIsBracketed) {
   std::vector<int> probes;
   for (std::int64_t step = 0; step < 60; ++step) {
     if (auto d = c.decide(step, machines)) {
-      if (d->action == "probe") probes.push_back(d->toWorldSize);
+      if (d->action == Action::kProbe) probes.push_back(d->toWorldSize);
       machines = d->toWorldSize;
     }
     c.observeIteration(machines, step, 1.0, 1.0);
@@ -283,8 +285,8 @@ TEST(ControllerTest, AnUnmeasuredRungTheModelPrefersIsProbedItselfThenTheBestMea
   std::vector<std::string> ends;
   for (std::int64_t step = 0; step < 40; ++step) {
     if (auto d = c.decide(step, machines)) {
-      if (d->action == "probe") probes.push_back(d->toWorldSize);
-      if (d->action == "rescale") ends.push_back(d->reason);
+      if (d->action == Action::kProbe) probes.push_back(d->toWorldSize);
+      if (d->action == Action::kRescale) ends.push_back(d->reason);
       machines = d->toWorldSize;
     }
     c.observeIteration(machines, step, 1.0, 1.0);
@@ -323,10 +325,10 @@ TEST(ControllerTest, ColdStartProbesTheLadderWithinItsBound) {
     const double spentBefore = c.probeSeconds(), elapsedBefore = c.elapsedSeconds();
     if (auto d = c.decide(step, machines)) {
       if (probes == 0) {  // the first probe: the middle of the ladder 1, 2, 4, ..., 64
-        EXPECT_EQ(d->action, "probe");
+        EXPECT_EQ(d->action, Action::kProbe);
         EXPECT_EQ(d->toWorldSize, 8);
       }
-      if (d->action == "probe") {
+      if (d->action == Action::kProbe) {
         ++probes;
         lastProbe = step;
         if (probes <= 3) {  // the cold start walks the ladder
@@ -375,14 +377,14 @@ TEST(ControllerTest, RevertsWhenTheLossLeavesThePredictedBand) {
   int machines = 4;
   auto decisions = drive(c, machines, step, 1, 1e-3);
   ASSERT_EQ(decisions.size(), 1u);
-  ASSERT_EQ(decisions[0].action, "rescale");
+  ASSERT_EQ(decisions[0].action, Action::kRescale);
   ASSERT_EQ(machines, 8);
   // The metric jumps to 1e-1, two decades above the prediction.
   decisions = drive(c, machines, step, 2, 1e-1);
   EXPECT_TRUE(decisions.empty());
   decisions = drive(c, machines, step, 1, 1e-1);
   ASSERT_EQ(decisions.size(), 1u);
-  EXPECT_EQ(decisions[0].action, "rescale");
+  EXPECT_EQ(decisions[0].action, Action::kRescale);
   EXPECT_EQ(decisions[0].toWorldSize, 4);
   EXPECT_NE(decisions[0].reason.find("loss continuity"), std::string::npos) << decisions[0].reason;
   // m = 8 is not offered again.
@@ -405,7 +407,7 @@ TEST(ControllerTest, WithinBandTheRescaleStands) {
   drive(c, machines, step, 1, 1e-3);
   ASSERT_EQ(machines, 8);
   const auto decisions = drive(c, machines, step, 10, 2e-3);  // 0.3 decades above: within
-  for (const auto& d : decisions) EXPECT_NE(d.action, "rescale") << d.reason;
+  for (const auto& d : decisions) EXPECT_NE(d.action, Action::kRescale) << d.reason;
   EXPECT_EQ(machines, 8);
 }
 
@@ -506,7 +508,7 @@ TEST(DecisionRecordTest, TheJsonHoldsTheSchemaFields) {
   Decision d;
   d.step = 12;
   d.worldSize = 4;
-  d.action = "rescale";
+  d.action = Action::kRescale;
   d.toWorldSize = 8;
   d.reason = "why";
   d.rescaleCostSeconds = 0.25;

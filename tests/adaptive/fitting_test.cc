@@ -81,37 +81,4 @@ TEST(FittingTest, MeasuredSecondsAreTheMedianPerMachineCount) {
   EXPECT_EQ(fitted[0].longestTrace.at(4), 240);
 }
 
-// The hand-computed case of planning from the current state: with
-// loss = 10^(-0.1 i / m) the loss L is reached at i = -10 m log10 L, so from
-// L = 0.1 now to a target of 1e-3 a run on m machines has 20 m iterations
-// left, each of 0.01 + 0.1 / m s, plus the switch cost when m changes.
-TEST(FittingTest, PlanningFromTheCurrentStateMatchesAHandComputedCase) {
-  ad::FitOptions o;
-  o.pStar = 0;
-  const auto fitted = ad::fitModels(rowsOf("", "cocoa", {1, 2, 4}, 40), {}, o);
-  ASSERT_EQ(fitted.size(), 1u);
-  ad::CurrentState now;
-  now.machines = 2;
-  now.iteration = 20;
-  now.loss = 0.1;
-  const auto plans = ad::planFromState(fitted[0].model, now, 1e-3, {1, 2, 4}, 5.0);
-  ASSERT_EQ(plans.size(), 3u);
-  const double expectStart[] = {10, 20, 40};
-  const double expectSeconds[] = {20 * 0.11 + 5, 40 * 0.06, 80 * 0.035 + 5};
-  for (int k = 0; k < 3; ++k) {
-    const auto& p = plans[static_cast<std::size_t>(k)];
-    ASSERT_TRUE(p.startIteration && p.remainingIterations && p.remainingSeconds) << p.machines;
-    EXPECT_NEAR(*p.startIteration, expectStart[k], 1.0) << p.machines;
-    EXPECT_NEAR(*p.remainingIterations, 20 * p.machines, 2.0) << p.machines;
-    EXPECT_NEAR(p.remainingSeconds->value, expectSeconds[k], 0.05 * expectSeconds[k]) << p.machines;
-  }
-  // Already at the target: nothing remains, whatever the cost.
-  now.loss = 1e-4;
-  for (const auto& p : ad::planFromState(fitted[0].model, now, 1e-3, {1, 4}, 5.0)) {
-    EXPECT_EQ(p.remainingSeconds->value, 0);
-  }
-  now.loss = NAN;
-  EXPECT_THROW(ad::planFromState(fitted[0].model, now, 1e-3, {1}, 5.0), std::invalid_argument);
-}
-
 }  // namespace
