@@ -316,9 +316,9 @@ ConvergenceModel ConvergenceModel::fit(const std::vector<LossPoint>& raw,
 }
 
 double ConvergenceModel::predictLog10(double iteration, double machines) const {
-  const std::string& form = formAt(machines);
-  if (levelSet_ && form == "level-set") return levelSet_->predictLog10(iteration, machines);
-  if (shape_ && form == "shape") return shape_->predictLog10(iteration, machines);
+  const Form form = formAt(machines);
+  if (levelSet_ && form == Form::kLevelSet) return levelSet_->predictLog10(iteration, machines);
+  if (shape_ && form == Form::kShape) return shape_->predictLog10(iteration, machines);
   // The Lasso form is a sum of terms that may turn up with i: its running
   // minimum over a fixed grid of iterations (every iteration to 50, then 2%
   // apart), linear in log i between grid points, never above the highest
@@ -356,10 +356,10 @@ std::optional<double> ConvergenceModel::iterationsTo(double target, double machi
     if (i > maxIterations) return std::nullopt;
     return i;
   };
-  const std::string& form = formAt(machines);
-  if (levelSet_ && form == "level-set") return fromLevelSet();
+  const Form form = formAt(machines);
+  if (levelSet_ && form == Form::kLevelSet) return fromLevelSet();
   std::optional<double> lasso;  // or the shape form's answer
-  if (shape_ && form == "shape") {
+  if (shape_ && form == Form::kShape) {
     const double logI = shape_->log10IterationsTo(goal, machines);
     const double i = std::max(1.0, std::ceil(std::pow(10.0, logI) - 1e-9));
     if (std::isfinite(logI) && i <= maxIterations) lasso = i;
@@ -379,12 +379,23 @@ std::optional<double> ConvergenceModel::iterationsTo(double target, double machi
   return lasso;
 }
 
-const std::string& ConvergenceModel::formBeyondMeasured() const {
-  static const std::string kLevelSet = "level-set";
-  return formsCompared_ ? kLevelSet : form_;
+const char* formName(Form form) {
+  switch (form) {
+    case Form::kLasso:
+      return "lasso";
+    case Form::kLevelSet:
+      return "level-set";
+    case Form::kShape:
+      return "shape";
+  }
+  return "lasso";
 }
 
-const std::string& ConvergenceModel::formAt(double machines) const {
+Form ConvergenceModel::formBeyondMeasured() const {
+  return formsCompared_ ? Form::kLevelSet : form_;
+}
+
+Form ConvergenceModel::formAt(double machines) const {
   return outsideMeasured(machines) || measured(machines) ? formBeyondMeasured() : form_;
 }
 
@@ -621,12 +632,12 @@ void ConvergenceModel::holdOut(const std::vector<LossPoint>& train,
     const double real = std::pow(10.0, truth.log10IterationsTo(goal, mh));
     if (!(real >= 5)) continue;
     const double byLevel = std::pow(10.0, byLevelCurve.log10IterationsTo(goal, mh));
-    out.errors["level-set"].push_back(logRatio(byLevel, real));
+    out.errors[Form::kLevelSet].push_back(logRatio(byLevel, real));
     if (smoothForms) {
       const auto byLasso = firstIterationBelow(
           [&](double i) { return cv.fit.intercept + convergenceFeatures(i, mh).dot(cv.fit.beta); },
           goal, 1e7);
-      out.errors["lasso"].push_back(logRatio(byLasso ? *byLasso : kNever, real));
+      out.errors[Form::kLasso].push_back(logRatio(byLasso ? *byLasso : kNever, real));
       const double slope = byLevelCurve.localSlope(goal, nearest);
       out.knees.push_back(std::isfinite(slope) && slope > kKneeSlope);
       out.gaps.push_back(gap);
@@ -634,7 +645,7 @@ void ConvergenceModel::holdOut(const std::vector<LossPoint>& train,
     if (shape_ && smoothForms) {
       const double byShapeCurve =
           byShape.usable() ? std::pow(10.0, byShape.log10IterationsTo(goal, mh)) : kNever;
-      out.errors["shape"].push_back(logRatio(byShapeCurve, real));
+      out.errors[Form::kShape].push_back(logRatio(byShapeCurve, real));
     }
   }
 }
@@ -644,16 +655,16 @@ void ConvergenceModel::pickForm(const HeldOutSet& interior) {
   // measured curves (level-set), then to the Lasso form. Every form is
   // named in heldOutErrors(), one without cases too.
   FormErrors all = interior.errors;
-  all["lasso"];
-  all["shape"];
+  all[Form::kLasso];
+  all[Form::kShape];
   auto relative = [](const std::vector<double>& logRatios) {
     std::vector<double> e;
     for (double r : logRatios) e.push_back(std::abs(std::exp(std::min(r, kNeverLogRatio)) - 1));
     return median(e);
   };
-  form_ = "level-set";
-  heldOutError_ = relative(interior.errors.at("level-set"));
-  for (const char* form : {"lasso", "shape"}) {
+  form_ = Form::kLevelSet;
+  heldOutError_ = relative(interior.errors.at(Form::kLevelSet));
+  for (const Form form : {Form::kLasso, Form::kShape}) {
     if (all[form].empty()) continue;
     const double e = relative(all[form]);
     if (e < *heldOutError_) {
@@ -716,7 +727,7 @@ void ConvergenceModel::calibrateBeyond(const std::vector<LossPoint>& points,
   // smooth forms' is not (on the fidelity traces the shape form chosen inside
   // was up to 3x off one doubling out).
   auto beyond = [&](FormErrors& errors, double& low, double& high) {
-    const auto& e = errors["level-set"];
+    const auto& e = errors[Form::kLevelSet];
     low = e.size() >= 3 ? quantile(e, 0.1) : residualLow_;
     high = e.size() >= 3 ? quantile(e, 0.9) : residualHigh_;
   };
@@ -734,7 +745,7 @@ void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
   if (!options.chooseForm) return;
   calibrateForward(above);
   if (machines_.size() < 3) {  // nothing to hold out: the measured curves themselves
-    form_ = "level-set";
+    form_ = Form::kLevelSet;
     intervalsFromBounds_ = true;
     return;
   }
@@ -748,8 +759,8 @@ void ConvergenceModel::chooseForm(const std::vector<LossPoint>& points,
     for (const auto& p : points) (p.machines == mh ? test : train).push_back(p);
     holdOut(train, test, mh, true, options, interior);
   }
-  if (interior.errors["level-set"].empty()) {
-    form_ = "level-set";
+  if (interior.errors[Form::kLevelSet].empty()) {
+    form_ = Form::kLevelSet;
     intervalsFromBounds_ = true;
     return;
   }

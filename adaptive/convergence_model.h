@@ -42,6 +42,11 @@
 
 namespace hemingway::adaptive {
 
+// The forms of g (see above), in the order ties go to.
+enum class Form { kLasso, kLevelSet, kShape };
+// "lasso", "level-set", "shape": the words of the report and its JSON.
+const char* formName(Form form);
+
 struct LossPoint {
   double machines = 1;
   double iteration = 1;  // 1 for the first iteration
@@ -88,21 +93,21 @@ class ConvergenceModel {
   double longestTraceAt(double machines) const;
   const std::vector<double>& observedMachines() const { return machines_; }
 
-  // The form that serves ("lasso" or "level-set") and its leave-one-m-out
-  // median relative error of iterations to a level (empty when not measured)
-  // over `heldOutCases()` cases.
-  const std::string& form() const { return form_; }
+  // The form that serves and its leave-one-m-out median relative error of
+  // iterations to a level (empty when not measured) over `heldOutCases()`
+  // cases.
+  Form form() const { return form_; }
   // The form that serves at `machines`. When the forms were compared,
   // form() serves at unmeasured m between the measured counts; at a measured
   // m (its own curve) and beyond the measured counts (extrapolation within
   // the algorithm's slope bounds) the level-set form does. Otherwise form().
-  const std::string& formAt(double machines) const;
+  Form formAt(double machines) const;
   // The form that serves beyond the measured counts.
-  const std::string& formBeyondMeasured() const;
+  Form formBeyondMeasured() const;
   std::optional<double> heldOutError() const { return heldOutError_; }
   std::size_t heldOutCases() const { return heldOutCases_; }
   // Every compared form's leave-one-m-out median relative error, by form.
-  const std::map<std::string, double>& heldOutErrors() const { return heldOutErrors_; }
+  const std::map<Form, double>& heldOutErrors() const { return heldOutErrors_; }
 
   double predictLog10(double iteration, double machines) const;
   double predictLoss(double iteration, double machines) const;
@@ -164,7 +169,7 @@ class ConvergenceModel {
   void findTop(const std::vector<LossPoint>& points);
   void chooseForm(const std::vector<LossPoint>& points, const ConvergenceOptions& options);
   // Held-out errors by form: ln(predicted / true iterations) of each case.
-  using FormErrors = std::map<std::string, std::vector<double>>;
+  using FormErrors = std::map<Form, std::vector<double>>;
   struct HeldOutSet {
     FormErrors errors;
     std::vector<char> knees;   // each case's knee flag (interior cases)
@@ -216,11 +221,11 @@ class ConvergenceModel {
   double maxIteration_ = 0;
   std::map<double, double> longest_;  // by machine count
   std::vector<double> machines_;
-  std::string form_ = "lasso";
+  Form form_ = Form::kLasso;
   bool formsCompared_ = false;
   std::optional<double> heldOutError_;
   std::size_t heldOutCases_ = 0;
-  std::map<std::string, double> heldOutErrors_;
+  std::map<Form, double> heldOutErrors_;
   double residualLow_ = 0, residualHigh_ = 0;  // cases at no knee (or all)
   bool kneeCalibrated_ = false, elsewhereCalibrated_ = false;
   struct HeldOutCase {

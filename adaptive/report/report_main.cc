@@ -142,12 +142,14 @@ std::string formNote(const ad::ConvergenceModel& g) {
   std::string out = buf;
   const char* sep = " ";
   for (const auto& [form, error] : g.heldOutErrors()) {
-    std::snprintf(buf, sizeof buf, "%s%s %.1f%%", sep, form.c_str(), 100 * error);
+    std::snprintf(buf, sizeof buf, "%s%s %.1f%%", sep, ad::formName(form), 100 * error);
     out += buf;
     sep = ", ";
   }
   const auto& machines = g.observedMachines();
-  if (!machines.empty()) out += "; beyond the measured m: " + g.formBeyondMeasured();
+  if (!machines.empty()) {
+    out += std::string("; beyond the measured m: ") + ad::formName(g.formBeyondMeasured());
+  }
   return out + ")";
 }
 
@@ -292,10 +294,11 @@ class ModelPlots {
     // The lines are g as it serves at the measured counts (formAt), which
     // differs from the form chosen between them once the forms were compared.
     const auto& g = model_.convergence;
-    const std::string& drawn = g.formAt(ms_.empty() ? 1.0 : *ms_.begin());
-    const std::string lines = drawn == g.form() ? drawn + " form, lines"
-                                                : "lines: " + drawn + " form at measured m; " +
-                                                      g.form() + " form between them";
+    const std::string drawn = ad::formName(g.formAt(ms_.empty() ? 1.0 : *ms_.begin()));
+    const std::string serving = ad::formName(g.form());
+    const std::string lines = drawn == serving ? drawn + " form, lines"
+                                               : "lines: " + drawn + " form at measured m; " +
+                                                     serving + " form between them";
     script << "set title "
            << gnuplotQuote(model_.algorithm + ": " + metric_ + " per m, observed (points) and g (" +
                            lines + ")")
@@ -577,18 +580,25 @@ json recommendationJson(const ad::Recommendation& rec) {
                           {"reason", rec.reason}};
 }
 
+json heldOutErrorsJson(const ad::ConvergenceModel& g) {
+  json out = json::object();
+  for (const auto& [form, error] : g.heldOutErrors()) out[ad::formName(form)] = error;
+  return out;
+}
+
 json modelsJson(const std::vector<ad::CompositeModel>& models) {
   json out = json::array();
   for (const auto& m : models) {
-    out.push_back({{"algorithm", m.algorithm},
-                   {"form", m.convergence.form()},
-                   {"held_out_error", orNull(m.convergence.heldOutError())},
-                   {"held_out_cases", m.convergence.heldOutCases()},
-                   {"held_out_errors", m.convergence.heldOutErrors()},
-                   {"form_beyond_measured_m", m.convergence.observedMachines().empty()
-                                                  ? json(nullptr)
-                                                  : json(m.convergence.formBeyondMeasured())},
-                   {"p_star", m.convergence.pStar()}});
+    out.push_back(
+        {{"algorithm", m.algorithm},
+         {"form", ad::formName(m.convergence.form())},
+         {"held_out_error", orNull(m.convergence.heldOutError())},
+         {"held_out_cases", m.convergence.heldOutCases()},
+         {"held_out_errors", heldOutErrorsJson(m.convergence)},
+         {"form_beyond_measured_m", m.convergence.observedMachines().empty()
+                                        ? json(nullptr)
+                                        : json(ad::formName(m.convergence.formBeyondMeasured()))},
+         {"p_star", m.convergence.pStar()}});
   }
   return out;
 }
@@ -675,7 +685,7 @@ void printModels(const std::vector<ad::CompositeModel>& models) {
     std::printf("  (P* %.6g%s, R^2 %.3f, %zu points)\n", m.convergence.pStar(),
                 m.convergence.pStarEstimated() ? " estimated" : " given", m.convergence.rSquared(),
                 m.convergence.points());
-    std::printf("%s: g's form: %s%s\n", m.algorithm.c_str(), m.convergence.form().c_str(),
+    std::printf("%s: g's form: %s%s\n", m.algorithm.c_str(), ad::formName(m.convergence.form()),
                 formNote(m.convergence).c_str());
   }
 }

@@ -116,7 +116,7 @@ TEST(ConvergenceModelTest, InsideTheMeasuredCountsTheCurvesOverruleTheLassoForms
   o.pStar = 0;
   o.chooseForm = false;  // the Lasso form serves
   const auto model = ConvergenceModel::fit(points, o);
-  ASSERT_EQ(model.form(), "lasso");
+  ASSERT_EQ(model.form(), Form::kLasso);
   double lassoAt2 = 0;  // the Lasso form's own crossing of 1e-7 at m = 2
   for (double i = 1; i < 1e6 && lassoAt2 == 0; ++i) {
     if (model.predictLog10(i, 2) <= -7) lassoAt2 = i;
@@ -140,7 +140,7 @@ TEST(ConvergenceModelTest, TheLassoFormNeverRisesAndNeverAboveTheStart) {
     o.pStar = 0;
     o.chooseForm = false;
     const auto model = ConvergenceModel::fit(traces.points, o);
-    ASSERT_EQ(model.form(), "lasso");
+    ASSERT_EQ(model.form(), Form::kLasso);
     testing::expectNeverRisesNorAboveStart(
         [&](double i, double m) { return model.predictLog10(i, m); }, traces.startLog10, 1e5);
     bool rose = false;

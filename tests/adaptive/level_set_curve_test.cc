@@ -68,7 +68,8 @@ TEST(LevelSetCurveTest, ConvergenceModelChoosesItsFormByHeldOutError) {
   o.algorithm = "cocoa+";
   const auto model = ad::ConvergenceModel::fit(points, o);
   ASSERT_NE(model.status(), ad::FitStatus::kTooFewPoints) << model.problem();
-  EXPECT_TRUE(model.form() == "level-set" || model.form() == "lasso" || model.form() == "shape");
+  EXPECT_TRUE(model.form() == ad::Form::kLevelSet || model.form() == ad::Form::kLasso ||
+              model.form() == ad::Form::kShape);
   ASSERT_TRUE(model.heldOutError().has_value());
   EXPECT_GT(model.heldOutCases(), 0u);
   // The chosen form predicts a measured curve's iterations well.
@@ -92,7 +93,7 @@ TEST(LevelSetCurveTest, ConvergenceModelChoosesItsFormByHeldOutError) {
   EXPECT_EQ(atFour->first, *measured);
   EXPECT_EQ(atFour->second, *measured);
   o.chooseForm = false;
-  EXPECT_EQ(ad::ConvergenceModel::fit(points, o).form(), "lasso");
+  EXPECT_EQ(ad::ConvergenceModel::fit(points, o).form(), ad::Form::kLasso);
 }
 
 TEST(LevelSetCurveTest, KneeAndSteepTargetsEachTakeTheirOwnHeldOutErrors) {

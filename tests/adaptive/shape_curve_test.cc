@@ -70,13 +70,15 @@ TEST(ShapeCurveTest, ConvergenceModelChoosesTheShapeFormWhereItPredictsHeldOutCo
   const auto model = ad::ConvergenceModel::fit(familyTraces({1, 4, 16, 64, 256}, 3000), o);
   ASSERT_NE(model.status(), ad::FitStatus::kTooFewPoints) << model.problem();
   const auto& errors = model.heldOutErrors();
-  ASSERT_TRUE(errors.count("shape") && errors.count("level-set") && errors.count("lasso"));
-  EXPECT_LT(errors.at("shape"), errors.at("level-set"));
-  EXPECT_LT(errors.at("shape"), errors.at("lasso"));
-  EXPECT_EQ(model.form(), "shape");
-  EXPECT_EQ(model.formAt(8), "shape");
-  EXPECT_EQ(model.formAt(16), "level-set");
-  EXPECT_EQ(model.formAt(512), "level-set");
+  using ad::Form;
+  ASSERT_TRUE(errors.count(Form::kShape) && errors.count(Form::kLevelSet) &&
+              errors.count(Form::kLasso));
+  EXPECT_LT(errors.at(Form::kShape), errors.at(Form::kLevelSet));
+  EXPECT_LT(errors.at(Form::kShape), errors.at(Form::kLasso));
+  EXPECT_EQ(model.form(), Form::kShape);
+  EXPECT_EQ(model.formAt(8), Form::kShape);
+  EXPECT_EQ(model.formAt(16), Form::kLevelSet);
+  EXPECT_EQ(model.formAt(512), Form::kLevelSet);
   // At m = 8, never measured: within 5% of the truth's iterations to 1e-2.
   double truth = 1;
   while (family(truth, 8) > 1e-2) ++truth;

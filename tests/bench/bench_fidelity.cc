@@ -125,7 +125,7 @@ void evaluate(const Curves& all, const std::vector<double>& trainMs, double held
   o.algorithm = algorithm;
   const auto g = ad::ConvergenceModel::fit(train, o);
   if (g.status() == ad::FitStatus::kTooFewPoints) return;
-  t.forms[g.form()]++;
+  t.forms[ad::formName(g.form())]++;
   const auto& truth = all.at(held);
   double curveError = 0;
   for (const auto& p : truth)
