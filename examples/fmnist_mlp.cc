@@ -25,6 +25,7 @@
 #include "hemingway/plugin/data_parallel.h"
 #include "hemingway/plugin/elastic/elastic.h"
 #include "hemingway/plugin/elastic/membership.h"
+#include "hemingway/plugin/elastic/sampler.h"
 #include "hemingway/plugin/elastic/training_state.h"
 #include "hemingway/plugin/process_group.h"
 
@@ -141,7 +142,7 @@ bool targetReached(const Flags& f, hw::plugin::ProcessGroup& group, std::int64_t
 // (linear scaling: lr x world / world at the start). False: parked at the end.
 bool trainElastic(const Flags& f, Worker& w, std::int64_t examples) {
   auto& group = w.group;
-  hw::data::ElasticSampler sampler(examples, f.batchSize, {f.seed});
+  hw::elastic::ElasticSampler sampler(examples, f.batchSize, {f.seed});
   std::int64_t startWorld = group.worldSize();
   hw::elastic::TrainingState state;
   state.addModule(w.model.ptr());

@@ -20,18 +20,23 @@ DistributedSampler::DistributedSampler(std::int64_t size, int rank, int worldSiz
   setEpoch(0);
 }
 
-void DistributedSampler::setEpoch(std::int64_t epoch) {
-  epoch_ = epoch;
-  position_ = 0;
-  std::vector<std::int64_t> order(static_cast<std::size_t>(size_));
+std::vector<std::int64_t> epochPermutation(std::int64_t size, std::int64_t epoch,
+                                           const SamplerOptions& options) {
+  std::vector<std::int64_t> order(static_cast<std::size_t>(size));
   std::iota(order.begin(), order.end(), 0);
-  if (options_.shuffle) {
-    // The same permutation on every rank: seeded by (seed, epoch) only.
-    std::mt19937_64 rng(options_.seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(epoch));
+  if (options.shuffle) {
+    std::mt19937_64 rng(options.seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(epoch));
     for (std::size_t i = order.size(); i > 1; --i) {  // Fisher-Yates, the same on every libc++
       std::swap(order[i - 1], order[rng() % i]);
     }
   }
+  return order;
+}
+
+void DistributedSampler::setEpoch(std::int64_t epoch) {
+  epoch_ = epoch;
+  position_ = 0;
+  const auto order = epochPermutation(size_, epoch, options_);
   const std::int64_t perRank =
       options_.dropLast ? size_ / worldSize_ : (size_ + worldSize_ - 1) / worldSize_;
   indices_.clear();
@@ -58,56 +63,6 @@ void DistributedSampler::setPosition(std::int64_t position) {
       ConfigError, position >= 0 && position <= static_cast<std::int64_t>(indices_.size()),
       "sampler: position {} is outside this epoch's {} indices", position, indices_.size());
   position_ = position;
-}
-
-ElasticSampler::ElasticSampler(std::int64_t size, std::int64_t batchPerRank, SamplerOptions options)
-    : size_(size), batch_(batchPerRank), options_(options) {
-  HEMINGWAY_CHECK_AS(ConfigError, size >= 1, "sampler: the data set is empty (size {})", size);
-  HEMINGWAY_CHECK_AS(ConfigError, batchPerRank >= 1, "sampler: batch size must be >= 1, got {}",
-                     batchPerRank);
-}
-
-const std::vector<std::int64_t>& ElasticSampler::permutation(std::int64_t epoch) {
-  for (const auto& [e, order] : cache_) {
-    if (e == epoch) return order;
-  }
-  std::vector<std::int64_t> order(static_cast<std::size_t>(size_));
-  std::iota(order.begin(), order.end(), 0);
-  if (options_.shuffle) {
-    std::mt19937_64 rng(options_.seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(epoch));
-    for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
-  }
-  if (cache_.size() >= 3) cache_.erase(cache_.begin());
-  cache_.emplace_back(epoch, std::move(order));
-  return cache_.back().second;
-}
-
-std::vector<std::int64_t> ElasticSampler::batch(int rank, int worldSize) {
-  HEMINGWAY_CHECK_AS(ConfigError, worldSize >= 1 && rank >= 0 && rank < worldSize,
-                     "sampler: rank {} is out of range for world size {}", rank, worldSize);
-  std::vector<std::int64_t> out;
-  out.reserve(static_cast<std::size_t>(batch_));
-  for (std::int64_t k = 0; k < batch_; ++k) {
-    const std::int64_t pos = cursor_ + rank * batch_ + k;
-    out.push_back(permutation(epoch_ + pos / size_)[static_cast<std::size_t>(pos % size_)]);
-  }
-  return out;
-}
-
-void ElasticSampler::advance(int worldSize) {
-  HEMINGWAY_CHECK_AS(ConfigError, worldSize >= 1, "sampler: world size must be >= 1, got {}",
-                     worldSize);
-  cursor_ += batch_ * worldSize;
-  epoch_ += cursor_ / size_;
-  cursor_ %= size_;
-}
-
-void ElasticSampler::setPosition(std::int64_t epoch, std::int64_t cursor) {
-  HEMINGWAY_CHECK_AS(ConfigError, epoch >= 0 && cursor >= 0 && cursor < size_,
-                     "sampler: position (epoch {}, cursor {}) is outside a data set of {}", epoch,
-                     cursor, size_);
-  epoch_ = epoch;
-  cursor_ = cursor;
 }
 
 }  // namespace hemingway::data

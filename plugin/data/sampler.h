@@ -20,6 +20,11 @@ struct SamplerOptions {
   bool dropLast = false;  // true: equal shards without repeats, the rest unused
 };
 
+// The permutation of [0, size) of `epoch`: the same on every rank, seeded by
+// (options.seed, epoch) only; the identity without options.shuffle.
+std::vector<std::int64_t> epochPermutation(std::int64_t size, std::int64_t epoch,
+                                           const SamplerOptions& options);
+
 class DistributedSampler {
  public:
   // Throws ConfigError for size < 1 or a rank outside [0, worldSize).
@@ -46,43 +51,6 @@ class DistributedSampler {
   std::int64_t epoch_ = 0;
   std::int64_t position_ = 0;
   std::vector<std::int64_t> indices_;
-};
-
-// The sampler of an elastic run. The epochs' permutations of [0, size)
-// (drawn from (seed, epoch), the same on every rank) laid end to end form one
-// stream; a global cursor walks it, and each step hands out the next
-// world x batch positions, batch to each rank in rank order (a step may span
-// two epochs). Which examples a rank gets depends only on (epoch, cursor,
-// rank, world size), so when the world size changes between steps nothing is
-// dropped or repeated: every example is seen exactly once per epoch, and
-// every rank always gets a full batch.
-class ElasticSampler {
- public:
-  // Throws ConfigError for size < 1 or batch < 1.
-  ElasticSampler(std::int64_t size, std::int64_t batchPerRank, SamplerOptions options = {});
-
-  // The examples rank `rank` of `worldSize` trains on at the cursor.
-  std::vector<std::int64_t> batch(int rank, int worldSize);
-  // Moves the cursor past the step that the `worldSize` ranks just took.
-  void advance(int worldSize);
-
-  // The epoch and the position in its permutation of the next example.
-  std::int64_t epoch() const { return epoch_; }
-  std::int64_t cursor() const { return cursor_; }
-  // Restores a position (from another rank's training state).
-  void setPosition(std::int64_t epoch, std::int64_t cursor);
-  std::int64_t size() const { return size_; }
-  std::int64_t batchPerRank() const { return batch_; }
-
- private:
-  const std::vector<std::int64_t>& permutation(std::int64_t epoch);
-
-  std::int64_t size_;
-  std::int64_t batch_;
-  SamplerOptions options_;
-  std::int64_t epoch_ = 0;
-  std::int64_t cursor_ = 0;
-  std::vector<std::pair<std::int64_t, std::vector<std::int64_t>>> cache_;  // a few epochs
 };
 
 }  // namespace hemingway::data

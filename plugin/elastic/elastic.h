@@ -2,7 +2,7 @@
 // step boundary without restarting the survivors, as Horovod Elastic does.
 //
 //   hw::plugin::ProcessGroup group(hw::elastic::groupOptionsFromEnv());
-//   ... model, optimizer, hw::data::ElasticSampler sampler(size, batch) ...
+//   ... model, optimizer, hw::elastic::ElasticSampler sampler(size, batch) ...
 //   hw::elastic::TrainingState state;
 //   state.addModule(model); state.addOptimizer(optimizer); state.addSampler(sampler);
 //   hw::plugin::DataParallel ddp(group, model);

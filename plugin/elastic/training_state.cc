@@ -16,9 +16,9 @@
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 
 #include "hemingway/hooks/error.h"
-#include "hemingway/plugin/data/sampler.h"
 #include "hemingway/plugin/detail/brief.h"
 #include "hemingway/plugin/elastic/detail/failpoint.h"
+#include "hemingway/plugin/elastic/sampler.h"
 #include "hemingway/plugin/process_group.h"
 
 namespace hemingway::elastic {
@@ -29,7 +29,7 @@ struct TrainingState::Impl {
   std::vector<std::shared_ptr<torch::nn::Module>> modules;
   std::vector<torch::optim::Optimizer*> optimizers;
   std::vector<at::Generator*> generators;
-  std::vector<data::ElasticSampler*> samplers;
+  std::vector<ElasticSampler*> samplers;
   std::vector<std::pair<std::string, double*>> doubles;
   std::vector<std::pair<std::string, std::int64_t*>> integers;
   std::vector<std::pair<std::string, std::vector<double>*>> vectors;
@@ -98,9 +98,7 @@ void TrainingState::addOptimizer(torch::optim::Optimizer& optimizer) {
 void TrainingState::addGenerator(at::Generator& generator) {
   impl_->generators.push_back(&generator);
 }
-void TrainingState::addSampler(data::ElasticSampler& sampler) {
-  impl_->samplers.push_back(&sampler);
-}
+void TrainingState::addSampler(ElasticSampler& sampler) { impl_->samplers.push_back(&sampler); }
 void TrainingState::addValue(const std::string& name, double& value) {
   impl_->doubles.emplace_back(name, &value);
 }

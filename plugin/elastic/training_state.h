@@ -21,15 +21,13 @@ namespace at {
 class Generator;
 }  // namespace at
 
-namespace hemingway::data {
-class ElasticSampler;
-}  // namespace hemingway::data
-
 namespace hemingway::plugin {
 class ProcessGroup;
 }  // namespace hemingway::plugin
 
 namespace hemingway::elastic {
+
+class ElasticSampler;
 
 class TrainingState {
  public:
@@ -44,7 +42,7 @@ class TrainingState {
   void addOptimizer(torch::optim::Optimizer& optimizer);
   void addGenerator(at::Generator& generator);
   // Its position advances by every committed step (commit()).
-  void addSampler(data::ElasticSampler& sampler);
+  void addSampler(ElasticSampler& sampler);
   void addValue(const std::string& name, double& value);
   void addValue(const std::string& name, std::int64_t& value);
   // A vector of doubles whose size is the same on every rank.

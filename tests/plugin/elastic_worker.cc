@@ -37,6 +37,7 @@
 #include "hemingway/plugin/data_parallel.h"
 #include "hemingway/plugin/elastic/elastic.h"
 #include "hemingway/plugin/elastic/membership.h"
+#include "hemingway/plugin/elastic/sampler.h"
 #include "hemingway/plugin/elastic/training_state.h"
 #include "hemingway/plugin/process_group.h"
 
@@ -144,7 +145,7 @@ int reference(const Args& a) {
   auto data = makeData();
   auto model = makeModel();
   torch::optim::SGD opt(model->parameters(), torch::optim::SGDOptions(0.05).momentum(0.9));
-  hw::data::ElasticSampler sampler(kExamples, kBatch, {/*seed=*/11});
+  hw::elastic::ElasticSampler sampler(kExamples, kBatch, {/*seed=*/11});
   int world = 0;
   const auto changes = worldSchedule(a.reference, world);
   for (std::int64_t s = 0; s < a.steps; ++s) {
@@ -175,7 +176,7 @@ int main(int argc, char** argv) {
   }
   auto model = makeModel();
   torch::optim::SGD opt(model->parameters(), torch::optim::SGDOptions(0.05).momentum(0.9));
-  hw::data::ElasticSampler sampler(kExamples, kBatch, {/*seed=*/11});
+  hw::elastic::ElasticSampler sampler(kExamples, kBatch, {/*seed=*/11});
   hw::elastic::TrainingState state;
   state.addModule(model.ptr());
   state.addOptimizer(opt);
