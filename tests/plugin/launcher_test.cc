@@ -251,7 +251,11 @@ TEST(LauncherTest, SecondSigintKillsAtOnce) {
   ASSERT_EQ(pids.size(), 2u);
   const auto t0 = std::chrono::steady_clock::now();
   ::kill(launcher, SIGINT);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Once the launcher said it is stopping, the workers (which ignore the
+  // signal it sent) are still there: the first SIGINT is not a kill.
+  ASSERT_TRUE(testing::eventually([&] {
+    return slurp(dir.file("launcher.err")).find("stopping the workers") != std::string::npos;
+  })) << slurp(dir.file("launcher.err"));
   for (pid_t pid : pids) EXPECT_TRUE(alive(pid)) << "the first SIGINT is not a kill";
   ::kill(launcher, SIGINT);
   int status = 0;
@@ -275,8 +279,8 @@ TEST(LauncherTest, KillsADaemonAWorkerLeftBehind) {
   EXPECT_LT(r.seconds, 10) << r.output;
   const auto pids = readPids(dir, 1);
   ASSERT_EQ(pids.size(), 1u);
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  EXPECT_FALSE(alive(pids[0])) << "the setsid grandchild outlived the launcher";
+  EXPECT_TRUE(testing::eventually([&] { return !alive(pids[0]); }, std::chrono::seconds(2)))
+      << "the setsid grandchild outlived the launcher";
 }
 
 // Writes `text` to an executable shell script in `dir`; returns its path.
@@ -341,7 +345,8 @@ TEST(LauncherTest, WorkerOfAnotherRunIsRefused) {
     ::execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
     ::_exit(127);
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  ASSERT_TRUE(testing::eventually([&] { return testing::listening(std::stoi(port)); }))
+      << "node 0 of run A never hosted its store: " << slurp(dir.file("a.out"));
   auto other = testing::runCommand("HEMINGWAY_RUN_SECRET=bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb " + run +
                                    nodes + " --node-rank 1 -- " + example + " --iterations 5");
   EXPECT_NE(other.exitCode, 0) << other.output;

@@ -23,6 +23,14 @@ struct CommandResult {
 };
 CommandResult runCommand(const std::string& command);
 
+// Polls `condition` every 10 ms until it holds (true) or `within` passed
+// (false): a test waits for what it needs, not for a fixed time.
+bool eventually(const std::function<bool()>& condition,
+                std::chrono::milliseconds within = std::chrono::seconds(10));
+
+// True once something listens on 127.0.0.1:`port`.
+bool listening(int port);
+
 // A fresh empty directory under the system temp dir, removed on destruction.
 class TempDir {
  public:
