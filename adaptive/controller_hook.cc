@@ -5,7 +5,10 @@
 namespace hemingway::adaptive {
 
 ControllerHook::ControllerHook(ControllerOptions options, hooks::StepRecorder* recorder)
-    : controller_(std::move(options)), recorder_(recorder) {}
+    : controller_(std::move(options)),
+      recorder_(recorder),
+      simulated_(recorder != nullptr &&
+                 recorder->clockKind() == hooks::RunClock::Kind::kSimulated) {}
 
 void ControllerHook::onStep(const hooks::StepRecord& r) {
   if (!r.loss || r.rank != 0) return;

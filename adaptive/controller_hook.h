@@ -20,7 +20,8 @@ class ControllerHook : public hooks::StepHook {
   // Iteration records give the metric (the duality gap for Metric::kGap, else
   // the primal objective) and their seconds: iter_ms, or the simulated clock's
   // step. Step records give the loss and step_ms. Regroup records give the
-  // measured rescale cost. `recorder` receives the decision records.
+  // measured rescale cost. `recorder` receives the decision records; when
+  // its clock is a simulated cluster's, they carry simulated_s from the first.
   ControllerHook(ControllerOptions options, hooks::StepRecorder* recorder);
 
   void onStep(const hooks::StepRecord& record) override;
@@ -34,10 +35,6 @@ class ControllerHook : public hooks::StepHook {
   // `nextStep` on scaler.worldSize() machines and, when the decision wants
   // another count, ask `scaler` for it. Returns the decision, if one was due.
   std::optional<Decision> steer(std::int64_t nextStep, hooks::Scaler& scaler);
-
-  // The run's clock is a simulated cluster's (iteration records carry
-  // simulated_s): decision records carry it too, from the first.
-  void useSimulatedClock() { simulated_ = true; }
 
   Controller& controller() { return controller_; }
 

@@ -41,7 +41,7 @@ struct RegroupRecord {
   double totalMs = 0;     // the training stall, first to last of these phases
   std::int64_t stateBytes = 0;
   // A virtual run's rescale on a simulated cluster: total_ms is the
-  // simulated cost, not a measurement.
+  // simulated cost, not a measurement (stamped from the recorder's clock).
   bool simulated = false;
   double time = 0;
 };
@@ -113,9 +113,10 @@ struct IterationRecord {
   std::optional<double> iterMs;
   std::optional<double> computeMs;
   std::optional<double> commMs;
-  bool isVirtual = false;
-  // A virtual run on a simulated cluster (--cluster-model): simulated
+  // Stamped from the recorder's clock (hooks/run_clock.h): virtual off the
+  // wall clock; on a simulated cluster (--cluster-model) the simulated
   // seconds since the start of the run at the end of this iteration.
+  bool isVirtual = false;
   std::optional<double> simulatedS;
   double time = 0;
 };

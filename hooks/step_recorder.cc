@@ -36,6 +36,7 @@ void StepRecorder::setMembership(int rank, int worldSize, int generation) {
 
 void StepRecorder::regroup(RegroupRecord record) {
   record.run = options_.run;
+  record.simulated = clockKind() == RunClock::Kind::kSimulated;
   record.time = unixSeconds();
   for (auto& hook : hooks_) hook->onRegroup(record);
 }
@@ -71,6 +72,14 @@ void StepRecorder::runStart(RunInfo info) {
 void StepRecorder::iteration(IterationRecord record) {
   record.run = options_.run;
   record.rank = options_.rank;
+  const auto kind = clockKind();
+  record.isVirtual = kind != RunClock::Kind::kWall;
+  if (record.isVirtual) {  // a virtual run's time is not a measurement
+    record.iterMs.reset();
+    record.computeMs.reset();
+    record.commMs.reset();
+  }
+  if (kind == RunClock::Kind::kSimulated) record.simulatedS = clock_->now();
   record.time = unixSeconds();
   for (auto& hook : hooks_) hook->onIteration(record);
 }

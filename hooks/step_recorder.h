@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "hemingway/hooks/run_clock.h"
 #include "hemingway/hooks/step_hook.h"
 
 namespace hemingway::hooks {
@@ -62,9 +63,12 @@ class StepRecorder {
   };
 
   // Fills run, rank and time and hands an algorithm's iteration to every hook.
+  // Off the wall clock, the record is virtual and carries no measured times;
+  // on a simulated clock it carries its simulated seconds.
   void iteration(IterationRecord record);
 
-  // Hands a membership change of an elastic run to every hook.
+  // Hands a membership change to every hook; on a simulated clock its total
+  // is the simulated cost.
   void regroup(RegroupRecord record);
   // Hands this rank's end of the run to every hook.
   void runEnd(RunEndRecord record);
@@ -85,6 +89,10 @@ class StepRecorder {
   // Called by the communication layer for the step in progress.
   void addCommunication(double commMs, double exposedCommMs);
 
+  // The run's clock (nullptr or unset: the wall clock).
+  void setClock(std::shared_ptr<const RunClock> clock) { clock_ = std::move(clock); }
+  RunClock::Kind clockKind() const { return clock_ ? clock_->kind() : RunClock::Kind::kWall; }
+
   void setEnabled(bool enabled) { options_.enabled = enabled; }
   bool enabled() const { return options_.enabled; }
   std::int64_t stepsRecorded() const { return nextStep_; }
@@ -99,6 +107,7 @@ class StepRecorder {
   double pendingCommMs_ = 0;
   double pendingExposedMs_ = 0;
   std::exception_ptr deferredError_;
+  std::shared_ptr<const RunClock> clock_;
 };
 
 // Milliseconds between two steady-clock time points.

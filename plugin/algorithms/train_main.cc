@@ -215,12 +215,14 @@ hw::data::SparseSet loadDataset(const std::string& spec, const std::string& norm
 // A simulated cluster (--cluster-model, --cluster-rescale-s): its clock
 // advances by f(m) = theta0 + theta1/m + theta2 ln m + theta3 m seconds an
 // iteration on m workers, and by the stated cost at each rescale.
-class SimulatedCluster {
+// It is the run's clock (the recorder stamps records with it).
+class SimulatedCluster final : public hw::hooks::RunClock {
  public:
   SimulatedCluster(std::vector<double> theta, double rescaleS)
       : theta_(std::move(theta)), rescaleS_(rescaleS) {}
   bool active() const { return !theta_.empty(); }
-  double now() const { return now_; }
+  Kind kind() const override { return Kind::kSimulated; }
+  double now() const override { return now_; }
   double rescaleSeconds() const { return rescaleS_; }
   // One iteration on `m` workers: the clock after it.
   double iterate(int m) {
@@ -289,7 +291,7 @@ class TrainRun {
         group_(groupOptions_),
         elasticRun_(hw::elastic::elasticMembership(group_) != nullptr),
         rescale_(parseRescale(f.rescale)),
-        cluster_(clusterOf(f), f.clusterRescaleS),
+        cluster_(std::make_shared<SimulatedCluster>(clusterOf(f), f.clusterRescaleS)),
         capacity_(parseCapacity(f.capacity)),
         workers_(startWorkers()),
         trainer_(problem_, workers_, options_),
@@ -299,6 +301,11 @@ class TrainRun {
     // the sink open (rank 0 may change; each writes its run_end).
     if (!f_.log.empty() && (workers_.reports() || elasticRun_)) {
       recorder_.addHook(std::make_shared<hw::hooks::JsonlSink>(f_.log));
+    }
+    if (cluster_->active()) {
+      recorder_.setClock(cluster_);
+    } else if (workers_.isVirtual()) {
+      recorder_.setClock(std::make_shared<hw::hooks::NoClock>());
     }
     if (f_.adaptive) addController();
   }
@@ -316,7 +323,7 @@ class TrainRun {
                  workers_.isVirtual() ? " (virtual)" : "", progress_.summary(trainer_.iteration()),
                  e_.primal,
                  e_.gap ? fmt::format(", dual {:.8g}, gap {:.3g}", *e_.dual, *e_.gap) : "",
-                 cluster_.active() ? fmt::format(", simulated {:.4g} s", cluster_.now()) : "");
+                 cluster_->active() ? fmt::format(", simulated {:.4g} s", cluster_->now()) : "");
     }
     return 0;
   }
@@ -332,7 +339,7 @@ class TrainRun {
   }
 
   hw::plugin::WorkerSet startWorkers() {
-    HEMINGWAY_CHECK_AS(hw::ConfigError, capacity_.empty() || cluster_.active(),
+    HEMINGWAY_CHECK_AS(hw::ConfigError, capacity_.empty() || cluster_->active(),
                        "--capacity changes a simulated cluster: give --cluster-model");
     HEMINGWAY_CHECK_AS(hw::ConfigError, rescale_.empty() || f_.virtualWorkers > 0 || elasticRun_,
                        "--rescale needs --virtual-workers, or real workers under hemingway-run "
@@ -348,14 +355,13 @@ class TrainRun {
     HEMINGWAY_CHECK_AS(hw::ConfigError, rescale_.empty(),
                        "--adaptive and --rescale both rescale: give one");
     HEMINGWAY_CHECK_AS(
-        hw::ConfigError, f_.virtualWorkers == 0 || cluster_.active(),
+        hw::ConfigError, f_.virtualWorkers == 0 || cluster_->active(),
         "--adaptive on virtual workers needs a simulated clock: give --cluster-model "
         "T0,T1,T2,T3");
     const auto bounds = f_.virtualWorkers > 0 ? hw::elastic::WorkerBounds{1, f_.virtualWorkers}
                                               : hw::elastic::elasticWorkerBounds(group_);
     controller_ = std::make_shared<hw::adaptive::ControllerHook>(
         controllerOptions(f_, dual_, bounds.min, bounds.max), &recorder_);
-    if (cluster_.active()) controller_->useSimulatedClock();
     recorder_.addHook(controller_);
   }
 
@@ -393,8 +399,8 @@ class TrainRun {
 
   // Seconds since the start: the simulated clock of a simulated cluster, else wall time.
   double clock() const {
-    return cluster_.active()
-               ? cluster_.now()
+    return cluster_->active()
+               ? cluster_->now()
                : std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   }
 
@@ -411,13 +417,10 @@ class TrainRun {
     r.primal = e_.primal;
     r.dual = e_.dual;
     r.gap = e_.gap;
-    r.isVirtual = workers_.isVirtual();
-    if (cluster_.active()) r.simulatedS = cluster_.iterate(workers_.worldSize());
-    if (!r.isVirtual) {  // a virtual run's time is not a measurement
-      r.computeMs = timing.computeMs;
-      r.commMs = timing.commMs;
-      r.iterMs = timing.computeMs + timing.commMs;
-    }
+    if (cluster_->active()) cluster_->iterate(workers_.worldSize());
+    r.computeMs = timing.computeMs;  // off the wall clock the recorder drops them
+    r.commMs = timing.commMs;
+    r.iterMs = timing.computeMs + timing.commMs;
     if (workers_.reports()) {
       recorder_.iteration(r);
       if ((it + 1) % 10 == 0 || it + 1 == f_.iterations) {
@@ -488,7 +491,7 @@ class TrainRun {
     // The scheduler takes machines away (the run shrinks to what is left) and
     // offers them back (a static run grows back to its size; the controller
     // decides for an adaptive one).
-    const int cap = std::prev(capacity_.upper_bound(cluster_.now()))->second;
+    const int cap = std::prev(capacity_.upper_bound(cluster_->now()))->second;
     if (want > cap) want = cap;
     if (!controller_ && rescale_.empty() && want < startWorkers && cap > want) {
       want = std::min(cap, startWorkers);
@@ -504,15 +507,14 @@ class TrainRun {
     const auto full = trainer_.gatherDual();
     workers_ = hw::plugin::WorkerSet::virtualWorkers(to);
     trainer_.repartition(workers_, full, false);
-    if (!cluster_.active()) return;
-    cluster_.rescale();
+    if (!cluster_->active()) return;
+    cluster_->rescale();
     hw::hooks::RegroupRecord g;
     g.fromWorldSize = from;
     g.toWorldSize = to;
     g.step = it;
     g.cause = why;
-    g.totalMs = cluster_.rescaleSeconds() * 1000;
-    g.simulated = true;
+    g.totalMs = cluster_->rescaleSeconds() * 1000;
     recorder_.regroup(g);
   }
 
@@ -537,7 +539,7 @@ class TrainRun {
   hw::plugin::ProcessGroup group_;
   bool elasticRun_;
   std::map<std::int64_t, int> rescale_;
-  SimulatedCluster cluster_;
+  std::shared_ptr<SimulatedCluster> cluster_;
   std::map<double, int> capacity_;
   hw::plugin::WorkerSet workers_;
   hw::plugin::LinearTrainer trainer_;

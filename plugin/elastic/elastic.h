@@ -31,19 +31,12 @@
 #include <string>
 
 #include "hemingway/hooks/scaler.h"
+#include "hemingway/hooks/step_recorder.h"
 #include "hemingway/plugin/elastic/run_channel.h"
-
-namespace hemingway::hooks {
-class StepRecorder;
-}  // namespace hemingway::hooks
-
-namespace hemingway::plugin {
-class ProcessGroup;
-}  // namespace hemingway::plugin
+#include "hemingway/plugin/elastic/training_state.h"
+#include "hemingway/plugin/process_group.h"
 
 namespace hemingway::elastic {
-
-class TrainingState;
 
 struct Membership {
   int generation = 0;

@@ -407,6 +407,21 @@ TEST(LauncherTest, ReadmeTrainingLoopShardsDataByRank) {
   EXPECT_EQ(bare.output.find("terminate called"), std::string::npos) << bare.output;
 }
 
+// The README's adaptive line works: under --max-workers the controller of
+// examples/adaptive_loop.cc decides, and its requests change the membership.
+TEST(LauncherTest, ReadmeAdaptiveLoopRescalesByItsController) {
+  const std::string program = ADAPTIVE_LOOP_BIN;
+  if (program.empty()) GTEST_SKIP() << "examples are not built";
+  TempDir dir;
+  auto r =
+      runLauncher("--nproc-per-node 1 --max-workers 2 -- " + program + " " + dir.file("run.jsonl"));
+  ASSERT_EQ(r.exitCode, 0) << r.output;
+  const std::string log = slurp(dir.file("run.jsonl"));
+  EXPECT_NE(log.find("\"event\":\"decision\""), std::string::npos) << "no decision record";
+  EXPECT_NE(log.find("\"cause\":\"controller\""), std::string::npos)
+      << "the controller changed no membership: " << r.output;
+}
+
 // Every tool: a usage error exits 2 and names the flag; --help shows defaults.
 TEST(LauncherTest, EveryToolsUsageErrorsExit2NamingTheFlag) {
   const std::string example = FMNIST_MLP_BIN;
