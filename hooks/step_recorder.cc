@@ -27,6 +27,11 @@ StepRecorder::StepRecorder(RecorderOptions options) : options_(std::move(options
   checkMembership(options_.rank, options_.worldSize);
 }
 
+GroupPlace StepRecorder::place() const {
+  if (view_) return view_();
+  return {options_.rank, options_.worldSize, options_.generation};
+}
+
 void StepRecorder::setMembership(int rank, int worldSize, int generation) {
   checkMembership(rank, worldSize);
   options_.rank = rank;
@@ -43,9 +48,10 @@ void StepRecorder::regroup(RegroupRecord record) {
 
 void StepRecorder::runEnd(RunEndRecord record) {
   record.run = options_.run;
-  record.rank = options_.rank;
-  record.worldSize = options_.worldSize;
-  record.generation = options_.generation;
+  const auto at = place();
+  record.rank = at.rank;
+  record.worldSize = at.worldSize;
+  record.generation = at.generation;
   record.time = unixSeconds();
   for (auto& hook : hooks_) hook->onRunEnd(record);
 }
@@ -63,15 +69,16 @@ void StepRecorder::addHook(std::shared_ptr<StepHook> hook) {
 
 void StepRecorder::runStart(RunInfo info) {
   info.run = options_.run;
-  info.rank = options_.rank;
-  info.worldSize = options_.worldSize;
+  const auto at = place();
+  info.rank = at.rank;
+  info.worldSize = at.worldSize;
   info.time = unixSeconds();
   for (auto& hook : hooks_) hook->onRunStart(info);
 }
 
 void StepRecorder::iteration(IterationRecord record) {
   record.run = options_.run;
-  record.rank = options_.rank;
+  record.rank = place().rank;
   const auto kind = clockKind();
   record.isVirtual = kind != RunClock::Kind::kWall;
   if (record.isVirtual) {  // a virtual run's time is not a measurement
@@ -103,12 +110,13 @@ void StepRecorder::finish(const Step& step) noexcept {
   const auto end = Clock::now();
   if (std::uncaught_exceptions() > step.exceptions_) return;  // the step failed
   const std::int64_t index = nextStep_++;
-  if (!options_.enabled || options_.worldSize == 0) return;
+  const auto at = place();
+  if (!options_.enabled || at.worldSize == 0) return;
   try {
     StepRecord record;
     record.run = options_.run;
-    record.rank = options_.rank;
-    record.worldSize = options_.worldSize;
+    record.rank = at.rank;
+    record.worldSize = at.worldSize;
     record.step = index;
     record.stepMs = elapsedMs(step.start_, end);
     record.exposedCommMs = std::min(pendingExposedMs_, record.stepMs);
@@ -117,7 +125,7 @@ void StepRecorder::finish(const Step& step) noexcept {
     record.loss = step.loss_;
     record.samples = step.samples_;
     record.time = unixSeconds();
-    record.generation = options_.generation;
+    record.generation = at.generation;
     for (auto& hook : hooks_) hook->onStep(record);
   } catch (...) {
     deferredError_ = std::current_exception();
@@ -144,7 +152,7 @@ StepRecorder::Step::~Step() {
 void StepRecorder::Step::setLoss(double loss) {
   if (!std::isfinite(loss)) {
     const auto step = recorder_ ? recorder_->nextStep_ : -1;
-    const auto rank = recorder_ ? recorder_->options_.rank : -1;
+    const auto rank = recorder_ ? recorder_->place().rank : -1;
     HEMINGWAY_FAIL("loss is {} at step {} on rank {}: training diverged (lower the learning rate)",
                    loss, step, rank);
   }

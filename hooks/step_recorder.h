@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +23,14 @@ struct RecorderOptions {
   int rank = 0;
   int worldSize = 1;
   bool enabled = true;  // when false, steps are not timed and hooks are not called
+  int generation = 0;
+};
+
+// Where a rank stands: its rank, world size and generation (rank -1 and
+// world size 0: a parked worker, which records nothing).
+struct GroupPlace {
+  int rank = 0;
+  int worldSize = 1;
   int generation = 0;
 };
 
@@ -74,9 +83,13 @@ class StepRecorder {
   void runEnd(RunEndRecord record);
   // Hands a decision of the adaptive controller to every hook (rank 0).
   void decision(DecisionRecord record);
-  // Follows a membership change: the rank, world size and generation of the
-  // records from now on.
+  // Sets the rank, world size and generation of the records from now on.
   void setMembership(int rank, int worldSize, int generation);
+  // Reads them from `view` at every record instead: the group that owns them
+  // (an elastic run's, whose membership changes) stays their one owner.
+  // `view` must stay callable while this recorder records.
+  void followMembership(std::function<GroupPlace()> view) { view_ = std::move(view); }
+  GroupPlace place() const;
   // The index of the next step record (an elastic run resumes from its last
   // committed step after a failure).
   void setNextStep(std::int64_t step) { nextStep_ = step; }
@@ -108,6 +121,7 @@ class StepRecorder {
   double pendingExposedMs_ = 0;
   std::exception_ptr deferredError_;
   std::shared_ptr<const RunClock> clock_;
+  std::function<GroupPlace()> view_;
 };
 
 // Milliseconds between two steady-clock time points.

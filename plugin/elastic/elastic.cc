@@ -111,10 +111,7 @@ struct Elastic::Impl {
   }
 
   void follow() {
-    if (recorder != nullptr) {
-      recorder->setMembership(group.rank(), group.worldSize(), group.generation());
-      recorder->setNextStep(state.step());
-    }
+    if (recorder != nullptr) recorder->setNextStep(state.step());
   }
 
   // Sum of (committed step + 1) in each rank's slot (0 for a rank without a
@@ -198,7 +195,6 @@ struct Elastic::Impl {
       trusted = false;
       switchAt.reset();
       lastSeenGeneration = g;
-      if (recorder != nullptr) recorder->setMembership(-1, 0, g);
       HEMINGWAY_LOG(kInfo, "parked at generation {} (step {})", g, state.step());
       return false;
     }
@@ -346,8 +342,11 @@ Elastic::Elastic(plugin::ProcessGroup& group, TrainingState& state, hooks::StepR
     impl_->heartbeat =
         std::make_unique<Heartbeat>(static_cast<int>(*fd), std::chrono::milliseconds(every));
   }
-  if (recorder != nullptr)
-    recorder->setMembership(group.rank(), group.worldSize(), group.generation());
+  if (recorder != nullptr) {  // the group owns the rank, world size and generation
+    recorder->followMembership([&group] {
+      return hooks::GroupPlace{group.rank(), group.worldSize(), group.generation()};
+    });
+  }
 }
 
 Elastic::~Elastic() = default;

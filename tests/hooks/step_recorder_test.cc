@@ -218,5 +218,29 @@ TEST(StepRecorderTest, ParkedRecorderRecordsNothing) {
   EXPECT_THROW(recorder.setMembership(-1, 2, 0), ConfigError);
 }
 
+// With followMembership the group owns the rank, world size and generation:
+// every record reads them as they are now; a parked place records nothing.
+TEST(StepRecorderTest, FollowedMembershipIsReadAtEveryRecord) {
+  struct Steps : StepHook {
+    std::vector<StepRecord> seen;
+    void onStep(const StepRecord& r) override { seen.push_back(r); }
+  };
+  auto steps = std::make_shared<Steps>();
+  StepRecorder recorder({"run-f", 0, 1, true});
+  recorder.addHook(steps);
+  GroupPlace now{0, 2, 0};
+  recorder.followMembership([&now] { return now; });
+  { auto s = recorder.step(1); }
+  now = {1, 3, 4};
+  { auto s = recorder.step(1); }
+  now = {-1, 0, 5};  // parked
+  { auto s = recorder.step(1); }
+  ASSERT_EQ(steps->seen.size(), 2u);
+  EXPECT_EQ(steps->seen[0].worldSize, 2);
+  EXPECT_EQ(steps->seen[1].rank, 1);
+  EXPECT_EQ(steps->seen[1].worldSize, 3);
+  EXPECT_EQ(steps->seen[1].generation, 4);
+}
+
 }  // namespace
 }  // namespace hemingway::hooks
