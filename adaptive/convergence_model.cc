@@ -591,6 +591,61 @@ void ConvergenceModel::calibrateForward(const std::vector<LossPoint>& above) {
   }
 }
 
+namespace {
+
+// A form of g fitted on the training counts, as the held-out comparison asks
+// it: the iterations at which it predicts the curve at `machines` to reach
+// `goal` (log10 above P*), kNever when never.
+class HeldOutForm {
+ public:
+  virtual ~HeldOutForm() = default;
+  virtual Form form() const = 0;
+  virtual double iterationsTo(double goal, double machines) const = 0;
+};
+
+class LevelSetHeldOut final : public HeldOutForm {
+ public:
+  explicit LevelSetHeldOut(const LevelSetCurve& curve) : curve_(curve) {}
+  Form form() const override { return Form::kLevelSet; }
+  double iterationsTo(double goal, double machines) const override {
+    return std::pow(10.0, curve_.log10IterationsTo(goal, machines));
+  }
+
+ private:
+  const LevelSetCurve& curve_;
+};
+
+class LassoHeldOut final : public HeldOutForm {
+ public:
+  explicit LassoHeldOut(const LassoFit& fit) : fit_(fit) {}
+  Form form() const override { return Form::kLasso; }
+  double iterationsTo(double goal, double machines) const override {
+    const auto i = firstIterationBelow(
+        [&](double it) {
+          return fit_.intercept + convergenceFeatures(it, machines).dot(fit_.beta);
+        },
+        goal, 1e7);
+    return i ? *i : kNever;
+  }
+
+ private:
+  const LassoFit& fit_;
+};
+
+class ShapeHeldOut final : public HeldOutForm {
+ public:
+  explicit ShapeHeldOut(ShapeCurve curve) : curve_(std::move(curve)) {}
+  Form form() const override { return Form::kShape; }
+  double iterationsTo(double goal, double machines) const override {
+    return curve_.usable() ? std::pow(10.0, curve_.log10IterationsTo(goal, machines)) : kNever;
+  }
+
+ private:
+  ShapeCurve curve_;
+};
+
+}  // namespace
+
 void ConvergenceModel::holdOut(const std::vector<LossPoint>& train,
                                const std::vector<LossPoint>& test, double mh, bool smoothForms,
                                const ConvergenceOptions& options, HeldOutSet& out) const {
@@ -609,7 +664,12 @@ void ConvergenceModel::holdOut(const std::vector<LossPoint>& train,
       (smoothForms && cv.fit.status == FitStatus::kTooFewPoints)) {
     return;
   }
-  const auto byShape = shape_ && smoothForms ? ShapeCurve::fit(trainAbove) : ShapeCurve{};
+  // The forms compared: the level-set form always, the smooth ones inside the counts.
+  std::vector<std::unique_ptr<HeldOutForm>> forms;
+  forms.push_back(std::make_unique<LevelSetHeldOut>(byLevelCurve));
+  if (smoothForms) forms.push_back(std::make_unique<LassoHeldOut>(cv.fit));
+  if (shape_ && smoothForms)
+    forms.push_back(std::make_unique<ShapeHeldOut>(ShapeCurve::fit(trainAbove)));
   // The knee flag as kneeAt() would set it for mh, from the training curves,
   // and the gap ln(above / below) between the training counts around mh (0
   // beyond them).
@@ -631,21 +691,13 @@ void ConvergenceModel::holdOut(const std::vector<LossPoint>& train,
     const double goal = top - (top - bottom) * q;
     const double real = std::pow(10.0, truth.log10IterationsTo(goal, mh));
     if (!(real >= 5)) continue;
-    const double byLevel = std::pow(10.0, byLevelCurve.log10IterationsTo(goal, mh));
-    out.errors[Form::kLevelSet].push_back(logRatio(byLevel, real));
+    for (const auto& form : forms) {
+      out.errors[form->form()].push_back(logRatio(form->iterationsTo(goal, mh), real));
+    }
     if (smoothForms) {
-      const auto byLasso = firstIterationBelow(
-          [&](double i) { return cv.fit.intercept + convergenceFeatures(i, mh).dot(cv.fit.beta); },
-          goal, 1e7);
-      out.errors[Form::kLasso].push_back(logRatio(byLasso ? *byLasso : kNever, real));
       const double slope = byLevelCurve.localSlope(goal, nearest);
       out.knees.push_back(std::isfinite(slope) && slope > kKneeSlope);
       out.gaps.push_back(gap);
-    }
-    if (shape_ && smoothForms) {
-      const double byShapeCurve =
-          byShape.usable() ? std::pow(10.0, byShape.log10IterationsTo(goal, mh)) : kNever;
-      out.errors[Form::kShape].push_back(logRatio(byShapeCurve, real));
     }
   }
 }
