@@ -255,7 +255,7 @@ std::vector<TraceRow> Controller::fitRows() const {
   for (std::size_t k : picked) {
     const auto& seen = seen_[k];
     TraceRow r;
-    r.algorithm = options_.algorithm;
+    r.algorithm = algorithmName(options_.algorithm);
     r.machines = seen.machines;
     r.iteration = static_cast<double>(seen.iteration) + 1;
     r.loss = seen.metric;

@@ -26,7 +26,7 @@
 namespace hemingway::adaptive {
 
 struct ControllerOptions {
-  std::string algorithm = "sgd";
+  Algorithm algorithm = Algorithm::kSgd;
   Metric metric = Metric::kLoss;  // kGap: the duality gap, P* = 0
   // kLoss: a lower bound on the optimum the fit may use (a dual value);
   // estimated from the curves when empty.

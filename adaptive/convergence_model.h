@@ -31,10 +31,12 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
+#include "hemingway/adaptive/algorithm.h"
 
 #include <Eigen/Dense>
 
@@ -61,7 +63,7 @@ struct ConvergenceOptions {
   std::optional<double> pStar;  // known optimum; estimated when empty
   // The algorithm: it bounds how iteration counts may change with m
   // (slopeBoundsFor in level_set_curve.h) where the level-set form extrapolates.
-  std::string algorithm;
+  Algorithm algorithm = Algorithm::kOther;
   // Compare the forms by leave-one-m-out error (needs 3+ machine counts);
   // false: the Lasso library alone (the paper's form).
   bool chooseForm = true;

@@ -70,7 +70,7 @@ FittedModel fitOne(const std::string& job, const std::string& algorithm,
   }
   ConvergenceOptions co;
   co.pStar = options.metric == Metric::kGap ? std::optional<double>(0.0) : options.pStar;
-  co.algorithm = algorithm;
+  co.algorithm = algorithmFromName(algorithm);
   out.model.convergence = ConvergenceModel::fit(losses, co);
   if (out.model.convergence.status() == FitStatus::kTooFewPoints) {
     throw FitError(name + ": " + out.model.convergence.problem() +

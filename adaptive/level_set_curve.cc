@@ -31,11 +31,18 @@ double slope(const std::vector<double>& x, const std::vector<double>& y, std::si
 
 }  // namespace
 
-SlopeBounds slopeBoundsFor(const std::string& algorithm) {
-  if (algorithm == "gd") return {0, 0};
-  if (algorithm == "cocoa" || algorithm == "cocoa+") return {0, 1};
-  if (algorithm == "sgd") return {-1, 0};
-  return {-1, 1};
+SlopeBounds slopeBoundsFor(Algorithm algorithm) {
+  switch (algorithm) {
+    case Algorithm::kGd:
+      return {0, 0};
+    case Algorithm::kCocoa:
+    case Algorithm::kCocoaPlus:
+      return {0, 1};
+    case Algorithm::kSgd:
+      return {-1, 0};
+    default:
+      return {-1, 1};
+  }
 }
 
 LevelSetCurve LevelSetCurve::fit(const std::vector<LossPoint>& points, SlopeBounds bounds) {

@@ -23,7 +23,7 @@ struct SlopeBounds {
   double high = 1;
 };
 // gd: [0, 0]; cocoa, cocoa+: [0, 1]; sgd: [-1, 0]; anything else: [-1, 1].
-SlopeBounds slopeBoundsFor(const std::string& algorithm);
+SlopeBounds slopeBoundsFor(Algorithm algorithm);
 
 class LevelSetCurve {
  public:

@@ -109,7 +109,7 @@ std::shared_ptr<hw::adaptive::ControllerHook> addController(const Flags& f,
                                                             hw::plugin::ProcessGroup& group,
                                                             hw::hooks::StepRecorder& recorder) {
   hw::adaptive::ControllerOptions co;
-  co.algorithm = "sgd";
+  co.algorithm = hw::adaptive::Algorithm::kSgd;
   co.targetLoss = f.targetLoss;
   const auto bounds = hw::elastic::elasticWorkerBounds(group);
   co.minWorkers = bounds.min;

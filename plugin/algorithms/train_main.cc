@@ -69,7 +69,7 @@ hw::adaptive::ControllerOptions controllerOptions(const Flags& f, bool dual, int
                      f.pricePerMachineHour == 0 || f.targetLoss > 0 || f.targetGap > 0,
                      "--price-per-machine-hour needs a target (--target-loss or --target-gap)");
   hw::adaptive::ControllerOptions o;
-  o.algorithm = f.algorithm;
+  o.algorithm = hw::adaptive::algorithmFromName(f.algorithm);
   o.metric = f.targetGap > 0 || (f.targetLoss == 0 && dual) ? hw::adaptive::Metric::kGap
                                                             : hw::adaptive::Metric::kLoss;
   if (f.targetGap > 0) o.targetLoss = f.targetGap;

@@ -246,8 +246,8 @@ TEST(ControllerTest, TheColdStartWalksTheLadderUntilTheBestIsBracketed) {
   auto o = targetOptions();
   o.maxWorkers = 64;
   o.probeSteps = 4;
-  o.probeBudgetFraction = 0;  // no probe but the walk
-  o.algorithm = "cocoa";      // iterations may grow with m: the walk goes down first
+  o.probeBudgetFraction = 0;        // no probe but the walk
+  o.algorithm = Algorithm::kCocoa;  // iterations may grow with m: the walk goes down first
   Controller c(o, scripted([](int m, bool measured, double extra, std::size_t) {
                  return measured ? forecast(m, 100 + m + extra, 95 + m, 105 + m + extra)
                                  : forecast(m, 150 + m + extra, 50, 300);
@@ -274,7 +274,7 @@ TEST(ControllerTest, AnUnmeasuredRungTheModelPrefersIsProbedItselfThenTheBestMea
   o.maxWorkers = 64;
   o.probeSteps = 4;
   o.probeBudgetFraction = 10;  // the bound allows every probe here
-  o.algorithm = "cocoa";
+  o.algorithm = Algorithm::kCocoa;
   Controller c(o, scripted([](int m, bool measured, double extra, std::size_t counts) {
                  if (measured) return forecast(m, 100 + m + extra, 50 + m, 200 + m + extra);
                  if (m == 32 && counts >= 3) return forecast(m, 50 + extra, 50, 300);
@@ -440,7 +440,7 @@ TEST(ControllerTest, FittedModelsFindTheBestCountFromAColdStart) {
     if (12 / rate(m) * f(m) < 12 / rate(best) * f(best)) best = m;
   }
   ControllerOptions o;
-  o.algorithm = "cocoa";
+  o.algorithm = Algorithm::kCocoa;
   o.metric = Metric::kGap;
   o.targetLoss = 1e-12;
   o.minWorkers = 1;
@@ -479,7 +479,7 @@ TEST(ControllerTest, ABudgetGoalEndsLowerThanStayingPut) {
   double staying = 0;
   for (double t = f(64); t <= budget; t += f(64)) staying -= rate(64);
   ControllerOptions o;
-  o.algorithm = "cocoa";
+  o.algorithm = Algorithm::kCocoa;
   o.metric = Metric::kGap;
   o.timeBudgetSeconds = budget;
   o.minWorkers = 1;

@@ -179,7 +179,7 @@ double bending(double i) { return std::exp(-std::sqrt(i) / 3); }
 TEST(ConvergenceModelTest, OneRunGivesSlopeBoundIntervalsAtOtherMachineCounts) {
   ConvergenceOptions o;
   o.pStar = 0;
-  o.algorithm = "sgd";  // d ln I / d ln m within [-1, 0]
+  o.algorithm = Algorithm::kSgd;  // d ln I / d ln m within [-1, 0]
   const auto g = ConvergenceModel::fit(oneRun(powerLaw), o);
   ASSERT_NE(g.status(), FitStatus::kTooFewPoints) << g.problem();
   EXPECT_FALSE(g.heldOutError().has_value());
@@ -202,7 +202,7 @@ TEST(ConvergenceModelTest, OneRunGivesSlopeBoundIntervalsAtOtherMachineCounts) {
 TEST(ConvergenceModelTest, ForwardIntervalsBeyondTheTraceComeFromTheCurveCutShort) {
   ConvergenceOptions o;
   o.pStar = 0;
-  o.algorithm = "sgd";
+  o.algorithm = Algorithm::kSgd;
   // A power law goes on as its tail says: 1000 iterations to 1e-3.
   const auto straight = ConvergenceModel::fit(oneRun(powerLaw), o);
   const auto s = straight.iterationsInterval(1e-3, 2);

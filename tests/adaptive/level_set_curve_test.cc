@@ -23,9 +23,20 @@ std::vector<ad::LossPoint> powerLawTraces(const std::vector<double>& machines, d
   return points;
 }
 
+TEST(AlgorithmTest, NamesRoundTripAndOthersAreOther) {
+  for (const char* name : {"gd", "sgd", "local-sgd", "cocoa", "cocoa+"}) {
+    EXPECT_STREQ(ad::algorithmName(ad::algorithmFromName(name)), name);
+  }
+  EXPECT_EQ(ad::algorithmFromName("adam"), ad::Algorithm::kOther);
+  EXPECT_EQ(ad::algorithmFromName("Cocoa"), ad::Algorithm::kOther);
+  const auto other = ad::slopeBoundsFor(ad::Algorithm::kOther);
+  EXPECT_EQ(other.low, -1);
+  EXPECT_EQ(other.high, 1);
+}
+
 TEST(LevelSetCurveTest, ExactAtMeasuredMachineCountsAndLogLogBetweenThem) {
-  const auto curve =
-      ad::LevelSetCurve::fit(powerLawTraces({2, 8}, 10, 0.5, 200), ad::slopeBoundsFor("cocoa"));
+  const auto curve = ad::LevelSetCurve::fit(powerLawTraces({2, 8}, 10, 0.5, 200),
+                                            ad::slopeBoundsFor(ad::Algorithm::kCocoa));
   ASSERT_TRUE(curve.usable());
   // Level -3 is reached at i = 30 sqrt(m): 42.4 at m = 2, 84.9 at m = 8, 60 at m = 4.
   EXPECT_NEAR(std::pow(10.0, curve.log10IterationsTo(-3, 2)), 30 * std::sqrt(2.0), 0.5);
@@ -36,10 +47,10 @@ TEST(LevelSetCurveTest, ExactAtMeasuredMachineCountsAndLogLogBetweenThem) {
 TEST(LevelSetCurveTest, ExtrapolationInMachinesIsBoundedPerAlgorithm) {
   // Iterations grow as m^2 here, faster than CoCoA's theory allows (m^1).
   const auto points = powerLawTraces({1, 2}, 10, 2, 400);
-  const auto cocoa = ad::LevelSetCurve::fit(points, ad::slopeBoundsFor("cocoa"));
+  const auto cocoa = ad::LevelSetCurve::fit(points, ad::slopeBoundsFor(ad::Algorithm::kCocoa));
   // From m = 2 (level -2 at i = 80) to m = 8: at most linear, 320, not 1280.
   EXPECT_NEAR(std::pow(10.0, cocoa.log10IterationsTo(-2, 8)), 320, 5);
-  const auto gd = ad::LevelSetCurve::fit(points, ad::slopeBoundsFor("gd"));
+  const auto gd = ad::LevelSetCurve::fit(points, ad::slopeBoundsFor(ad::Algorithm::kGd));
   EXPECT_NEAR(std::pow(10.0, gd.log10IterationsTo(-2, 8)), 80, 2);
 }
 
@@ -47,7 +58,8 @@ TEST(LevelSetCurveTest, NeverRisesAndNeverAboveTheStartForNoisyDecreasingTraces)
   std::mt19937_64 rng(7);
   for (int trial = 0; trial < 20; ++trial) {
     const auto traces = ad::testing::decreasingTraces(trial, rng);
-    const auto curve = ad::LevelSetCurve::fit(traces.points, ad::slopeBoundsFor("cocoa+"));
+    const auto curve =
+        ad::LevelSetCurve::fit(traces.points, ad::slopeBoundsFor(ad::Algorithm::kCocoaPlus));
     ad::testing::expectNeverRisesNorAboveStart(
         [&](double i, double m) { return curve.predictLog10(i, m); }, traces.startLog10, 2000);
   }
@@ -65,7 +77,7 @@ TEST(LevelSetCurveTest, ConvergenceModelChoosesItsFormByHeldOutError) {
   }
   ad::ConvergenceOptions o;
   o.pStar = 0;
-  o.algorithm = "cocoa+";
+  o.algorithm = ad::Algorithm::kCocoaPlus;
   const auto model = ad::ConvergenceModel::fit(points, o);
   ASSERT_NE(model.status(), ad::FitStatus::kTooFewPoints) << model.problem();
   EXPECT_TRUE(model.form() == ad::Form::kLevelSet || model.form() == ad::Form::kLasso ||
@@ -109,7 +121,7 @@ TEST(LevelSetCurveTest, KneeAndSteepTargetsEachTakeTheirOwnHeldOutErrors) {
   }
   ad::ConvergenceOptions o;
   o.pStar = 0;
-  o.algorithm = "cocoa+";
+  o.algorithm = ad::Algorithm::kCocoaPlus;
   const auto model = ad::ConvergenceModel::fit(points, o);
   ASSERT_TRUE(model.heldOutError().has_value()) << model.problem();
   // Reached at the nearest measured count (16) on the tail, where it is flat.
@@ -154,7 +166,7 @@ TEST(LevelSetCurveTest, IntervalsBeyondTheCountsTakeTheErrorsOfTheirOwnSide) {
   }
   ad::ConvergenceOptions o;
   o.pStar = 0;
-  o.algorithm = "cocoa";
+  o.algorithm = ad::Algorithm::kCocoa;
   o.chooseForm = true;
   const auto model = ad::ConvergenceModel::fit(points, o);
   ASSERT_TRUE(model.heldOutError().has_value()) << model.problem();
@@ -180,7 +192,7 @@ TEST(LevelSetCurveTest, IntervalsBetweenCountsScaleWithTheGapAroundM) {
   }
   ad::ConvergenceOptions o;
   o.pStar = 0;
-  o.algorithm = "cocoa";
+  o.algorithm = ad::Algorithm::kCocoa;
   const auto model = ad::ConvergenceModel::fit(points, o);
   ASSERT_TRUE(model.heldOutError().has_value()) << model.problem();
   ASSERT_FALSE(model.kneeAt(1e-3, 3));

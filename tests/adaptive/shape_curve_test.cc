@@ -66,7 +66,7 @@ TEST(ShapeCurveTest, TooFewPointsIsNotUsable) {
 TEST(ShapeCurveTest, ConvergenceModelChoosesTheShapeFormWhereItPredictsHeldOutCountsBest) {
   ad::ConvergenceOptions o;
   o.pStar = 0;
-  o.algorithm = "cocoa+";
+  o.algorithm = ad::Algorithm::kCocoaPlus;
   const auto model = ad::ConvergenceModel::fit(familyTraces({1, 4, 16, 64, 256}, 3000), o);
   ASSERT_NE(model.status(), ad::FitStatus::kTooFewPoints) << model.problem();
   const auto& errors = model.heldOutErrors();

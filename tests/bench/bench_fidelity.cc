@@ -122,7 +122,7 @@ void evaluate(const Curves& all, const std::vector<double>& trainMs, double held
   for (double m : trainMs) train.insert(train.end(), all.at(m).begin(), all.at(m).end());
   ad::ConvergenceOptions o;
   o.pStar = 0;
-  o.algorithm = algorithm;
+  o.algorithm = ad::algorithmFromName(algorithm);
   const auto g = ad::ConvergenceModel::fit(train, o);
   if (g.status() == ad::FitStatus::kTooFewPoints) return;
   t.forms[ad::formName(g.form())]++;
@@ -185,7 +185,7 @@ void evaluateForward(const Curves& all, const Curves& cut, const std::string& al
   for (const auto& [m, c] : cut) train.insert(train.end(), c.begin(), c.end());
   ad::ConvergenceOptions o;
   o.pStar = 0;
-  o.algorithm = algorithm;
+  o.algorithm = ad::algorithmFromName(algorithm);
   const auto g = ad::ConvergenceModel::fit(train, o);
   if (g.status() == ad::FitStatus::kTooFewPoints) return;
   for (const auto& [m, truth] : all) {
