@@ -7,8 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include <Eigen/Dense>
-
+#include "hemingway/adaptive/exploration.h"
 #include "hemingway/adaptive/level_set_curve.h"
 #include "hemingway/adaptive/planner.h"
 #include "hemingway/adaptive/statistics.h"
@@ -120,6 +119,8 @@ const char* actionName(Action action) {
       return "rescale";
     case Action::kProbe:
       return "probe";
+    case Action::kStop:
+      return "stop";
   }
   return "stay";
 }
@@ -195,8 +196,9 @@ Controller::Controller(ControllerOptions options, Forecaster forecaster)
   if (o.pricePerMachineHour && !o.targetLoss) {
     throw std::invalid_argument("a price per machine-hour needs a target loss");
   }
-  if (o.refitEverySteps < 1 || o.probeSteps < 2 || o.cooldownSteps < 0 || !(o.margin >= 0) ||
-      !(o.defaultRescaleCostSeconds >= 0) || o.continuitySteps < 1) {
+  if (o.refitEverySteps < 1 || o.minProbeSteps < 2 || o.probeSteps < o.minProbeSteps ||
+      o.cooldownSteps < 0 || !(o.margin >= 0) || !(o.defaultRescaleCostSeconds >= 0) ||
+      o.continuitySteps < 1) {
     throw std::invalid_argument("the controller's step counts and margins are out of range");
   }
   capacity_ = o.maxWorkers;
@@ -222,6 +224,62 @@ void Controller::observeIteration(int machines, std::int64_t iteration, double m
   if (recent.size() > kRowsPerMachineCount) recent.pop_front();
   elapsed_ += secondsTaken;
   if (probing_) probeSeconds_ += secondsTaken;
+}
+
+bool Controller::judge(double smoothedMetric) {
+  if (options_.targetLoss && smoothedMetric <= *options_.targetLoss) {
+    reached_ = true;
+    reachedMetric_ = smoothedMetric;
+  }
+  return reached_;
+}
+
+void Controller::observePriorIteration(int machines, std::int64_t iteration, double metric,
+                                       double secondsTaken) {
+  if (seen_.size() > priorRows_) {
+    throw std::logic_error("the controller takes earlier runs before the live run's iterations");
+  }
+  if (!std::isfinite(metric)) return;
+  seen_.push_back({machines, iteration, metric, secondsTaken});
+  auto& recent = recentByMachines_[machines];
+  recent.push_back(seen_.size() - 1);
+  if (recent.size() > kRowsPerMachineCount) recent.pop_front();
+  priorRows_ = seen_.size();
+}
+
+void Controller::observePriorRescale(double secondsTaken) {
+  if (std::isfinite(secondsTaken) && secondsTaken >= 0) rescales_.push_back(secondsTaken);
+}
+
+int Controller::firstCount() const {
+  const auto& o = options_;
+  if (priorRows_ > 0) {
+    // From the start of the earlier runs: their highest metric, no time spent.
+    double start = seen_.front().metric;
+    for (std::size_t k = 0; k < priorRows_; ++k) start = std::max(start, seen_[k].metric);
+    try {
+      const auto forecasts =
+          forecaster_(fitRows(), 0, start, 0, rescaleCostSeconds(), candidateCounts());
+      // A measured count by its point forecast; one the earlier runs did not
+      // measure only when even its pessimistic end is better.
+      const std::set<int> measured = measuredCounts();
+      std::optional<double> bestValue;
+      int best = 0;
+      for (const auto& c : forecasts) {
+        const auto sc = scoreOf(c, o, 0);
+        if (!sc) continue;
+        const double v = measured.count(c.machines) ? sc->value : sc->high;
+        if (!bestValue || v < *bestValue) {
+          bestValue = v;
+          best = c.machines;
+        }
+      }
+      if (best > 0) return best;
+    } catch (const std::exception&) {
+      // The earlier runs do not forecast this job: the bounds decide.
+    }
+  }
+  return firstCountFromBounds(o.minWorkers, o.maxWorkers, slopeBoundsFor(o.algorithm));
 }
 
 void Controller::setCapacity(int machines) {
@@ -285,114 +343,90 @@ std::vector<int> Controller::candidateCounts() const {
   return {out.begin(), out.end()};
 }
 
-// The ladder rung next to `m` in a direction, if not measured yet.
-std::optional<int> Controller::unmeasuredRungNext(int m, int dir,
-                                                  const std::set<int>& measured) const {
-  const auto it = std::lower_bound(ladder_.begin(), ladder_.end(), m);
-  std::ptrdiff_t k = it - ladder_.begin();
-  if (dir > 0) k += (it != ladder_.end() && *it == m) ? 1 : 0;
-  if (dir < 0) k -= 1;
-  if (k < 0 || k >= static_cast<std::ptrdiff_t>(ladder_.size())) return std::nullopt;
-  const int r = ladder_[static_cast<std::size_t>(k)];
-  const bool unmeasured = !measured.count(r) && !excluded_.count(r) && r <= capacity_;
-  return unmeasured ? std::optional<int>(r) : std::nullopt;
-}
-
-// Optimism where the model knows least: an unmeasured rung next to the best
-// measured count is probed when the optimistic end of its forecast beats the
-// best measured count's (curves can change shape between neighbouring counts
-// in ways no interpolation sees).
-std::optional<Controller::ProbeChoice> Controller::bracketProbe(
-    int bestMeasuredCount, double bestMeasuredValue,
-    const std::vector<CandidateForecast>& forecasts, const std::set<int>& measured) const {
-  std::optional<int> pick;
-  double pickLow = bestMeasuredValue;
-  for (const int dir : {-1, +1}) {
-    const auto next = unmeasuredRungNext(bestMeasuredCount, dir, measured);
-    if (!next) continue;
-    for (const auto& c : forecasts) {
-      if (c.machines != *next || !c.interval) continue;
-      if (c.interval->first < pickLow) {
-        pickLow = c.interval->first;
-        pick = next;
-      }
-    }
-  }
-  if (!pick) return std::nullopt;
-  return ProbeChoice{*pick, true,
-                     "bracketing the best measured count m = " + std::to_string(bestMeasuredCount) +
-                         ": its neighbour could beat it at the optimistic end"};
-}
-
-// The best is an unmeasured count: that count when it is a ladder rung, else
-// the rung toward it from the nearest measured.
-std::optional<Controller::ProbeChoice> Controller::probeToward(
-    int best, int bestMeasuredCount, const std::set<int>& measured) const {
-  int from = *measured.begin();
-  for (int m : measured) {
-    if (std::abs(std::log(double(m) / best)) < std::abs(std::log(double(from) / best))) from = m;
-  }
-  std::optional<int> toward;
-  const bool unmeasured = !measured.count(best) && !excluded_.count(best) && best <= capacity_;
-  if (std::binary_search(ladder_.begin(), ladder_.end(), best) && unmeasured) {
-    toward = best;
-  } else {
-    toward = unmeasuredRungNext(from, best > from ? +1 : -1, measured);
-  }
-  if (!toward) return std::nullopt;
-  // From the best measured count this is a step of the walk too.
-  return ProbeChoice{*toward, from == bestMeasuredCount,
-                     "the model prefers m = " + std::to_string(best) + ", not measured"};
-}
-
-std::optional<Controller::ProbeChoice> Controller::nextProbe(
+// Value of information: for every unmeasured count, the expected
+// improvement of its forecast over the best measured count's (lognormal over
+// its 80% interval; decades, normal, for a budget goal), less the expected
+// cost of trying it, paid when it loses: the rescale there and back, and the
+// probe's steps less the progress they make. The best positive value wins.
+std::optional<Controller::ProbeChoice> Controller::bestProbe(
     int current, const std::vector<CandidateForecast>& forecasts) const {
+  const auto& o = options_;
   const std::set<int> measured = measuredCounts();
-  if (measured.empty()) {  // the middle rung (in log scale) first
-    const int middle = ladder_[ladder_.size() / 2];
-    return ProbeChoice{std::min(middle, capacity_), true, "no model yet"};
-  }
-  // The best count by the forecast (the current one without forecasts), and
-  // the best measured one.
-  int best = current, bestMeasuredCount = current;
-  double bestValue = INFINITY, bestMeasuredValue = INFINITY;
-  bool bestMeasured = true;
+  const bool budget = !o.targetLoss;
+  std::optional<Score> best;
+  int bestCount = current;
   for (const auto& c : forecasts) {
-    std::optional<double> v = c.remainingSeconds;
-    if (!options_.targetLoss) v = c.log10AtBudget;
-    if (!v) continue;
-    if (*v < bestValue) {
-      bestValue = *v;
-      best = c.machines;
-      bestMeasured = measured.count(c.machines) > 0;
-    }
-    if (measured.count(c.machines) && *v < bestMeasuredValue) {
-      bestMeasuredValue = *v;
-      bestMeasuredCount = c.machines;
+    const auto sc = scoreOf(c, o, elapsed_);
+    const bool known = measured.count(c.machines) && (!c.stale || c.machines == current);
+    if (known && sc && (!best || sc->value < best->value)) {
+      best = sc;
+      bestCount = c.machines;
     }
   }
-  if (measured.size() < 3 || forecasts.empty()) {
-    // Around the best measured count: toward the side the model prefers, or
-    // without one, toward fewer machines for methods whose iterations may
-    // grow with m (the algorithm's slope bounds), else toward more.
-    const SlopeBounds bounds = slopeBoundsFor(options_.algorithm);
-    int first = bounds.low + bounds.high > 0 ? -1 : +1;
-    if (best != bestMeasuredCount) first = best < bestMeasuredCount ? -1 : +1;
-    for (const int dir : {first, -first}) {
-      if (auto next = unmeasuredRungNext(bestMeasuredCount, dir, measured)) {
-        return ProbeChoice{*next, true,
-                           "fewer than three counts measured; next to the best, m = " +
-                               std::to_string(bestMeasuredCount)};
-      }
+  if (!best) return std::nullopt;
+  const double cost = rescaleCostSeconds();
+  const bool cooled = lastDecisionStep_ - lastRescaleStep_ >= o.cooldownSteps;
+  // Seconds in the goal's unit: machine-seconds priced, or decades of the
+  // metric at the pace of the best count.
+  const double left = o.timeBudgetSeconds ? std::max(1e-9, *o.timeBudgetSeconds - elapsed_) : 1.0;
+  const double level =
+      std::log10(std::max(seen_.back().metric - find(forecasts, bestCount)->pStar, 1e-300));
+  std::optional<ProbeChoice> pick;
+  for (const auto& c : forecasts) {
+    const auto sc = scoreOf(c, o, elapsed_);
+    // Probes measure the ladder's rungs (counts between them are
+    // interpolated), and a stale count afresh at most once a cooldown.
+    const bool rung = std::binary_search(ladder_.begin(), ladder_.end(), c.machines);
+    const bool candidate = measured.count(c.machines) ? c.stale && cooled : rung;
+    if (!sc || !candidate || c.machines == current || excluded_.count(c.machines) ||
+        c.machines > capacity_ || !(c.secondsPerIteration > 0)) {
+      continue;
     }
-    return std::nullopt;
+    const Lognormal x{sc->value, sc->low, sc->high};
+    const double lost = budget ? 1.0 : std::max(0.0, 1.0 - best->value / sc->value);
+    double seconds = 2 * cost + o.minProbeSteps * c.secondsPerIteration * lost;
+    double unit = 1.0;  // seconds to the goal's unit
+    if (o.pricePerMachineHour) unit = c.machines * *o.pricePerMachineHour / 3600;
+    if (budget) unit = std::max(0.0, level - best->value) / left;
+    const double gain =
+        budget ? expectedImprovementNormal(best->value, x) : expectedImprovement(best->value, x);
+    const double worse = budget ? chanceWorseNormal(best->value, x) : chanceWorse(best->value, x);
+    const double value = gain - worse * seconds * unit;
+    if (value > 0 && (!pick || value > pick->value)) {
+      std::ostringstream why;
+      why.precision(3);
+      why << (c.stale ? "measured only far up the curve; " : "") << "expected gain " << gain
+          << " against an expected cost " << worse * seconds * unit
+          << (budget                  ? " decades"
+              : o.pricePerMachineHour ? ""
+                                      : " s")
+          << " (best measured m = " << bestCount << ")";
+      pick = ProbeChoice{c.machines, value, why.str()};
+    }
   }
-  if (bestMeasured) return bracketProbe(bestMeasuredCount, bestMeasuredValue, forecasts, measured);
-  return probeToward(best, bestMeasuredCount, measured);
+  return pick;
+}
+
+// A probe may end early: past minProbeSteps, once the timed steps (all but
+// the first) agree within 10% of their median.
+bool Controller::probeSettled(std::int64_t nextStep) const {
+  if (nextStep - probeStartStep_ < options_.minProbeSteps) return false;
+  const std::size_t timed = static_cast<std::size_t>(options_.minProbeSteps - 1);
+  if (seen_.size() < priorRows_ + timed) return false;
+  std::vector<double> times;
+  for (std::size_t k = seen_.size() - timed; k < seen_.size(); ++k) {
+    times.push_back(seen_[k].seconds);
+  }
+  const double mid = median(times);
+  for (double t : times) {
+    if (!(std::abs(t - mid) <= 0.1 * mid)) return false;
+  }
+  return true;
 }
 
 void Controller::startProbe(std::int64_t nextStep) {
   probing_ = true;
+  probeStartStep_ = nextStep;
   probeEndStep_ = nextStep + options_.probeSteps;
   ++probesDone_;
 }
@@ -420,39 +454,32 @@ std::optional<Decision> Controller::checkContinuity(Decision d, double metric,
   return d;
 }
 
-// Experiment design: probes while the model lacks machine counts, and toward
-// an unmeasured count the model prefers, within the probe bound.
+// Experiment design: the probe worth most (bestProbe), within the bound on
+// the time spent probing.
 std::optional<Decision> Controller::probeIfWorth(Decision d, std::int64_t nextStep,
                                                  const std::vector<CandidateForecast>& forecasts,
                                                  const std::string& fitProblem) {
   const auto& o = options_;
-  const auto choice = nextProbe(d.worldSize, forecasts);
+  if (forecasts.empty()) return std::nullopt;
+  const auto choice = bestProbe(d.worldSize, forecasts);
   if (!choice) return std::nullopt;
   const int probe = choice->machines;
-  const double cost = d.rescaleCostSeconds;
-  double bestRemaining = INFINITY;
-  double probeCost = o.probeSteps * (seen_.empty() ? 0.0 : seen_.back().seconds) +
-                     (probe == d.worldSize ? 0.0 : cost);
+  double bestRemaining = INFINITY, probeCost = 0;
   for (const auto& c : forecasts) {
     if (c.remainingSeconds) bestRemaining = std::min(bestRemaining, *c.remainingSeconds);
-    if (c.machines == probe && c.secondsPerIteration > 0) {
-      probeCost = o.probeSteps * c.secondsPerIteration + cost;
-    }
+    if (c.machines == probe) probeCost = o.minProbeSteps * c.secondsPerIteration;
   }
-  // The cold start's walk along the ladder (until the best measured count is
-  // bracketed, one probe a rung at most) is not bounded; other probes are, by
-  // a fraction of the predicted run time.
+  probeCost += d.rescaleCostSeconds;
+  if (!o.targetLoss) bestRemaining = std::max(0.0, *o.timeBudgetSeconds - elapsed_);
   const double bound = o.probeBudgetFraction * (elapsed_ + bestRemaining);
-  const bool walk = choice->bracketing && probesDone_ < static_cast<int>(ladder_.size());
-  if (!walk && probeSeconds_ + probeCost > bound) return std::nullopt;
+  if (probeSeconds_ + probeCost > bound) return std::nullopt;
   d.action = Action::kProbe;
   d.toWorldSize = probe;
   std::ostringstream why;
   why.precision(4);
-  why << "probe " << probesDone_ + 1 << ": m = " << probe << " for " << o.probeSteps << " steps ("
-      << choice->why << (fitProblem.empty() ? "" : ": " + fitProblem) << "); probes so far "
-      << probeSeconds_ << " s";
-  if (!walk) why << " of a bound of " << bound << " s";
+  why << "probe " << probesDone_ + 1 << ": m = " << probe << " for " << o.minProbeSteps << " to "
+      << o.probeSteps << " steps (" << choice->why << (fitProblem.empty() ? "" : "; " + fitProblem)
+      << "); probes so far " << probeSeconds_ << " s of a bound of " << bound << " s";
   d.reason = why.str();
   startProbe(nextStep);
   return d;
@@ -476,13 +503,13 @@ Decision Controller::settleRescale(Decision chosen, std::int64_t nextStep, int m
     if (c.remainingSeconds) bestRemaining = std::min(bestRemaining, *c.remainingSeconds);
   }
   const double probeCost =
-      o.probeSteps * (target ? target->secondsPerIteration : 0.0) + chosen.rescaleCostSeconds;
+      o.minProbeSteps * (target ? target->secondsPerIteration : 0.0) + chosen.rescaleCostSeconds;
   lastRescaleStep_ = nextStep;
   if (stale && probeSeconds_ + probeCost <= o.probeBudgetFraction * (elapsed_ + bestRemaining)) {
     chosen.action = Action::kProbe;
     chosen.reason += "; m = " + std::to_string(chosen.toWorldSize) +
                      (lastSeen ? " was measured long ago" : " was never measured") +
-                     ": probing it for " + std::to_string(o.probeSteps) + " steps first";
+                     ": probing it for " + std::to_string(o.minProbeSteps) + " steps first";
     startProbe(nextStep);
     return chosen;
   }
@@ -497,26 +524,56 @@ Decision Controller::settleRescale(Decision chosen, std::int64_t nextStep, int m
   return chosen;
 }
 
+// The first decision moves to the first count; once the target is reached,
+// one "stop" decision ends them.
+std::optional<Decision> Controller::stopOrFirst(Decision d) {
+  if (reached_) {
+    stopped_ = true;
+    d.action = Action::kStop;
+    std::ostringstream why;
+    why.precision(4);
+    why << "the target is reached: the metric is " << reachedMetric_
+        << " <= " << *options_.targetLoss;
+    d.reason = why.str();
+    return d;
+  }
+  // Only before the run's first iteration: a run that has started chose its count.
+  if (lastDecisionStep_ >= 0 || seen_.size() > priorRows_) return std::nullopt;
+  const int first = std::min(firstCount(), capacity_);
+  if (first == d.worldSize) return std::nullopt;
+  d.action = Action::kRescale;
+  d.toWorldSize = first;
+  d.reason = "the first count: m = " + std::to_string(first) +
+             (priorRows_ > 0 ? " has the best forecast from the earlier runs"
+                             : " has the smallest worst case over the jobs the algorithm allows");
+  lastDecisionStep_ = d.step;
+  lastRescaleStep_ = d.step;
+  return d;
+}
+
 std::optional<Decision> Controller::decide(std::int64_t nextStep, int machines) {
   const auto& o = options_;
+  if (stopped_) return std::nullopt;
+  Decision d;
+  d.step = nextStep;
+  d.worldSize = machines;
+  d.toWorldSize = machines;
+  d.rescaleCostSeconds = rescaleCostSeconds();
+  if (auto early = stopOrFirst(d)) return early;
   const bool firstDecision = lastDecisionStep_ < 0;
-  const bool probeEnded = probing_ && nextStep >= probeEndStep_;
+  const bool probeEnded = probing_ && (nextStep >= probeEndStep_ || probeSettled(nextStep));
   if (probing_ && !probeEnded) return std::nullopt;
   const bool checkDue = check_ && nextStep >= check_->atStep;
-  if (!firstDecision && !probeEnded && !checkDue &&
+  // Until the models forecast, every step: a short job cannot wait for them.
+  if (!firstDecision && !probeEnded && !checkDue && modelled_ &&
       nextStep - lastDecisionStep_ < o.refitEverySteps) {
     return std::nullopt;
   }
   lastDecisionStep_ = nextStep;
   probing_ = false;
-  const double cost = rescaleCostSeconds();
-  const double metric = seen_.empty() ? INFINITY : seen_.back().metric;
-
-  Decision d;
-  d.step = nextStep;
-  d.worldSize = machines;
-  d.toWorldSize = machines;
-  d.rescaleCostSeconds = cost;
+  const double cost = d.rescaleCostSeconds;
+  const bool live = seen_.size() > priorRows_;
+  const double metric = live ? seen_.back().metric : INFINITY;
   if (checkDue) {
     if (auto revert = checkContinuity(d, metric, nextStep)) return revert;
   }
@@ -524,13 +581,9 @@ std::optional<Decision> Controller::decide(std::int64_t nextStep, int machines) 
     d.reason = "one machine count allowed";
     return d;
   }
-  if (o.targetLoss && metric <= *o.targetLoss) {
-    d.reason = "the target is reached";
-    return d;
-  }
   std::vector<CandidateForecast> forecasts;
   std::string fitProblem;
-  if (!seen_.empty()) {
+  if (live) {
     try {
       forecasts = forecaster_(fitRows(), machines, metric, elapsed_, cost, candidateCounts());
     } catch (const std::exception& e) {
@@ -538,6 +591,7 @@ std::optional<Decision> Controller::decide(std::int64_t nextStep, int machines) 
     }
   }
   d.candidates = forecasts;
+  modelled_ = !forecasts.empty();
   if (auto probe = probeIfWorth(d, nextStep, forecasts, fitProblem)) return probe;
   if (forecasts.empty()) {
     d.reason = "no model: " + (fitProblem.empty() ? std::string("no iterations yet") : fitProblem);
@@ -580,9 +634,12 @@ struct RateModel {
   }
 };
 
-// Rate samples: over windows of kRateWindow consecutive iterations of one
-// stretch, the fall of the level per iteration at the window's middle level.
-constexpr int kRateWindow = 1;
+// Rate samples: the fall of the level per iteration over a window of up to
+// kMaxWindow consecutive iterations of one stretch, at the window's middle
+// level. A noisy metric rises and falls from one iteration to the next; a
+// window long enough averages that out, where single falls alone would
+// overstate the rate.
+constexpr std::size_t kMaxWindow = 8;
 constexpr std::size_t kRateHistory = 400;  // the newest iterations used
 static_assert(kRateHistory <= Controller::kRecentRows, "the rows hold the newest iterations");
 constexpr std::size_t kSettle = 1;  // iterations skipped after a change
@@ -596,52 +653,63 @@ std::optional<RateModel> fitRates(const std::vector<TraceRow>& rows, double pSta
   };
   std::vector<Sample> samples;
   const std::size_t first = rows.size() > kRateHistory ? rows.size() - kRateHistory : 0;
-  for (std::size_t k = first + kRateWindow; k < rows.size(); ++k) {
-    const auto& a = rows[k - kRateWindow];
+  std::size_t stretch = first;  // the first row of the current stretch
+  for (std::size_t k = first + 1; k < rows.size(); ++k) {
     const auto& b = rows[k];
-    if (a.machines != b.machines || b.iteration - a.iteration != kRateWindow) continue;
-    // The first iterations after a rescale settle (a dual method's gap jumps).
-    if (k < first + kRateWindow + kSettle ||
-        rows[k - kRateWindow - kSettle].machines != b.machines ||
-        b.iteration - rows[k - kRateWindow - kSettle].iteration != kRateWindow + kSettle) {
+    if (rows[k - 1].machines != b.machines || b.iteration - rows[k - 1].iteration != 1) {
+      stretch = k;
       continue;
     }
+    // The first iterations after a rescale settle (a dual method's gap jumps).
+    if (k < stretch + kSettle + 1) continue;
+    const std::size_t window = std::min(kMaxWindow, k - stretch - kSettle);
+    const auto& a = rows[k - window];
     if (!(a.loss > pStar && b.loss > pStar)) continue;
     const double la = std::log10(a.loss - pStar), lb = std::log10(b.loss - pStar);
-    if (!(la > lb)) continue;  // no fall (noise, or the jump of a rescale)
+    if (!(la > lb)) continue;  // no net fall (noise, or a stall)
     if ((la + lb) / 2 > now + kLevelBand) continue;
-    samples.push_back({b.machines, (la + lb) / 2, std::log((la - lb) / kRateWindow)});
+    samples.push_back({b.machines, (la + lb) / 2, std::log((la - lb) / double(window))});
   }
   if (samples.size() < 3) return std::nullopt;
-  RateModel model;
-  std::vector<double> ms;
+  // Least squares with one intercept per m and a shared slope c in the
+  // level, in closed form: c from the spread of levels within each m (the
+  // levels across counts say nothing about c), a_m from each m's means.
+  // Where the levels within counts barely spread (short probes), c is 0.
+  struct Moments {
+    int n = 0;
+    double level = 0, rate = 0;
+  };
+  std::map<double, Moments> byM;
   for (const auto& s : samples) {
-    if (!model.count.count(s.m)) ms.push_back(s.m);
-    model.count[s.m]++;
+    auto& g = byM[s.m];
+    g.n++;
+    g.level += s.level;
+    g.rate += s.logRate;
   }
-  // Least squares with one intercept per m and a shared slope in the level.
-  const auto n = static_cast<Eigen::Index>(samples.size());
-  const auto p = static_cast<Eigen::Index>(ms.size());
-  Eigen::MatrixXd x = Eigen::MatrixXd::Zero(n, p + 1);
-  Eigen::VectorXd y(n);
-  std::map<double, Eigen::Index> column;
-  for (Eigen::Index j = 0; j < p; ++j) column[ms[static_cast<std::size_t>(j)]] = j;
-  for (Eigen::Index k = 0; k < n; ++k) {
-    const auto& s = samples[static_cast<std::size_t>(k)];
-    x(k, column[s.m]) = 1;
-    x(k, p) = s.level;
-    y(k) = s.logRate;
+  for (auto& [m, g] : byM) {
+    g.level /= g.n;
+    g.rate /= g.n;
   }
-  Eigen::VectorXd beta = x.colPivHouseholderQr().solve(y);
-  if (!(beta(p) >= 0) || !beta.allFinite()) {  // rates may not rise as the level falls
-    beta = x.leftCols(p).colPivHouseholderQr().solve(y);
-    beta.conservativeResize(p + 1);
-    beta(p) = 0;
+  double sxy = 0, sxx = 0;
+  for (const auto& s : samples) {
+    const auto& g = byM[s.m];
+    sxy += (s.level - g.level) * (s.logRate - g.rate);
+    sxx += (s.level - g.level) * (s.level - g.level);
   }
-  model.c = beta(p);
-  for (const auto& [m, j] : column) model.a[m] = beta(j);
-  const Eigen::VectorXd residual = y - x * beta;
-  model.sigma = n > p + 1 ? std::sqrt(residual.squaredNorm() / double(n - p - 1)) : 0.5;
+  RateModel model;
+  constexpr double kMinLevelSpread = 0.25;  // decades^2 within counts to estimate c
+  model.c = sxx >= kMinLevelSpread && sxy > 0 ? sxy / sxx : 0.0;  // rates may not rise
+  double residuals = 0;
+  for (const auto& [m, g] : byM) {
+    model.a[m] = g.rate - model.c * g.level;
+    model.count[m] = g.n;
+  }
+  for (const auto& s : samples) {
+    const double e = s.logRate - model.a[s.m] - model.c * s.level;
+    residuals += e * e;
+  }
+  const auto n = samples.size(), p = byM.size();
+  model.sigma = n > p + 1 ? std::sqrt(residuals / double(n - p - 1)) : 0.5;
   return model;
 }
 
@@ -697,6 +765,31 @@ CompositeModel systemOf(const std::vector<TraceRow>& rows) {
   return model;
 }
 
+// f at m: the measured median where measured; elsewhere Ernest's fit, kept
+// within what the nearest measured count allows (secondsBoundsFrom), or
+// those bounds alone (median in the middle) before two counts are measured.
+Interval secondsAt(const CompositeModel& model, bool fKnown, double m) {
+  if (model.measuredSeconds.count(m)) return model.secondsPerIteration(m);
+  auto nearest = model.measuredSeconds.begin();
+  for (auto it = model.measuredSeconds.begin(); it != model.measuredSeconds.end(); ++it) {
+    if (std::abs(std::log(it->first / m)) < std::abs(std::log(nearest->first / m))) nearest = it;
+  }
+  const SecondsBounds b = secondsBoundsFrom(nearest->second, nearest->first, m);
+  Interval f;
+  if (fKnown) {
+    f = model.secondsPerIteration(m);
+    f.value = std::clamp(f.value, b.low, b.high);
+    f.low = std::clamp(std::min(f.low, f.value), b.low, b.high);
+    f.high = std::clamp(std::max(f.high, f.value), b.low, b.high);
+    return f;
+  }
+  f.value = std::sqrt(b.low * b.high);
+  f.low = b.low;
+  f.high = b.high;
+  f.extrapolated = true;
+  return f;
+}
+
 // What one count would give from level `now`: to the goal (target goals), or
 // by the end of the budget.
 void forecastAt(CandidateForecast& c, const RateModel& rates, const Interval& f, double am,
@@ -743,10 +836,11 @@ std::vector<CandidateForecast> Controller::forecastFromRun(const ControllerOptio
     CandidateForecast c;
     c.machines = mi;
     c.pStar = pStar;
-    if (model.measuredSeconds.count(m) || fKnown) {  // else f is unknown here: no forecast
+    c.stale = model.measuredSeconds.count(m) > 0 && rates->a.count(m) == 0;
+    if (!model.measuredSeconds.empty()) {
       double spread = 0;
       const double am = interceptAt(*rates, bounds, o, m, spread);
-      forecastAt(c, *rates, model.secondsPerIteration(m), am, spread, now, goal,
+      forecastAt(c, *rates, secondsAt(model, fKnown, m), am, spread, now, goal,
                  mi == current ? 0.0 : rescaleCostSeconds, elapsedSeconds, o);
     }
     out.push_back(c);

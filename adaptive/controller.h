@@ -3,8 +3,12 @@
 // the run from the current state for every candidate machine count
 // (forecastFromRun), and rescales only when the pessimistic end of the
 // predicted gain beats the measured cost of a rescale by a margin, never
-// within a cooldown. With no model yet it probes machine counts first
-// (experiment design). Every decision, acted on or not, is returned for the log.
+// within a cooldown. It starts on the count with the smallest worst case
+// (or, with earlier runs of the job, the best forecast from them) and probes
+// an unmeasured count only when the expected improvement of its forecast
+// beats the expected cost of trying it (exploration.h). Once the trainer
+// judges the target reached, one "stop" decision ends the table. Every
+// decision, acted on or not, is returned for the log.
 //
 // Torch-free and clock-free: it sees machine counts, iterations, the metric
 // and seconds, so it drives real workers and virtual workers on a simulated
@@ -45,11 +49,16 @@ struct ControllerOptions {
   double margin = 0.05;
   // The cost of one rescale before the run has measured one.
   double defaultRescaleCostSeconds = 1.0;
-  int probeSteps = 5;  // steps per probe
-  // The cold start walks the doubling ladder from its middle until the best
-  // measured count is bracketed (at most one probe a rung); other probes stop
-  // when the time spent probing would exceed this fraction of the predicted
-  // run time (elapsed + remaining).
+  // A probe runs at least minProbeSteps steps (the first settles, the
+  // rest are timed) and ends there once their times agree within 10%, else
+  // at probeSteps.
+  int minProbeSteps = 3;
+  int probeSteps = 5;
+  // A probe is a decision with a price: the count whose expected
+  // improvement over the best measured forecast most exceeds the expected
+  // cost of trying it (both rescales and the probe's lost progress when it
+  // loses) is probed, and only while the time spent probing stays within
+  // this fraction of the predicted run time (elapsed + remaining).
   double probeBudgetFraction = 0.25;
   // Relative spread of a prediction whose model measured none (fewer than
   // three machine counts): [v / (1 + s), v * (1 + s)].
@@ -71,14 +80,18 @@ struct CandidateForecast {
   // Budget goal: log10 of the metric predicted at the end of the budget.
   std::optional<double> log10AtBudget;
   double secondsPerIteration = 0;
+  // Measured, but not near the current level of the curve: its forecast is
+  // interpolated again, and a probe may measure it afresh.
+  bool stale = false;
   // Continuity: log10(metric - pStar) predicted `continuitySteps` steps after
   // a switch to m, and the P* of that prediction.
   std::optional<double> log10AfterCheck;
   double pStar = 0;
 };
 
-enum class Action { kStay, kRescale, kProbe };
-// "stay", "rescale", "probe": the words of the "decision" records.
+// kStop: the target is reached; the last decision of a run.
+enum class Action { kStay, kRescale, kProbe, kStop };
+// "stay", "rescale", "probe", "stop": the words of the "decision" records.
 const char* actionName(Action action);
 
 struct Decision {
@@ -126,6 +139,20 @@ class Controller {
   void observeIteration(int machines, std::int64_t iteration, double metric, double seconds);
   // One measured rescale (a "regroup" record's total).
   void observeRescale(double seconds);
+  // Iterations and rescales of earlier runs of the same job (--prior),
+  // before the first live one: they feed the models (a count they hold is
+  // measured) but not the run's clock or its current metric.
+  void observePriorIteration(int machines, std::int64_t iteration, double metric, double seconds);
+  void observePriorRescale(double seconds);
+  // The count to start on: the best forecast from the prior's start when
+  // earlier runs were observed, else firstCountFromBounds.
+  int firstCount() const;
+  // The one judgment of "reached": the metric the trainer stops on (an
+  // iteration's exact metric, or the mean over all ranks of the last k
+  // steps). At or below the target, decide() returns one "stop" decision,
+  // then nothing. Returns reached().
+  bool judge(double smoothedMetric);
+  bool reached() const { return reached_; }
   // The machines the cluster offers now (a scheduler may take some away and
   // give them back): candidates and probes stay at or below it.
   void setCapacity(int machines);
@@ -161,17 +188,13 @@ class Controller {
  private:
   struct ProbeChoice {
     int machines = 1;
-    bool bracketing = false;  // the cold start's walk along the ladder
+    double value = 0;  // expected improvement less expected cost, in the goal's unit
     std::string why;
   };
-  std::optional<ProbeChoice> nextProbe(int current,
+  std::optional<ProbeChoice> bestProbe(int current,
                                        const std::vector<CandidateForecast>& forecasts) const;
-  std::optional<int> unmeasuredRungNext(int m, int dir, const std::set<int>& measured) const;
-  std::optional<ProbeChoice> bracketProbe(int bestMeasuredCount, double bestMeasuredValue,
-                                          const std::vector<CandidateForecast>& forecasts,
-                                          const std::set<int>& measured) const;
-  std::optional<ProbeChoice> probeToward(int best, int bestMeasuredCount,
-                                         const std::set<int>& measured) const;
+  bool probeSettled(std::int64_t nextStep) const;
+  std::optional<Decision> stopOrFirst(Decision d);
   // The parts of decide().
   std::optional<Decision> checkContinuity(Decision d, double metric, std::int64_t nextStep);
   std::optional<Decision> probeIfWorth(Decision d, std::int64_t nextStep,
@@ -199,11 +222,17 @@ class Controller {
   // 100 and at step 100,000.
   std::map<int, std::deque<std::size_t>> recentByMachines_;
   std::vector<double> rescales_;
+  std::size_t priorRows_ = 0;  // seen_ starts with the prior's iterations
+  bool modelled_ = false;      // the last decision had forecasts
+  bool reached_ = false;
+  double reachedMetric_ = 0;
+  bool stopped_ = false;
   double elapsed_ = 0;
   double probeSeconds_ = 0;
   std::int64_t lastDecisionStep_ = -1;
   std::int64_t lastRescaleStep_ = -1000000000;
   bool probing_ = false;
+  std::int64_t probeStartStep_ = 0;
   std::int64_t probeEndStep_ = 0;
   // Continuity: after a rescale, the predicted log10 metric `continuitySteps`
   // later and the machine count to revert to.

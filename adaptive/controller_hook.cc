@@ -28,6 +28,27 @@ void ControllerHook::onIteration(const hooks::IterationRecord& r) {
     seconds = *r.iterMs / 1000;
   }
   controller_.observeIteration(r.worldSize, r.iteration, gap ? *r.gap : r.primal, seconds);
+  // The target reached: the decision table ends with its stop row now, at
+  // the iteration that reached it.
+  judge(r.iteration + 1, r.worldSize, gap ? *r.gap : r.primal);
+}
+
+bool ControllerHook::judge(std::int64_t nextStep, int machines, double smoothedMetric) {
+  if (controller_.reached() || !controller_.judge(smoothedMetric)) return controller_.reached();
+  decide(nextStep, machines);
+  return true;
+}
+
+void ControllerHook::observePrior(const std::vector<TraceRow>& rows,
+                                  const std::vector<double>& rescaleSeconds) {
+  const bool gap = controller_.options().metric == Metric::kGap;
+  for (const auto& r : rows) {
+    if (gap && !r.gap) continue;
+    controller_.observePriorIteration(static_cast<int>(r.machines),
+                                      static_cast<std::int64_t>(r.iteration) - 1,
+                                      gap ? *r.gap : r.loss, r.iterSeconds.value_or(0.0));
+  }
+  for (double s : rescaleSeconds) controller_.observePriorRescale(s);
 }
 
 void ControllerHook::onRegroup(const hooks::RegroupRecord& r) {

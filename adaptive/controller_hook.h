@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "hemingway/adaptive/controller.h"
 #include "hemingway/hooks/scaler.h"
@@ -27,6 +28,16 @@ class ControllerHook : public hooks::StepHook {
   void onStep(const hooks::StepRecord& record) override;
   void onIteration(const hooks::IterationRecord& record) override;
   void onRegroup(const hooks::RegroupRecord& record) override;
+
+  // The trainer's judgment of its goal on the metric it stops on (iteration
+  // records are judged here on their exact metric): at the target the
+  // decision table ends with its "stop" row, before step `nextStep`.
+  bool judge(std::int64_t nextStep, int machines, double smoothedMetric);
+
+  // Earlier runs of the same job (--prior): their rows (the duality gap for
+  // Metric::kGap, else the loss) and measured rescales, before the first
+  // live record.
+  void observePrior(const std::vector<TraceRow>& rows, const std::vector<double>& rescaleSeconds);
 
   // Before step `nextStep` on `machines`: the decision when one is due,
   // already written as a "decision" record.

@@ -70,7 +70,7 @@ struct DecisionRecord {
   std::string run;
   std::int64_t step = 0;  // the next step to run
   int worldSize = 1;
-  std::string action;  // "stay", "rescale" or "probe"
+  std::string action;  // "stay", "rescale", "probe" or "stop"
   int toWorldSize = 1;
   std::string reason;
   double rescaleCostS = 0;

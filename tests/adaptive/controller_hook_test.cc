@@ -1,6 +1,7 @@
 // ControllerHook::steer: the one call between the controller's decision and
 // the run's Scaler.
 #include "hemingway/adaptive/controller_hook.h"
+#include "hemingway/adaptive/exploration.h"
 
 #include <gtest/gtest.h>
 
@@ -33,9 +34,11 @@ TEST(ControllerHookTest, SteerAsksTheScalerForTheCountADecisionWants) {
   RecordingScaler scaler(1);
   const auto d = hook.steer(0, scaler);
   ASSERT_TRUE(d.has_value()) << "a cold start decides at its first step";
-  EXPECT_EQ(d->action, Action::kProbe);
+  const int first = firstCountFromBounds(1, 16, slopeBoundsFor(Algorithm::kSgd));
+  ASSERT_NE(first, 1) << "the test needs a first count other than the start";
+  EXPECT_EQ(d->action, Action::kRescale);
   EXPECT_EQ(d->worldSize, 1);
-  ASSERT_NE(d->toWorldSize, 1);
+  EXPECT_EQ(d->toWorldSize, first);
   EXPECT_EQ(scaler.requests, std::vector<int>{d->toWorldSize});
 }
 

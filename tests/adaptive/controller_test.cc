@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "hemingway/adaptive/controller_hook.h"
+#include "hemingway/adaptive/exploration.h"
 #include "hemingway/hooks/jsonl_sink.h"
 
 namespace hemingway::adaptive {
@@ -222,9 +223,6 @@ TEST(ControllerTest, AStaleForecastIsProbedBeforeARescale) {
   EXPECT_NE(decisions.back().reason.find("measured long ago"), std::string::npos);
 }
 
-// The cold start walks the ladder until the best measured count is
-// bracketed, whatever the probe bound: here fewer machines are better, and an
-// unmeasured neighbour could be better still at its optimistic end.
 // A scripted forecaster: `one(m, measured, extra, countsMeasured)` gives each
 // candidate's forecast, `extra` being the rescale cost for m other than the
 // current count and `countsMeasured` how many counts the rows hold.
@@ -242,48 +240,81 @@ Controller::Forecaster scripted(
   };
 }
 
-TEST(ControllerTest, TheColdStartWalksTheLadderUntilTheBestIsBracketed) {
+// Before any step the run moves to the first count (firstCountFromBounds);
+// a run that has iterations chose its count already.
+TEST(ControllerTest, TheFirstDecisionMovesToTheFirstCountBeforeAnyStep) {
   auto o = targetOptions();
   o.maxWorkers = 64;
-  o.probeSteps = 4;
-  o.probeBudgetFraction = 0;        // no probe but the walk
-  o.algorithm = Algorithm::kCocoa;  // iterations may grow with m: the walk goes down first
-  Controller c(o, scripted([](int m, bool measured, double extra, std::size_t) {
-                 return measured ? forecast(m, 100 + m + extra, 95 + m, 105 + m + extra)
-                                 : forecast(m, 150 + m + extra, 50, 300);
+  o.algorithm = Algorithm::kCocoa;
+  const int first = firstCountFromBounds(1, 64, slopeBoundsFor(Algorithm::kCocoa));
+  ASSERT_NE(first, 64);
+  Controller c(o, scripted([](int m, bool, double extra, std::size_t) {
+                 return forecast(m, 100 + extra, 90, 110 + extra);
                }));
-  int machines = 64;
-  std::vector<int> probes;
-  for (std::int64_t step = 0; step < 60; ++step) {
-    if (auto d = c.decide(step, machines)) {
-      if (d->action == Action::kProbe) probes.push_back(d->toWorldSize);
-      machines = d->toWorldSize;
-    }
-    c.observeIteration(machines, step, 1.0, 1.0);
-  }
-  EXPECT_EQ(probes, (std::vector<int>{8, 4, 2, 1}));
-  EXPECT_EQ(machines, 1);
+  EXPECT_EQ(c.firstCount(), first);
+  const auto d = c.decide(0, 64);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->action, Action::kRescale);
+  EXPECT_EQ(d->toWorldSize, first);
+  EXPECT_NE(d->reason.find("the first count"), std::string::npos) << d->reason;
+  Controller started(o);
+  started.observeIteration(64, 0, 1.0, 1.0);
+  const auto later = started.decide(1, 64);
+  ASSERT_TRUE(later.has_value());
+  EXPECT_NE(later->reason.find("the first count"), 0u) << later->reason;
+  EXPECT_EQ(later->toWorldSize == 64 || later->action == Action::kProbe, true) << later->reason;
 }
 
-// After probes on 8, 4 and 2 the model prefers 32, two rungs from the
-// nearest measured count: the probe goes to 32 itself, not to the rung
-// toward it. At that probe's end the run goes to the best measured count by
-// its point forecast (2), although no pessimistic gain would move it.
-TEST(ControllerTest, AnUnmeasuredRungTheModelPrefersIsProbedItselfThenTheBestMeasuredWins) {
+// The same forecasts, scaled: every unmeasured count might be 3x faster or
+// slower than the measured one (median 20% slower). A rescale costs 1 s and
+// an iteration 1 s. With 5 s left no probe can pay for itself; with 500 s
+// left probing the best candidate does.
+TEST(ControllerTest, AShortJobIsNotProbedPastItsPredictedEnd) {
+  for (const double left : {5.0, 500.0}) {
+    auto o = targetOptions();
+    o.refitEverySteps = 1;
+    Controller c(o, scripted([left](int m, bool measured, double extra, std::size_t) {
+                   if (measured) return forecast(m, left + extra, 0.95 * left, 1.05 * left + extra);
+                   return forecast(m, 1.2 * left + extra, 0.4 * left, 3.6 * left + extra);
+                 }));
+    int machines = 4;
+    c.observeIteration(machines, 0, 1.0, 1.0);
+    std::vector<int> probes;
+    for (std::int64_t step = 1; step < 6; ++step) {
+      if (auto d = c.decide(step, machines)) {
+        if (d->action == Action::kProbe) probes.push_back(d->toWorldSize);
+        machines = d->toWorldSize;
+      }
+      c.observeIteration(machines, step, 1.0, 1.0);
+    }
+    if (left < 10) {
+      EXPECT_TRUE(probes.empty()) << "probed " << probes.size() << " counts with 5 s left";
+      EXPECT_EQ(c.probeSeconds(), 0.0);
+    } else {
+      EXPECT_FALSE(probes.empty()) << "a long job explores";
+    }
+  }
+}
+
+// The probe goes where the expected improvement beats the expected cost by
+// most: here m = 32, whose forecast is the most uncertain and the best. At
+// the probe's end the run goes to the best measured count by its point
+// forecast (2), although no pessimistic gain would move it.
+TEST(ControllerTest, TheProbeWorthMostIsMadeThenTheBestMeasuredWins) {
   auto o = targetOptions();
   o.maxWorkers = 64;
-  o.probeSteps = 4;
   o.probeBudgetFraction = 10;  // the bound allows every probe here
   o.algorithm = Algorithm::kCocoa;
-  Controller c(o, scripted([](int m, bool measured, double extra, std::size_t counts) {
+  Controller c(o, scripted([](int m, bool measured, double extra, std::size_t) {
                  if (measured) return forecast(m, 100 + m + extra, 50 + m, 200 + m + extra);
-                 if (m == 32 && counts >= 3) return forecast(m, 50 + extra, 50, 300);
-                 return forecast(m, 300, 300, 300);
+                 if (m == 32) return forecast(m, 90 + extra, 20, 400);
+                 return forecast(m, 300, 280, 320);
                }));
-  int machines = 64;
+  int machines = 2;
+  c.observeIteration(2, 0, 1.0, 1.0);
   std::vector<int> probes;
   std::vector<std::string> ends;
-  for (std::int64_t step = 0; step < 40; ++step) {
+  for (std::int64_t step = 1; step < 20; ++step) {
     if (auto d = c.decide(step, machines)) {
       if (d->action == Action::kProbe) probes.push_back(d->toWorldSize);
       if (d->action == Action::kRescale) ends.push_back(d->reason);
@@ -291,64 +322,133 @@ TEST(ControllerTest, AnUnmeasuredRungTheModelPrefersIsProbedItselfThenTheBestMea
     }
     c.observeIteration(machines, step, 1.0, 1.0);
   }
-  EXPECT_EQ(probes, (std::vector<int>{8, 4, 2, 32}));
+  EXPECT_EQ(probes, (std::vector<int>{32}));
   EXPECT_EQ(machines, 2);
   ASSERT_EQ(ends.size(), 1u);
   EXPECT_NE(ends[0].find("the probe on m = 32 ended"), std::string::npos) << ends[0];
 }
 
-TEST(ControllerTest, ColdStartProbesTheLadderWithinItsBound) {
+// A probe ends after minProbeSteps once its timed steps agree within 10%,
+// else at probeSteps.
+TEST(ControllerTest, AProbeEndsAsSoonAsItsSpeedIsKnown) {
+  for (const bool noisy : {false, true}) {
+    auto o = targetOptions();
+    o.minProbeSteps = 3;
+    o.probeSteps = 7;
+    o.probeBudgetFraction = 10;
+    Controller c(o, scripted([](int m, bool measured, double extra, std::size_t) {
+                   if (measured) return forecast(m, 1000 + extra, 900, 1100 + extra);
+                   return forecast(m, 600 + extra, 100, 3000);
+                 }));
+    int machines = 4;
+    c.observeIteration(4, 0, 1.0, 1.0);
+    std::int64_t probeAt = -1, endAt = -1;
+    for (std::int64_t step = 1; step < 20 && endAt < 0; ++step) {
+      if (auto d = c.decide(step, machines)) {
+        if (d->action == Action::kProbe && probeAt < 0) {
+          probeAt = step;
+        } else if (probeAt >= 0) {
+          endAt = step;
+        }
+        machines = d->toWorldSize;
+      }
+      const double seconds = noisy && step % 2 == 0 ? 2.0 : 1.0;
+      c.observeIteration(machines, step, 1.0, seconds);
+    }
+    ASSERT_GE(probeAt, 0);
+    EXPECT_EQ(endAt - probeAt, noisy ? 7 : 3) << (noisy ? "noisy" : "steady") << " times";
+  }
+}
+
+// Earlier runs of the job measured m = 2, 4 and 8, and 4 is best: the run
+// starts there and probes nothing; their rescale cost is the run's.
+TEST(ControllerTest, APriorRunSkipsProbesAndStartsOnTheRecommendedCount) {
+  auto o = targetOptions();
+  o.refitEverySteps = 1;
+  Controller c(o, scripted([](int m, bool measured, double extra, std::size_t) {
+                 // Counts between and beyond the measured ones: interpolated.
+                 if (!measured) return forecast(m, 80 + extra, 60, 110 + extra);
+                 const double v = m == 4 ? 50 : 100;
+                 return forecast(m, v + extra, 0.9 * v, 1.1 * v + extra);
+               }));
+  std::int64_t i = 0;
+  for (int m : {8, 2, 4}) {
+    for (int k = 0; k < 10; ++k) c.observePriorIteration(m, i++, 1.0 / (1 + i), 1.0);
+  }
+  c.observePriorRescale(0.3);
+  EXPECT_DOUBLE_EQ(c.rescaleCostSeconds(), 0.3);
+  EXPECT_EQ(c.elapsedSeconds(), 0.0);
+  EXPECT_EQ(c.firstCount(), 4);
+  int machines = 16;
+  int probes = 0;
+  for (std::int64_t step = 0; step < 30; ++step) {
+    if (auto d = c.decide(step, machines)) {
+      probes += d->action == Action::kProbe;
+      machines = d->toWorldSize;
+    }
+    c.observeIteration(machines, step, 1.0, 1.0);
+  }
+  EXPECT_EQ(probes, 0);
+  EXPECT_EQ(machines, 4);
+  EXPECT_THROW(c.observePriorIteration(2, 0, 1.0, 1.0), std::logic_error);
+}
+
+// Once the trainer judges the target reached, one "stop" decision ends the
+// table, even within a probe; nothing follows it.
+TEST(ControllerTest, TheDecisionTableEndsWithTheStopRow) {
+  auto o = targetOptions();
+  o.targetLoss = 0.5;
+  o.refitEverySteps = 1;
+  Controller c(o, scripted([](int m, bool, double extra, std::size_t) {
+                 return forecast(m, 100 + extra, 90, 110 + extra);
+               }));
+  c.observeIteration(4, 0, 0.4, 1.0);  // one batch below the target: not the judgment
+  ASSERT_FALSE(c.judge(0.6));
+  auto d = c.decide(1, 4);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_NE(d->action, Action::kStop);
+  EXPECT_TRUE(c.judge(0.45));
+  d = c.decide(2, 4);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->action, Action::kStop);
+  EXPECT_STREQ(actionName(d->action), "stop");
+  EXPECT_EQ(d->toWorldSize, 4);
+  EXPECT_NE(d->reason.find("0.45"), std::string::npos) << d->reason;
+  for (std::int64_t step = 3; step < 40; ++step) EXPECT_FALSE(c.decide(step, 4).has_value());
+}
+
+TEST(ControllerTest, ProbesStopWithinTheirBound) {
   std::int64_t step = 0;
   auto o = targetOptions();
   o.maxWorkers = 64;
-  o.probeSteps = 4;
   o.probeBudgetFraction = 0.25;
-  // The model always prefers a count it has not measured, and says about a
-  // minute is left: the bound (a quarter of elapsed + remaining) allows a
-  // fourth probe (12 + 5 <= (12 + 60) / 4) and stops probing as it fills.
-  Controller c(o, [&](const std::vector<TraceRow>& rows, int current, double, double, double cost,
-                      const std::vector<int>& candidates) {
-    std::set<int> measured;
-    for (const auto& r : rows) measured.insert(static_cast<int>(r.machines));
-    std::vector<CandidateForecast> out;
-    for (int m : candidates) {
-      const double v = (measured.count(m) ? 100.0 : 60.0) + (m == current ? 0 : cost);
-      out.push_back(forecast(m, v, v, v));
-    }
-    return out;
-  });
-  int machines = 64;
+  // The model always prefers a count it has not measured, uncertain enough
+  // to be worth a probe, and says about a minute is left: probing stops as
+  // the bound (a quarter of elapsed + remaining) fills.
+  Controller c(o, scripted([](int m, bool measured, double extra, std::size_t) {
+                 const double v = (measured ? 100.0 : 60.0) + extra;
+                 return measured ? forecast(m, v, v, v) : forecast(m, v, 10, 200);
+               }));
+  int machines = 8;
+  c.observeIteration(machines, step++, 1.0, 1.0);
   int probes = 0;
-  std::int64_t lastProbe = -1;
-  const std::set<int> ladder(c.ladder().begin(), c.ladder().end());
-  for (; step < 80; ++step) {
+  for (; step < 120; ++step) {
     const double spentBefore = c.probeSeconds(), elapsedBefore = c.elapsedSeconds();
     if (auto d = c.decide(step, machines)) {
-      if (probes == 0) {  // the first probe: the middle of the ladder 1, 2, 4, ..., 64
-        EXPECT_EQ(d->action, Action::kProbe);
-        EXPECT_EQ(d->toWorldSize, 8);
-      }
       if (d->action == Action::kProbe) {
         ++probes;
-        lastProbe = step;
-        if (probes <= 3) {  // the cold start walks the ladder
-          EXPECT_TRUE(ladder.count(d->toWorldSize)) << d->toWorldSize << " is not a ladder rung";
-        }
-        if (probes > 3) {  // 4 steps of 1 s and a rescale (1 s) must fit the bound
-          double best = INFINITY;
-          for (const auto& cand : d->candidates) best = std::min(best, *cand.remainingSeconds);
-          EXPECT_LE(spentBefore + 5.0, o.probeBudgetFraction * (elapsedBefore + best) + 1e-9)
-              << d->reason;
-        }
+        double best = INFINITY;
+        for (const auto& cand : d->candidates) best = std::min(best, *cand.remainingSeconds);
+        // 3 steps of 1 s and a rescale (1 s) must fit the bound.
+        EXPECT_LE(spentBefore + 4.0, o.probeBudgetFraction * (elapsedBefore + best) + 1e-9)
+            << d->reason;
       }
       machines = d->toWorldSize;
     }
     c.observeIteration(machines, step, 1.0, 1.0);
   }
-  EXPECT_GE(probes, 4);
-  // Probing goes on as long as it fits a quarter of the predicted run time.
-  EXPECT_LE(c.probeSeconds(), o.probeBudgetFraction * (c.elapsedSeconds() + 60) + 5)
-      << probes << " probes, the last at step " << lastProbe;
+  EXPECT_GE(probes, 2);
+  EXPECT_LE(c.probeSeconds(), o.probeBudgetFraction * (c.elapsedSeconds() + 60) + 4);
 }
 
 // m = 8 is best by far; a switch predicts the metric at 1e-3 three steps later.
