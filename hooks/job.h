@@ -20,9 +20,15 @@ namespace hemingway::hooks {
 // it draws one realisation of the curve, and runs of several seeds at one m
 // are repeated measurements of it.
 inline const std::set<std::string>& notJobKeys() {
-  static const std::set<std::string> keys = {
-      "data",     "log", "threads", "virtual_workers", "cluster_model", "cluster_rescale_s",
-      "capacity", "seed"};
+  static const std::set<std::string> keys = {"data",
+                                             "log",
+                                             "threads",
+                                             "virtual_workers",
+                                             "cluster_model",
+                                             "cluster_rescale_s",
+                                             "cluster_straggler",
+                                             "capacity",
+                                             "seed"};
   return keys;
 }
 

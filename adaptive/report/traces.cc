@@ -249,6 +249,32 @@ std::vector<TraceRow> readJsonlTraces(const std::string& path, JobConfigs* confi
   return JsonlTraceReader(path, configs, commands).read();
 }
 
+PriorRuns readPrior(const std::string& path, const std::string& job, const std::string& algorithm) {
+  PriorRuns out;
+  for (auto& r : readJsonlTraces(path)) {
+    if (r.job == job && r.algorithm == algorithm) out.rows.push_back(std::move(r));
+  }
+  if (out.rows.empty()) {
+    fail(path, 0, "holds no " + algorithm + " run of this job (job " + job + ")");
+  }
+  bool terminated = true;
+  std::map<std::string, std::string> jobOfRun;
+  for (const auto& line : readLines(path, terminated)) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_object() || !j.contains("run") || !j.at("run").is_string()) continue;
+    const std::string event = j.value("event", "");
+    if (event == "run_start" && j.contains("job") && j.at("job").is_string()) {
+      jobOfRun[j.at("run")] = j.at("job");
+    }
+    const auto total = j.find("total_ms");
+    if (event == "regroup" && jobOfRun[j.at("run")] == job && total != j.end() &&
+        total->is_number() && std::isfinite(total->get<double>())) {
+      out.rescaleSeconds.push_back(total->get<double>() / 1000);
+    }
+  }
+  return out;
+}
+
 std::vector<TraceRow> readCsvTraces(const std::string& path) {
   bool terminated = true;
   const auto lines = readLines(path, terminated);

@@ -29,6 +29,16 @@ std::vector<TraceRow> readJsonlTraces(const std::string& path, JobConfigs* confi
                                       JobCommands* commands = nullptr);
 std::vector<TraceRow> readCsvTraces(const std::string& path);
 
+// What earlier runs of one job tell a new run of it (--prior): the rows of
+// `algorithm` on job `job` (readJsonlTraces) and the measured rescales
+// (regroup records' total_ms, in seconds) of those runs. A TraceError when
+// the file holds no iteration or step of that job.
+struct PriorRuns {
+  std::vector<TraceRow> rows;
+  std::vector<double> rescaleSeconds;
+};
+PriorRuns readPrior(const std::string& path, const std::string& job, const std::string& algorithm);
+
 // An adaptive run's course: its metric against time (simulated seconds on a
 // simulated cluster, else seconds since run_start) and the controller's
 // "decision" records.

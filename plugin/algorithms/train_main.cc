@@ -14,13 +14,16 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <utility>
 #include <vector>
 
 #include "hemingway/adaptive/controller_hook.h"
+#include "hemingway/adaptive/report/traces.h"
 #include "hemingway/hooks/cli.h"
 #include "hemingway/hooks/error.h"
+#include "hemingway/hooks/job.h"
 #include "hemingway/hooks/jsonl_sink.h"
 #include "hemingway/hooks/progress.h"
 #include "hemingway/hooks/step_recorder.h"
@@ -48,12 +51,14 @@ struct Flags {
   std::string rescale;       // ITER:M,...
   std::string clusterModel;  // theta0,theta1,theta2,theta3
   double clusterRescaleS = 0.25;
-  std::string capacity;  // T:M,... machines the simulated cluster offers from second T
+  double clusterStraggler = 0;  // lognormal spread of the machines' speeds
+  std::string capacity;         // T:M,... machines the simulated cluster offers from second T
   // The adaptive controller and the goals (also stopping rules of static runs).
   bool adaptive = false;
   double targetLoss = 0, timeBudget = 0, pricePerMachineHour = 0;
   int refitEvery = 10, cooldown = 20, probeSteps = 5;
   double margin = 0.05;
+  std::vector<std::string> prior;  // logs of earlier runs of this job
 };
 
 // The controller's settings from the flags: the metric is the duality gap
@@ -216,10 +221,23 @@ hw::data::SparseSet loadDataset(const std::string& spec, const std::string& norm
 // advances by f(m) = theta0 + theta1/m + theta2 ln m + theta3 m seconds an
 // iteration on m workers, and by the stated cost at each rescale.
 // It is the run's clock (the recorder stamps records with it).
+// With a straggler spread (--cluster-straggler S), machine k computes
+// exp(S z_k) times slower (z_k standard normal, drawn once from the seed):
+// an iteration's split computation, theta1/m, waits for the slowest of the
+// m machines it runs on (the first m).
 class SimulatedCluster final : public hw::hooks::RunClock {
  public:
-  SimulatedCluster(std::vector<double> theta, double rescaleS)
-      : theta_(std::move(theta)), rescaleS_(rescaleS) {}
+  SimulatedCluster(std::vector<double> theta, double rescaleS, double straggler = 0,
+                   unsigned long long seed = 1)
+      : theta_(std::move(theta)), rescaleS_(rescaleS) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<double> z;
+    double slowest = 1;
+    for (int k = 0; k < kMaxMachines && straggler > 0; ++k) {
+      slowest = std::max(slowest, std::exp(straggler * z(rng)));
+      slowestOfFirst_.push_back(slowest);
+    }
+  }
   bool active() const { return !theta_.empty(); }
   Kind kind() const override { return Kind::kSimulated; }
   double now() const override { return now_; }
@@ -227,12 +245,16 @@ class SimulatedCluster final : public hw::hooks::RunClock {
   // One iteration on `m` workers: the clock after it.
   double iterate(int m) {
     const double x = m;
-    now_ += theta_[0] + theta_[1] / x + theta_[2] * std::log(x) + theta_[3] * x;
+    const double slow =
+        slowestOfFirst_.empty() ? 1.0 : slowestOfFirst_[std::min<std::size_t>(m, kMaxMachines) - 1];
+    now_ += theta_[0] + slow * theta_[1] / x + theta_[2] * std::log(x) + theta_[3] * x;
     return now_;
   }
   void rescale() { now_ += rescaleS_; }
 
  private:
+  static constexpr int kMaxMachines = 1 << 16;
+  std::vector<double> slowestOfFirst_;  // the slowest factor among machines 1..m
   std::vector<double> theta_;
   double rescaleS_;
   double now_ = 0;
@@ -271,6 +293,8 @@ hw::plugin::GroupOptions checkedGroupOptions(const Flags& f,
                      "--virtual-workers runs every worker in one process; do not launch it with "
                      "{} processes",
                      groupOptions.worldSize);
+  HEMINGWAY_CHECK_AS(hw::ConfigError, f.prior.empty() || f.adaptive,
+                     "--prior warms the controller's models: give --adaptive");
   HEMINGWAY_CHECK_AS(hw::ConfigError, f.targetGap == 0 || hw::plugin::isDual(options.algorithm),
                      "--target-gap needs a dual method (cocoa or cocoa+), not {}", f.algorithm);
   return groupOptions;
@@ -291,7 +315,8 @@ class TrainRun {
         group_(groupOptions_),
         elasticRun_(hw::elastic::elasticMembership(group_) != nullptr),
         rescale_(parseRescale(f.rescale)),
-        cluster_(std::make_shared<SimulatedCluster>(clusterOf(f), f.clusterRescaleS)),
+        cluster_(std::make_shared<SimulatedCluster>(clusterOf(f), f.clusterRescaleS,
+                                                    f.clusterStraggler, f.seed)),
         capacity_(parseCapacity(f.capacity)),
         workers_(startWorkers()),
         trainer_(problem_, workers_, options_),
@@ -330,6 +355,8 @@ class TrainRun {
 
  private:
   std::vector<double> clusterOf(const Flags& f) const {
+    HEMINGWAY_CHECK_AS(hw::ConfigError, f.clusterStraggler == 0 || !f.clusterModel.empty(),
+                       "--cluster-straggler spreads a simulated cluster: give --cluster-model");
     if (f.clusterModel.empty()) return {};
     auto theta = parseClusterModel(f.clusterModel);
     HEMINGWAY_CHECK_AS(hw::ConfigError, f.virtualWorkers > 0,
@@ -363,6 +390,40 @@ class TrainRun {
     controller_ = std::make_shared<hw::adaptive::ControllerHook>(
         controllerOptions(f_, dual_, bounds.min, bounds.max), &recorder_);
     recorder_.addHook(controller_);
+    const auto job = hw::hooks::jobFingerprint(jobConfig());
+    for (const auto& path : f_.prior) {
+      try {
+        const auto prior = hw::adaptive::readPrior(path, job, f_.algorithm);
+        controller_->observePrior(prior.rows, prior.rescaleSeconds);
+      } catch (const hw::adaptive::TraceError& e) {
+        HEMINGWAY_FAIL_AS(hw::ConfigError, "--prior: {}", e.what());
+      }
+    }
+    // Virtual workers start on the controller's first count at no cost.
+    if (workers_.isVirtual()) {
+      workers_ = hw::plugin::WorkerSet::virtualWorkers(controller_->controller().firstCount());
+      trainer_.repartition(workers_, trainer_.gatherDual(), false);
+    }
+  }
+
+  // The job's settings (run_start's `config`). Settings a dual method does
+  // not use are "-": they do not split its job.
+  std::map<std::string, std::string> jobConfig() const {
+    const bool none = f_.clusterModel.empty();
+    return {{"loss", f_.loss},
+            {"lambda", fmt::format("{}", f_.lambda)},
+            {"dataset", f_.dataset},
+            {"normalize", f_.normalize},
+            {"lr", dual_ ? "-" : fmt::format("{}", f_.lr)},
+            {"batch_size", dual_ ? "-" : std::to_string(f_.batchSize)},
+            {"seed", std::to_string(f_.seed)},
+            {"data", f_.data},
+            {"virtual_workers", std::to_string(f_.virtualWorkers)},
+            {"local_iters", std::to_string(f_.localIters)},
+            {"cluster_model", none ? "-" : f_.clusterModel},
+            {"cluster_rescale_s", none ? "-" : fmt::format("{}", f_.clusterRescaleS)},
+            {"cluster_straggler", none ? "-" : fmt::format("{}", f_.clusterStraggler)},
+            {"capacity", f_.capacity.empty() ? "-" : f_.capacity}};
   }
 
   void start() {
@@ -371,21 +432,7 @@ class TrainRun {
     info.parameterCount = problem_.features();
     info.parameterBytes = problem_.features() * 8;
     info.datasetSize = problem_.examples();
-    const bool none = f_.clusterModel.empty();
-    // Settings a dual method does not use are "-": they do not split its job.
-    info.extra = {{"loss", f_.loss},
-                  {"lambda", fmt::format("{}", f_.lambda)},
-                  {"dataset", f_.dataset},
-                  {"normalize", f_.normalize},
-                  {"lr", dual_ ? "-" : fmt::format("{}", f_.lr)},
-                  {"batch_size", dual_ ? "-" : std::to_string(f_.batchSize)},
-                  {"seed", std::to_string(f_.seed)},
-                  {"data", f_.data},
-                  {"virtual_workers", std::to_string(f_.virtualWorkers)},
-                  {"local_iters", std::to_string(f_.localIters)},
-                  {"cluster_model", none ? "-" : f_.clusterModel},
-                  {"cluster_rescale_s", none ? "-" : fmt::format("{}", f_.clusterRescaleS)},
-                  {"capacity", f_.capacity.empty() ? "-" : f_.capacity}};
+    info.extra = jobConfig();
     info.command = f_.command;
     recorder_.runStart(info);
     fmt::print(stderr,
@@ -595,6 +642,10 @@ int main(int argc, char** argv) {
   app.add_option("--cluster-rescale-s", f.clusterRescaleS,
                  "simulated seconds one rescale costs on the simulated cluster")
       ->check(hw::cli::kFiniteNonNegative);
+  app.add_option("--cluster-straggler", f.clusterStraggler,
+                 "the simulated machines' speeds spread as exp(S z), z ~ N(0, 1): an iteration "
+                 "waits for the slowest")
+      ->check(hw::cli::kFiniteNonNegative);
   app.add_flag("--adaptive", f.adaptive,
                "let the controller choose the machine count (virtual workers: 1..M; real: "
                "hemingway-run's --min-workers..--max-workers); decisions go to --log");
@@ -615,6 +666,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 1 << 20));
   app.add_option("--probe-steps", f.probeSteps, "--adaptive: steps per probe")
       ->check(CLI::Range(2, 1 << 20));
+  app.add_option("--prior", f.prior,
+                 "--adaptive: logs of earlier runs of this job; the models start from them")
+      ->check(CLI::ExistingFile);
   app.add_option("--margin", f.margin,
                  "--adaptive: the pessimistic gain must beat the rescale cost by this fraction "
                  "of the remaining time")

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "support/ranks.h"
 
@@ -245,10 +246,15 @@ TEST(TrainCliTest, AdaptiveVirtualRunProbesDecidesAndLogsEveryDecision) {
   const auto its = events(log, "iteration");
   const auto regroups = events(log, "regroup");
   ASSERT_GE(decisions.size(), 3u) << r.output;
-  // A cold start: the first decisions probe, the first one the ladder's middle (1..16: 4).
-  EXPECT_EQ(decisions[0]["action"], "probe");
+  // A cold start begins on the count with the smallest worst case for
+  // CoCoA+'s slope bounds (1..16: 2), at no cost: no rescale at step 0.
+  EXPECT_EQ(its.front()["world_size"], 2);
   EXPECT_EQ(decisions[0]["step"], 0);
-  EXPECT_EQ(decisions[0]["to_world_size"], 4);
+  EXPECT_EQ(decisions[0]["action"], "stay");
+  // The table ends with the stop row at the iteration that reached the target.
+  EXPECT_EQ(decisions.back()["action"], "stop");
+  EXPECT_EQ(decisions.back()["step"].get<long long>(),
+            its.back()["iteration"].get<long long>() + 1);
   std::map<long long, int> worldAt;  // step -> world size from the decisions
   std::size_t changes = 0;
   for (const auto& d : decisions) {
@@ -257,7 +263,9 @@ TEST(TrainCliTest, AdaptiveVirtualRunProbesDecidesAndLogsEveryDecision) {
       EXPECT_TRUE(d.contains(key)) << key << " missing in " << d.dump();
     }
     const std::string action = d["action"];
-    EXPECT_TRUE(action == "stay" || action == "rescale" || action == "probe") << action;
+    EXPECT_TRUE(action == "stay" || action == "rescale" || action == "probe" || action == "stop")
+        << action;
+    if (action == "stop") EXPECT_EQ(&d, &decisions.back()) << "a decision after the stop row";
     if (action == "stay") EXPECT_EQ(d["to_world_size"], d["world_size"]);
     const int to = d["to_world_size"];
     EXPECT_GE(to, 1);
@@ -278,6 +286,69 @@ TEST(TrainCliTest, AdaptiveVirtualRunProbesDecidesAndLogsEveryDecision) {
     EXPECT_TRUE(it.contains("simulated_s"));
   }
   EXPECT_LE(its.back()["gap"].get<double>(), 1e-6) << r.output;
+}
+
+// A second run of the job with --prior the first run's log: it starts on a
+// count the first run measured, probes a count the first run measured only
+// where those samples lie far up the curve, and assumes the first run's
+// measured rescale cost from its first decision.
+TEST(TrainCliTest, APriorRunStartsOnAMeasuredCountWithTheMeasuredRescaleCost) {
+  TempDir dir;
+  const auto data = writeLibsvm(dir);
+  const std::string job =
+      "--algorithm cocoa+ --iterations 300 --virtual-workers 16 --adaptive "
+      "--target-gap 1e-6 --lambda 0.001 --loss logistic "
+      "--cluster-model 0.02,1.5,0.01,0.02 --cluster-rescale-s 0.375 "
+      "--dataset libsvm:" +
+      data;
+  const auto first = dir.file("first.jsonl"), second = dir.file("second.jsonl");
+  auto r = runCommand(train(job + " --log " + first));
+  ASSERT_EQ(r.exitCode, 0) << r.output;
+  std::set<int> measured;
+  for (const auto& it : events(first, "iteration")) measured.insert(it["world_size"].get<int>());
+  ASSERT_FALSE(events(first, "regroup").empty()) << "the first run must rescale at least once";
+  r = runCommand(train(job + " --log " + second + " --prior " + first));
+  ASSERT_EQ(r.exitCode, 0) << r.output;
+  const auto its = events(second, "iteration");
+  const auto decisions = events(second, "decision");
+  ASSERT_FALSE(its.empty());
+  ASSERT_FALSE(decisions.empty());
+  EXPECT_TRUE(measured.count(its.front()["world_size"].get<int>())) << its.front().dump();
+  EXPECT_DOUBLE_EQ(decisions.front()["rescale_cost_s"].get<double>(), 0.375);
+  for (const auto& d : decisions) {
+    if (d["action"] == "probe" && measured.count(d["to_world_size"].get<int>())) {
+      EXPECT_NE(d["reason"].get<std::string>().find("far up the curve"), std::string::npos)
+          << d["reason"];
+    }
+  }
+  EXPECT_EQ(decisions.back()["action"], "stop");
+  EXPECT_LE(its.back()["gap"].get<double>(), 1e-6);
+}
+
+TEST(TrainCliTest, APriorOfAnotherJobOrWithoutAdaptiveIsRefused) {
+  TempDir dir;
+  const auto data = " --dataset libsvm:" + writeLibsvm(dir);
+  const auto log = dir.file("other.jsonl");
+  ASSERT_EQ(
+      runCommand(train("--iterations 3 --lambda 0.01 --virtual-workers 2 --log " + log + data))
+          .exitCode,
+      0);
+  auto other =
+      runCommand(train("--iterations 3 --virtual-workers 4 --adaptive --target-gap 1e-3 "
+                       "--cluster-model 0,1,0,0 --prior " +
+                       log + data));
+  EXPECT_EQ(other.exitCode, 2) << other.output;
+  EXPECT_NE(other.output.find("holds no cocoa+ run of this job"), std::string::npos)
+      << other.output;
+  auto notAdaptive = runCommand(train("--iterations 3 --virtual-workers 4 --prior " + log + data));
+  EXPECT_EQ(notAdaptive.exitCode, 2) << notAdaptive.output;
+  EXPECT_NE(notAdaptive.output.find("--prior warms the controller"), std::string::npos)
+      << notAdaptive.output;
+  auto missing =
+      runCommand(train("--iterations 3 --virtual-workers 4 --adaptive --target-gap "
+                       "1e-3 --cluster-model 0,1,0,0 --prior /nonexistent.jsonl" +
+                       data));
+  EXPECT_EQ(missing.exitCode, 2) << missing.output;
 }
 
 TEST(TrainCliTest, AdaptiveRefusesARunWithoutAGoalOrAClock) {
