@@ -122,13 +122,18 @@ std::shared_ptr<hw::adaptive::ControllerHook> addController(const Flags& f,
 }
 
 // Every 10 steps the ranks agree on the mean loss: at the target all stop together.
+// Rank 0's controller judges the same mean: its decision table ends with
+// the stop row at this step.
 bool targetReached(const Flags& f, hw::plugin::ProcessGroup& group, std::int64_t i,
-                   std::vector<double>& recent) {
+                   std::vector<double>& recent, hw::adaptive::ControllerHook* controller) {
   if (f.targetLoss <= 0 || (i + 1) % 10 != 0) return false;
   std::vector<double> mean = {std::accumulate(recent.begin(), recent.end(), 0.0) /
                               static_cast<double>(recent.size())};
   hw::plugin::WorkerSet::real(group).sum(mean);
   recent.clear();
+  if (controller && group.rank() == 0) {
+    controller->judge(i + 1, group.worldSize(), mean[0] / group.worldSize());
+  }
   if (mean[0] / group.worldSize() > f.targetLoss) return false;
   if (group.rank() == 0) {
     fmt::print(stderr, "target loss {:g} reached at step {} (mean of the last 10: {:.4f})\n",
@@ -161,7 +166,7 @@ bool trainElastic(const Flags& f, Worker& w, std::int64_t examples) {
   return elastic.run(f.iterations, [&](std::int64_t i) {
     if (controller && group.rank() == 0) controller->steer(i, elastic.scaler());
     recent.push_back(w.step(i, sampler.batch(group.rank(), group.worldSize())));
-    if (targetReached(f, group, i, recent)) elastic.stop();
+    if (targetReached(f, group, i, recent, controller.get())) elastic.stop();
   });
 }
 
