@@ -3,16 +3,20 @@
 //   bench_models convergence P_STAR LOG... leave-one-m-out of g on CoCoA+ traces,
 //                                          and forward prediction from a 50-iteration window
 //   bench_models speed                     fit f and g on 10,000 records
+//   bench_models decision                  milliseconds per controller decision after
+//                                          2,000, 20,000 and 100,000 iterations, interleaved
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <random>
 #include <set>
 #include <string>
 #include <thread>
 
+#include "hemingway/adaptive/controller.h"
 #include "hemingway/adaptive/planner.h"
 #include "hemingway/adaptive/report/traces.h"
 #include "hemingway/adaptive/statistics.h"
@@ -172,6 +176,46 @@ int speedBench() {
   return 0;
 }
 
+// One controller per run length, fed a run that moved over four counts and
+// then stayed; the decisions of the three are timed in turn (A B C A B C ...),
+// so that the machine's load falls on all alike. Medians of 25 rounds.
+int decisionBench() {
+  const std::vector<std::int64_t> lengths = {2000, 20000, 100000};
+  std::vector<std::unique_ptr<ad::Controller>> controllers;
+  for (const auto n : lengths) {
+    ad::ControllerOptions o;
+    o.algorithm = ad::Algorithm::kCocoa;
+    o.metric = ad::Metric::kGap;
+    o.targetLoss = 1e-300;
+    o.maxWorkers = 64;
+    auto c = std::make_unique<ad::Controller>(o);
+    const auto f = [](double m) { return 0.02 + 1.5 / m + 0.01 * std::log(m) + 0.02 * m; };
+    double level = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      const int m = i < 40 ? 1 << (i / 10) : 4;
+      level -= 0.02 / std::pow(m, 0.8) * (1 + 0.1 * std::sin(double(i)));
+      c->observeIteration(m, i, std::pow(10.0, level / (1 + 1e-4 * double(i))), f(m));
+    }
+    controllers.push_back(std::move(c));
+  }
+  std::vector<std::vector<double>> ms(lengths.size());
+  std::int64_t step = 200000;
+  for (int round = 0; round < 25; ++round, step += 100) {
+    for (std::size_t k = 0; k < lengths.size(); ++k) {
+      const auto start = std::chrono::steady_clock::now();
+      controllers[k]->decide(step, 4);
+      ms[k].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                                start)
+                          .count());
+    }
+  }
+  for (std::size_t k = 0; k < lengths.size(); ++k) {
+    std::printf("decision after %7lld iterations: %.3f ms (median of 25)\n",
+                static_cast<long long>(lengths[k]), median(ms[k]));
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   try {
@@ -181,12 +225,13 @@ int main(int argc, char** argv) {
                               std::vector<std::string>(argv + 3, argv + argc));
     }
     if (mode == "speed") return speedBench();
+    if (mode == "decision") return decisionBench();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_models: %s\n", e.what());
     return 1;
   }
   std::fprintf(stderr,
                "usage: bench_models system LOG | convergence P_STAR LOG... | convergence-gap 0 "
-               "LOG... | speed\n");
+               "LOG... | speed | decision\n");
   return 2;
 }
