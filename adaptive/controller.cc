@@ -297,8 +297,8 @@ double Controller::rescaleCostSeconds() const {
   return rescales_.empty() ? options_.defaultRescaleCostSeconds : median(rescales_);
 }
 
-std::vector<TraceRow> Controller::fitRows() const {
-  // The newest iterations, and the newest of every machine count, in order.
+// The newest iterations, and the newest of every machine count, in order.
+std::vector<std::size_t> Controller::keptRows() const {
   std::vector<std::size_t> picked;
   const std::size_t recentFrom = seen_.size() > kRecentRows ? seen_.size() - kRecentRows : 0;
   for (const auto& [m, indices] : recentByMachines_) {
@@ -308,6 +308,11 @@ std::vector<TraceRow> Controller::fitRows() const {
   }
   std::sort(picked.begin(), picked.end());
   for (std::size_t k = recentFrom; k < seen_.size(); ++k) picked.push_back(k);
+  return picked;
+}
+
+std::vector<TraceRow> Controller::fitRows() const {
+  const auto picked = keptRows();
   std::vector<TraceRow> rows;
   rows.reserve(picked.size());
   for (std::size_t k : picked) {
@@ -322,6 +327,77 @@ std::vector<TraceRow> Controller::fitRows() const {
     rows.push_back(r);
   }
   return rows;
+}
+
+namespace {
+constexpr double kMemoryVersion = 1;
+}  // namespace
+
+std::vector<double> Controller::memory() const {
+  std::vector<double> out = {kMemoryVersion,
+                             double(lastDecisionStep_),
+                             double(lastRescaleStep_),
+                             double(probesDone_),
+                             probeSeconds_,
+                             elapsed_,
+                             modelled_ ? 1.0 : 0.0,
+                             probing_ ? 1.0 : 0.0,
+                             double(probeStartStep_),
+                             double(probeEndStep_),
+                             double(rescales_.size())};
+  out.insert(out.end(), rescales_.begin(), rescales_.end());
+  out.push_back(double(excluded_.size()));
+  out.insert(out.end(), excluded_.begin(), excluded_.end());
+  const auto picked = keptRows();
+  out.push_back(double(picked.size()));
+  for (std::size_t k : picked) {
+    const auto& r = seen_[k];
+    out.insert(out.end(), {double(r.machines), double(r.iteration), r.metric, r.seconds,
+                           k < priorRows_ ? 1.0 : 0.0});
+  }
+  return out;
+}
+
+void Controller::restore(const std::vector<double>& memory) {
+  std::size_t at = 0;
+  const auto next = [&]() {
+    if (at >= memory.size()) throw std::invalid_argument("the controller's memory is cut short");
+    return memory[at++];
+  };
+  const auto count = [&]() {
+    const double n = next();
+    if (!(n >= 0 && n <= double(memory.size()))) {
+      throw std::invalid_argument("the controller's memory holds a bad count");
+    }
+    return static_cast<std::size_t>(n);
+  };
+  if (next() != kMemoryVersion) throw std::invalid_argument("the controller's memory: bad version");
+  Controller fresh(options_, forecaster_);
+  fresh.lastDecisionStep_ = static_cast<std::int64_t>(next());
+  fresh.lastRescaleStep_ = static_cast<std::int64_t>(next());
+  fresh.probesDone_ = static_cast<int>(next());
+  fresh.probeSeconds_ = next();
+  const double elapsed = next();
+  fresh.modelled_ = next() != 0;
+  const bool probing = next() != 0;
+  fresh.probeStartStep_ = static_cast<std::int64_t>(next());
+  fresh.probeEndStep_ = static_cast<std::int64_t>(next());
+  for (std::size_t n = count(); n > 0; --n) fresh.rescales_.push_back(next());
+  for (std::size_t n = count(); n > 0; --n) fresh.excluded_.insert(static_cast<int>(next()));
+  for (std::size_t n = count(); n > 0; --n) {
+    const int m = static_cast<int>(next());
+    const auto iteration = static_cast<std::int64_t>(next());
+    const double metric = next(), seconds = next();
+    if (next() != 0) {
+      fresh.observePriorIteration(m, iteration, metric, seconds);
+    } else {
+      fresh.observeIteration(m, iteration, metric, seconds);
+    }
+  }
+  fresh.elapsed_ = elapsed;
+  fresh.probing_ = probing;
+  fresh.capacity_ = capacity_;
+  *this = std::move(fresh);
 }
 
 std::set<int> Controller::measuredCounts() const {

@@ -160,6 +160,14 @@ class Controller {
   // (every refitEverySteps steps, at a probe's end, at a continuity check).
   std::optional<Decision> decide(std::int64_t nextStep, int machines);
 
+  // What a new rank 0 needs to go on deciding where the old one stopped
+  // (failover): the probes done and any probe in flight, the cooldown, the
+  // measured rescale costs, the excluded counts and the rows a decision
+  // reads, as numbers.
+  // restore() throws std::invalid_argument on memory it cannot read.
+  std::vector<double> memory() const;
+  void restore(const std::vector<double>& memory);
+
   double rescaleCostSeconds() const;
   double elapsedSeconds() const { return elapsed_; }
   double probeSeconds() const { return probeSeconds_; }
@@ -203,6 +211,7 @@ class Controller {
   Decision settleRescale(Decision chosen, std::int64_t nextStep, int machines,
                          const std::vector<CandidateForecast>& forecasts);
   void startProbe(std::int64_t nextStep);
+  std::vector<std::size_t> keptRows() const;  // indices into seen_ a decision reads
   std::vector<TraceRow> fitRows() const;
   std::vector<int> candidateCounts() const;
   std::set<int> measuredCounts() const;  // the machine counts the run has iterations on

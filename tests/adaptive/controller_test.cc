@@ -417,6 +417,54 @@ TEST(ControllerTest, TheDecisionTableEndsWithTheStopRow) {
   for (std::int64_t step = 3; step < 40; ++step) EXPECT_FALSE(c.decide(step, 4).has_value());
 }
 
+// Failover: a new rank 0 restores the old one's memory and decides from
+// where it stopped: the same probes done, cooldown and rescale costs, and
+// from then on the same decisions on the same observations.
+TEST(ControllerTest, ARestoredMemoryDecidesWhereTheOldControllerStopped) {
+  auto o = targetOptions();
+  o.maxWorkers = 64;
+  o.probeBudgetFraction = 10;
+  const auto forecaster = scripted([](int m, bool measured, double extra, std::size_t) {
+    if (measured) return forecast(m, 100 + m + extra, 60 + m, 150 + m + extra);
+    return forecast(m, 70 + extra, 20, 300);
+  });
+  Controller old(o, forecaster);
+  int machines = 8;
+  std::int64_t step = 0;
+  for (; step < 25; ++step) {
+    if (auto d = old.decide(step, machines)) {
+      if (d->toWorldSize != machines) old.observeRescale(0.2 + 0.1 * step);
+      machines = d->toWorldSize;
+    }
+    old.observeIteration(machines, step, 1.0 / (1 + step), 1.0);
+  }
+  ASSERT_GT(old.probeSeconds(), 0) << "the test needs probes before the failover";
+  Controller fresh(o, forecaster);
+  fresh.restore(old.memory());
+  EXPECT_EQ(fresh.probeSeconds(), old.probeSeconds());
+  EXPECT_EQ(fresh.elapsedSeconds(), old.elapsedSeconds());
+  EXPECT_EQ(fresh.rescaleCostSeconds(), old.rescaleCostSeconds());
+  EXPECT_NE(fresh.rescaleCostSeconds(), o.defaultRescaleCostSeconds);
+  EXPECT_EQ(fresh.memory(), old.memory());
+  for (; step < 60; ++step) {
+    auto a = old.decide(step, machines);
+    auto b = fresh.decide(step, machines);
+    ASSERT_EQ(a.has_value(), b.has_value()) << "step " << step;
+    if (a) {
+      EXPECT_EQ(a->action, b->action) << a->reason << " | " << b->reason;
+      EXPECT_EQ(a->toWorldSize, b->toWorldSize);
+      EXPECT_EQ(a->reason, b->reason);
+      machines = a->toWorldSize;
+    }
+    old.observeIteration(machines, step, 1.0 / (1 + step), 1.0);
+    fresh.observeIteration(machines, step, 1.0 / (1 + step), 1.0);
+  }
+  std::vector<double> cut = old.memory();
+  cut.resize(cut.size() / 2);
+  EXPECT_THROW(fresh.restore(cut), std::invalid_argument);
+  EXPECT_THROW(fresh.restore({7, 0, 0}), std::invalid_argument);
+}
+
 TEST(ControllerTest, ProbesStopWithinTheirBound) {
   std::int64_t step = 0;
   auto o = targetOptions();
