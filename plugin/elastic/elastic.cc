@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -374,6 +375,22 @@ void Elastic::requestScale(int worldSize, Cause cause) {
   impl_->channel().requestScale({worldSize, cause});
 }
 
+void Elastic::keep(const std::string& name, const std::vector<double>& values) {
+  if (impl_->elastic == nullptr) return;
+  std::string bytes(values.size() * sizeof(double), '\0');
+  if (!values.empty()) std::memcpy(bytes.data(), values.data(), bytes.size());
+  impl_->channel().keep(name, bytes);
+}
+
+std::optional<std::vector<double>> Elastic::kept(const std::string& name) {
+  if (impl_->elastic == nullptr) return std::nullopt;
+  const auto bytes = impl_->channel().kept(name);
+  if (!bytes || bytes->size() % sizeof(double) != 0) return std::nullopt;
+  std::vector<double> values(bytes->size() / sizeof(double));
+  if (!values.empty()) std::memcpy(values.data(), bytes->data(), bytes->size());
+  return values;
+}
+
 bool Elastic::run(std::int64_t steps, const std::function<void(std::int64_t)>& body) {
   auto& im = *impl_;
   auto& group = im.group;
@@ -398,6 +415,7 @@ bool Elastic::run(std::int64_t steps, const std::function<void(std::int64_t)>& b
     try {
       if (im.boundary()) continue;
       im.follow();
+      detail::failpoint("step", im.elastic->workerId(), static_cast<int>(im.state.step()));
       body(im.state.step());
       im.state.commit(group.worldSize());
     } catch (const PeerLostError& e) {

@@ -28,7 +28,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "hemingway/hooks/scaler.h"
 #include "hemingway/hooks/step_recorder.h"
@@ -92,6 +94,13 @@ class Elastic {
   // This run as the controller sees it (ControllerHook::steer): the group's
   // world size, and requestScale(n, Cause::kController).
   hooks::Scaler& scaler();
+
+  // What only rank 0 holds, such as an adaptive controller's memory
+  // (Controller::memory): kept in the run's store under `name` by rank 0,
+  // and read back by the rank 0 of a later membership (after a failover).
+  // Outside an elastic run keep() does nothing and kept() is empty.
+  void keep(const std::string& name, const std::vector<double>& values);
+  std::optional<std::vector<double>> kept(const std::string& name);
 
   Membership membership() const;
 

@@ -156,6 +156,14 @@ std::optional<std::int64_t> RunChannel::step() {
   return std::stoll(get(elasticKey("step")));
 }
 
+void RunChannel::keep(const std::string& name, const std::string& bytes) {
+  set(elasticKey("kept/" + name), bytes);
+}
+std::optional<std::string> RunChannel::kept(const std::string& name) {
+  if (!has(elasticKey("kept/" + name))) return std::nullopt;
+  return get(elasticKey("kept/" + name));
+}
+
 void RunChannel::end() { set(elasticKey("end"), "1"); }
 bool RunChannel::ended() { return has(elasticKey("end")); }
 

@@ -99,6 +99,10 @@ class RunChannel {
   std::optional<std::int64_t> step();
   void end();
   bool ended();
+  // What only rank 0 holds (a controller's memory), kept under `name` so
+  // that a new rank 0 reads it back after a failover.
+  void keep(const std::string& name, const std::string& bytes);
+  std::optional<std::string> kept(const std::string& name);
   std::optional<std::string> status();
 
  private:
