@@ -157,14 +157,25 @@ bool trainElastic(const Flags& f, Worker& w, std::int64_t examples) {
   hw::elastic::Elastic elastic(group, state, &w.recorder);
   const auto controller = f.adaptive ? addController(f, group, w.recorder) : nullptr;
   std::vector<double> recent;  // this rank's losses since the last check
-  elastic.onMembershipChange([&](const auto&, const auto& after) {
+  int keptIn = -1;             // the generation the controller's memory was last kept in
+  elastic.onMembershipChange([&](const auto& before, const auto& after) {
+    // A new rank 0 decides from where the old one stopped (failover).
+    if (controller && after.rank == 0 && before.rank > 0) {
+      if (auto memory = elastic.kept("controller")) controller->controller().restore(*memory);
+    }
     for (auto& g : w.optimizer.param_groups()) {
       static_cast<torch::optim::SGDOptions&>(g.options())
           .lr(f.lr * after.worldSize / static_cast<double>(startWorld));
     }
   });
   return elastic.run(f.iterations, [&](std::int64_t i) {
-    if (controller && group.rank() == 0) controller->steer(i, elastic.scaler());
+    // The memory a new rank 0 restores: after each decision and each
+    // membership change (a measured rescale cost).
+    if (controller && group.rank() == 0 &&
+        (controller->steer(i, elastic.scaler()) || group.generation() != keptIn)) {
+      elastic.keep("controller", controller->controller().memory());
+      keptIn = group.generation();
+    }
     recent.push_back(w.step(i, sampler.batch(group.rank(), group.worldSize())));
     if (targetReached(f, group, i, recent, controller.get())) elastic.stop();
   });

@@ -514,15 +514,27 @@ class TrainRun {
     elastic.onMembershipChange(
         [&](const hw::elastic::Membership& before, const hw::elastic::Membership& after) {
           workers_ = hw::plugin::WorkerSet::real(group_);
+          // A new rank 0 decides from where the old one stopped.
+          if (controller_ && after.rank == 0 && before.rank > 0) {
+            if (auto memory = elastic.kept("controller"))
+              controller_->controller().restore(*memory);
+          }
           const bool failure = after.cause == hw::elastic::Cause::kFailure;
           if (failure && dual_) mergeDualAfterFailure(fullDual, before.worldSize > 0);
           trainer_.repartition(workers_, fullDual, failure && dual_);
         });
+    int keptIn = -1;  // the generation the controller's memory was last kept in
     return elastic.run(f_.iterations, [&](std::int64_t it) {
       const auto asked = schedule.due(it, group_.generation(), group_.worldSize());
       if (group_.rank() == 0) {
         if (asked) elastic.requestScale(*asked, hw::elastic::Cause::kRequest);
-        if (controller_) controller_->steer(it, elastic.scaler());
+        // The memory a new rank 0 restores: after each decision and each
+        // membership change (a measured rescale cost).
+        const bool decided = controller_ && controller_->steer(it, elastic.scaler());
+        if (controller_ && (decided || group_.generation() != keptIn)) {
+          elastic.keep("controller", controller_->controller().memory());
+          keptIn = group_.generation();
+        }
       }
       trainer_.mutableIteration() = it;  // a step cut by a failure may have counted
       if (iterate(it)) elastic.stop();

@@ -1,10 +1,13 @@
 // hemingway-train as a user runs it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "support/ranks.h"
@@ -323,6 +326,62 @@ TEST(TrainCliTest, APriorRunStartsOnAMeasuredCountWithTheMeasuredRescaleCost) {
   }
   EXPECT_EQ(decisions.back()["action"], "stop");
   EXPECT_LE(its.back()["gap"].get<double>(), 1e-6);
+}
+
+// Rank 0 dies at step 5 (a failpoint) of an adaptive run on real workers
+// under hemingway-run. The new rank 0 restores the old one's memory (kept
+// in the run's store at each decision): it does not start cold again (no
+// second "first count" decision, which a cold controller on 2 workers
+// would make towards 3), and its first decision assumes the rescale cost
+// measured before the failure together with the failure's own.
+TEST(TrainCliTest, ANewRankZeroAfterAFailoverDecidesFromTheOldOnesMemory) {
+  TempDir dir;
+  const auto data = dir.file("d600.libsvm");
+  {
+    std::ofstream out(data);
+    for (int i = 0; i < 600; ++i) {
+      const int y = i % 2 ? 1 : -1;
+      out << y << " 1:" << (y * 0.5 + 0.01 * (i % 7)) << " 2:" << (0.1 * (i % 5))
+          << " 3:1 4:" << 0.001 * ((i * 37) % 1000) << "\n";
+    }
+  }
+  const auto log = dir.file("log.jsonl");
+  std::vector<double> costs;  // regroup totals up to the failure, seconds
+  long long failedAt = -1;
+  // The precondition, not the claim: the first count's rescale (asked at
+  // step 0) took effect before the failure; it usually does by step 4.
+  for (int attempt = 0; attempt < 3 && costs.size() < 2; ++attempt) {
+    std::remove(log.c_str());
+    auto r = runCommand("HEMINGWAY_FAILPOINT=step:0:7 " + std::string(HEMINGWAY_RUN_BIN) +
+                        " --timeout 20 --nproc-per-node 4 --max-workers 4 -- " +
+                        train("--algorithm sgd --adaptive --target-loss 0.001 --lambda 0.001 "
+                              "--iterations 40 --dataset libsvm:" +
+                              data + " --log " + log));
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    costs.clear();
+    failedAt = -1;
+    for (const auto& g : events(log, "regroup")) {
+      if (failedAt >= 0) break;
+      costs.push_back(g["total_ms"].get<double>() / 1000);
+      if (g["cause"] == "failure") failedAt = g["step"].get<long long>();
+    }
+    ASSERT_GE(failedAt, 0) << "rank 0 did not fail: " << r.output;
+  }
+  ASSERT_GE(costs.size(), 2u) << "no measured rescale before the failure in three runs";
+  std::sort(costs.begin(), costs.end());
+  const double median = costs.size() % 2
+                            ? costs[costs.size() / 2]
+                            : (costs[costs.size() / 2 - 1] + costs[costs.size() / 2]) / 2;
+  int firstCounts = 0;
+  std::optional<nlohmann::json> afterFailure;
+  for (const auto& d : events(log, "decision")) {
+    if (d["reason"].get<std::string>().find("the first count") != std::string::npos) ++firstCounts;
+    if (!afterFailure && d["step"].get<long long>() >= failedAt) afterFailure = d;
+  }
+  EXPECT_EQ(firstCounts, 1) << "the new rank 0 started cold";
+  ASSERT_TRUE(afterFailure.has_value());
+  EXPECT_NEAR((*afterFailure)["rescale_cost_s"].get<double>(), median, 1e-9)
+      << afterFailure->dump();
 }
 
 TEST(TrainCliTest, APriorOfAnotherJobOrWithoutAdaptiveIsRefused) {
