@@ -29,8 +29,12 @@ void appendStepLine(fmt::memory_buffer& out, const StepRecord& r, const std::str
   } else {
     fmt::format_to(std::back_inserter(out), "null");
   }
-  fmt::format_to(std::back_inserter(out), ",\"samples\":{},\"time\":{:.6f},\"generation\":{}}}\n",
+  fmt::format_to(std::back_inserter(out), ",\"samples\":{},\"time\":{:.6f},\"generation\":{}",
                  r.samples, r.time, r.generation);
+  if (r.lr) fmt::format_to(std::back_inserter(out), ",\"lr\":{}", *r.lr);
+  if (r.globalBatch)
+    fmt::format_to(std::back_inserter(out), ",\"global_batch\":{}", *r.globalBatch);
+  fmt::format_to(std::back_inserter(out), "}}\n");
 }
 }  // namespace
 

@@ -25,6 +25,10 @@ struct StepRecord {
   std::int64_t samples = 0;
   double time = 0;
   int generation = 0;  // membership generation (elastic runs change it)
+  // The scaling rule's effect on this step (Step::setOptimization): the
+  // learning rate in use and the examples of the step over all ranks.
+  std::optional<double> lr;
+  std::optional<std::int64_t> globalBatch;
 };
 
 // One membership change of an elastic run, written by the new rank 0.

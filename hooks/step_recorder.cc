@@ -124,6 +124,8 @@ void StepRecorder::finish(const Step& step) noexcept {
     record.computeMs = record.stepMs - record.exposedCommMs;
     record.loss = step.loss_;
     record.samples = step.samples_;
+    record.lr = step.lr_;
+    record.globalBatch = step.globalBatch_;
     record.time = unixSeconds();
     record.generation = at.generation;
     for (auto& hook : hooks_) hook->onStep(record);
@@ -142,6 +144,8 @@ StepRecorder::Step::Step(Step&& other) noexcept
     : recorder_(std::exchange(other.recorder_, nullptr)),
       samples_(other.samples_),
       loss_(other.loss_),
+      lr_(other.lr_),
+      globalBatch_(other.globalBatch_),
       start_(other.start_),
       exceptions_(other.exceptions_) {}
 

@@ -60,6 +60,11 @@ class StepRecorder {
     // Throws hemingway::Error on NaN or Inf: training that diverged must stop.
     void setLoss(double loss);
     void setSamples(std::int64_t samples) { samples_ = samples; }
+    // The effective learning rate and the step's examples over all ranks.
+    void setOptimization(double lr, std::int64_t globalBatch) {
+      lr_ = lr;
+      globalBatch_ = globalBatch;
+    }
 
    private:
     friend class StepRecorder;
@@ -67,6 +72,8 @@ class StepRecorder {
     StepRecorder* recorder_;
     std::int64_t samples_;
     std::optional<double> loss_;
+    std::optional<double> lr_;
+    std::optional<std::int64_t> globalBatch_;
     Clock::time_point start_;
     int exceptions_ = 0;  // std::uncaught_exceptions() when the scope opened
   };

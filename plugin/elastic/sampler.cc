@@ -1,5 +1,7 @@
 #include "hemingway/plugin/elastic/sampler.h"
 
+#include <algorithm>
+
 #include "hemingway/hooks/error.h"
 
 namespace hemingway::elastic {
@@ -9,6 +11,23 @@ ElasticSampler::ElasticSampler(std::int64_t size, std::int64_t batchPerRank, Sam
   HEMINGWAY_CHECK_AS(ConfigError, size >= 1, "sampler: the data set is empty (size {})", size);
   HEMINGWAY_CHECK_AS(ConfigError, batchPerRank >= 1, "sampler: batch size must be >= 1, got {}",
                      batchPerRank);
+}
+
+ElasticSampler ElasticSampler::globalBatch(std::int64_t size, std::int64_t globalBatch,
+                                           SamplerOptions options) {
+  ElasticSampler out(size, globalBatch, options);
+  out.global_ = true;
+  return out;
+}
+
+std::int64_t ElasticSampler::share(int rank, int worldSize) const {
+  if (!global_) return batch_;
+  return batch_ / worldSize + (rank < batch_ % worldSize ? 1 : 0);
+}
+
+std::int64_t ElasticSampler::offset(int rank, int worldSize) const {
+  if (!global_) return rank * batch_;
+  return rank * (batch_ / worldSize) + std::min<std::int64_t>(rank, batch_ % worldSize);
 }
 
 const std::vector<std::int64_t>& ElasticSampler::permutation(std::int64_t epoch) {
@@ -24,10 +43,11 @@ const std::vector<std::int64_t>& ElasticSampler::permutation(std::int64_t epoch)
 std::vector<std::int64_t> ElasticSampler::batch(int rank, int worldSize) {
   HEMINGWAY_CHECK_AS(ConfigError, worldSize >= 1 && rank >= 0 && rank < worldSize,
                      "sampler: rank {} is out of range for world size {}", rank, worldSize);
+  const std::int64_t n = share(rank, worldSize), from = offset(rank, worldSize);
   std::vector<std::int64_t> out;
-  out.reserve(static_cast<std::size_t>(batch_));
-  for (std::int64_t k = 0; k < batch_; ++k) {
-    const std::int64_t pos = cursor_ + rank * batch_ + k;
+  out.reserve(static_cast<std::size_t>(n));
+  for (std::int64_t k = 0; k < n; ++k) {
+    const std::int64_t pos = cursor_ + from + k;
     out.push_back(permutation(epoch_ + pos / size_)[static_cast<std::size_t>(pos % size_)]);
   }
   return out;
@@ -36,7 +56,7 @@ std::vector<std::int64_t> ElasticSampler::batch(int rank, int worldSize) {
 void ElasticSampler::advance(int worldSize) {
   HEMINGWAY_CHECK_AS(ConfigError, worldSize >= 1, "sampler: world size must be >= 1, got {}",
                      worldSize);
-  cursor_ += batch_ * worldSize;
+  cursor_ += stepBatch(worldSize);
   epoch_ += cursor_ / size_;
   cursor_ %= size_;
 }

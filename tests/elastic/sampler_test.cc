@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -37,6 +38,43 @@ TEST(ElasticSamplerTest, EveryExampleOncePerEpochWhileTheWorldSizeChanges) {
       if (epoch < s.epoch()) EXPECT_EQ(static_cast<std::int64_t>(indices.size()), size);
     }
   }
+}
+
+// Strong scaling: a step is the same G examples on any number of ranks,
+// shares differ by at most one, and every example comes once per epoch.
+TEST(ElasticSamplerTest, AGlobalBatchIsTheSameExamplesOnAnyWorldSize) {
+  const std::int64_t size = 97, global = 10;
+  std::vector<ElasticSampler> samplers;
+  for (int world : {1, 2, 3, 4}) {
+    (void)world;
+    samplers.push_back(ElasticSampler::globalBatch(size, global, SamplerOptions{3}));
+  }
+  std::multiset<std::int64_t> epochZero;
+  for (int step = 0; step < 30; ++step) {
+    std::multiset<std::int64_t> first;
+    for (int world = 1; world <= 4; ++world) {
+      auto& s = samplers[static_cast<std::size_t>(world - 1)];
+      EXPECT_EQ(s.stepBatch(world), global);
+      std::multiset<std::int64_t> all;
+      std::int64_t smallest = global, largest = 0;
+      for (int r = 0; r < world; ++r) {
+        const auto b = s.batch(r, world);
+        EXPECT_EQ(static_cast<std::int64_t>(b.size()), s.share(r, world));
+        smallest = std::min<std::int64_t>(smallest, b.size());
+        largest = std::max<std::int64_t>(largest, b.size());
+        all.insert(b.begin(), b.end());
+      }
+      EXPECT_EQ(static_cast<std::int64_t>(all.size()), global);
+      EXPECT_LE(largest - smallest, 1);
+      if (world == 1) {
+        first = all;
+        if (s.epoch() == 0 && s.cursor() + global <= size) epochZero.insert(all.begin(), all.end());
+      }
+      EXPECT_EQ(all, first) << "step " << step << " on " << world << " ranks";
+      s.advance(world);
+    }
+  }
+  for (auto i : epochZero) EXPECT_EQ(epochZero.count(i), 1u) << i;
 }
 
 TEST(ElasticSamplerTest, PositionRestoresTheSameBatches) {

@@ -80,6 +80,24 @@ TEST(StepRecorderTest, StepWithoutLossWritesNull) {
   const auto lines = readJsonl(dir.file("l.jsonl"));
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_TRUE(lines[0]["loss"].is_null());
+  EXPECT_FALSE(lines[0].contains("lr")) << "a trainer that states no rule writes none";
+  EXPECT_FALSE(lines[0].contains("global_batch"));
+}
+
+TEST(StepRecorderTest, TheStatedLearningRateAndGlobalBatchAreWritten) {
+  testing::TempDir dir;
+  StepRecorder recorder({"r", 0, 3, true});
+  recorder.addHook(std::make_shared<JsonlSink>(dir.file("l.jsonl")));
+  {
+    auto step = recorder.step(43);
+    step.setOptimization(0.0125, 128);
+    auto moved = std::move(step);  // a step scope handed on keeps what was set
+  }
+  const auto lines = readJsonl(dir.file("l.jsonl"));
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_DOUBLE_EQ(lines[0]["lr"].get<double>(), 0.0125);
+  EXPECT_EQ(lines[0]["global_batch"], 128);
+  EXPECT_EQ(lines[0]["samples"], 43);
 }
 
 TEST(StepRecorderTest, EveryStepIsRecordedAndFlushedAtOnce) {
