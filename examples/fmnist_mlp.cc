@@ -36,6 +36,12 @@ struct Flags {
   int hidden = 512, batchSize = 64, iterations = 500, threads = 1, localIters = 8;
   std::uint64_t seed = 0;  // the initial weights and the order of the examples
   double lr = 0.05;
+  // The scaling rule (static and elastic runs alike). strong: the global
+  // batch is fixed, each worker takes its share, the learning rate is --lr.
+  // weak: each worker takes --batch-size, the learning rate is --lr times
+  // m (linear; ramped over --warmup-steps after each change) or sqrt(m).
+  std::string scaling = "strong", weakLr = "linear";
+  int globalBatch = 128, warmupSteps = 10;
   bool elastic = false, adaptive = false;
   double targetLoss = 0;  // when an elastic run stops; the goal of --adaptive
   std::string log, algorithm = "sgd", data = hw::data::kFashionMnistDir;
@@ -46,6 +52,36 @@ std::pair<torch::Tensor, torch::Tensor> toTensors(hw::data::ImageSet& set) {
   auto x = torch::from_blob(set.pixels.data(), {set.count, set.features()}, torch::kUInt8);
   auto y = torch::from_blob(set.labels.data(), {set.count}, torch::kUInt8);
   return {x.to(torch::kFloat32).div_(255), y.to(torch::kInt64)};
+}
+
+// The scaling rule's learning rate at m workers, and its warm-up: after a
+// change the rate moves linearly from the old value to the new over
+// --warmup-steps steps (weak linear scaling, Goyal et al.).
+struct LearningRate {
+  const Flags& f;
+  double from = 0, to = 0;
+  std::int64_t changedAt = 0;  // the step of the last change
+
+  double at(int m) const {
+    if (f.scaling == "strong") return f.lr;
+    return f.lr * (f.weakLr == "sqrt" ? std::sqrt(double(m)) : double(m));
+  }
+  void change(int m, std::int64_t step, bool ramp) {
+    from = ramp ? now(step) : at(m);
+    to = at(m);
+    changedAt = step;
+  }
+  double now(std::int64_t step) const {
+    const bool ramps = f.scaling == "weak" && f.weakLr == "linear" && f.warmupSteps > 0;
+    if (!ramps || step >= changedAt + f.warmupSteps) return to;
+    return from + (to - from) * double(step - changedAt + 1) / f.warmupSteps;
+  }
+};
+
+void setLr(torch::optim::SGD& optimizer, double lr) {
+  for (auto& g : optimizer.param_groups()) {
+    static_cast<torch::optim::SGDOptions&>(g.options()).lr(lr);
+  }
 }
 
 // The model, its optimizer and Hemingway's parts on one worker.
@@ -82,15 +118,22 @@ struct Worker {
     }
   }
 
-  // One step on `batch`; returns this rank's loss.
-  double step(std::int64_t i, const std::vector<std::int64_t>& batch) {
+  // One step on `batch`, at learning rate `lr`, of a step of `globalBatch`
+  // examples over all ranks; returns this rank's loss.
+  double step(std::int64_t i, const std::vector<std::int64_t>& batch, double lr,
+              std::int64_t globalBatch) {
     stepsDone = i + 1;
     auto step = recorder.step(static_cast<std::int64_t>(batch.size()));  // Hemingway
+    step.setOptimization(lr, globalBatch);
+    setLr(optimizer, lr);
     auto idx = torch::tensor(batch);
     optimizer.zero_grad();
     auto loss = torch::nn::functional::cross_entropy(model->forward(x.index_select(0, idx)),
                                                      y.index_select(0, idx));
-    loss.backward();  // gradients are averaged across workers here
+    // Averaging gradients over ranks gives the step's mean gradient only
+    // when every rank's share counts by its size (shares differ by one).
+    const double weight = double(batch.size()) * group.worldSize() / double(globalBatch);
+    (weight == 1.0 ? loss : loss * weight).backward();  // averaged across workers here
     optimizer.step();
     if (averaging) averaging->afterStep();
     const double value = loss.item<double>();
@@ -143,17 +186,22 @@ bool targetReached(const Flags& f, hw::plugin::ProcessGroup& group, std::int64_t
 }
 
 // Hemingway, elastic: the state a joiner needs, a sampler whose global cursor
-// survives rescaling, and the learning rate following the global batch
-// (linear scaling: lr x world / world at the start). False: parked at the end.
+// survives rescaling, and the learning rate of the scaling rule at every
+// world size (with its warm-up). False: parked at the end.
 bool trainElastic(const Flags& f, Worker& w, std::int64_t examples) {
   auto& group = w.group;
-  hw::elastic::ElasticSampler sampler(examples, f.batchSize, {f.seed});
-  std::int64_t startWorld = group.worldSize();
+  auto sampler = f.scaling == "strong"
+                     ? hw::elastic::ElasticSampler::globalBatch(examples, f.globalBatch, {f.seed})
+                     : hw::elastic::ElasticSampler(examples, f.batchSize, {f.seed});
+  LearningRate lr{f};
+  lr.change(group.worldSize(), 0, false);
   hw::elastic::TrainingState state;
   state.addModule(w.model.ptr());
   state.addOptimizer(w.optimizer);
   state.addSampler(sampler);
-  state.addValue("start_world", startWorld);
+  state.addValue("lr_from", lr.from);
+  state.addValue("lr_to", lr.to);
+  state.addValue("lr_changed_at", lr.changedAt);
   hw::elastic::Elastic elastic(group, state, &w.recorder);
   const auto controller = f.adaptive ? addController(f, group, w.recorder) : nullptr;
   std::vector<double> recent;  // this rank's losses since the last check
@@ -163,10 +211,7 @@ bool trainElastic(const Flags& f, Worker& w, std::int64_t examples) {
     if (controller && after.rank == 0 && before.rank > 0) {
       if (auto memory = elastic.kept("controller")) controller->controller().restore(*memory);
     }
-    for (auto& g : w.optimizer.param_groups()) {
-      static_cast<torch::optim::SGDOptions&>(g.options())
-          .lr(f.lr * after.worldSize / static_cast<double>(startWorld));
-    }
+    lr.change(after.worldSize, state.step(), true);
   });
   return elastic.run(f.iterations, [&](std::int64_t i) {
     // The memory a new rank 0 restores: after each decision and each
@@ -176,7 +221,9 @@ bool trainElastic(const Flags& f, Worker& w, std::int64_t examples) {
       elastic.keep("controller", controller->controller().memory());
       keptIn = group.generation();
     }
-    recent.push_back(w.step(i, sampler.batch(group.rank(), group.worldSize())));
+    const int world = group.worldSize();
+    recent.push_back(
+        w.step(i, sampler.batch(group.rank(), world), lr.now(i), sampler.stepBatch(world)));
     if (targetReached(f, group, i, recent, controller.get())) elastic.stop();
   });
 }
@@ -212,13 +259,24 @@ int train(const Flags& f) {
   auto stats = std::make_shared<hw::hooks::StepStats>();
   recorder.addHook(stats);
   if (!f.log.empty()) recorder.addHook(std::make_shared<hw::hooks::JsonlSink>(f.log));
+  const int most = f.elastic ? hw::elastic::elasticWorkerBounds(group).max : group.worldSize();
+  if (f.scaling == "strong" && f.globalBatch < most) {
+    throw hw::ConfigError(fmt::format(
+        "--global-batch {} is smaller than the {} workers the run may have: every worker needs "
+        "an example a step",
+        f.globalBatch, most));
+  }
   Worker w(f, group, recorder, model, data);
   auto info = hw::plugin::describeRun(group, model.ptr(), f.algorithm, all.count);
   info.extra = {{"model", fmt::format("mlp-784-{0}-{0}-10", f.hidden)},
                 {"loss", "cross-entropy"},
                 {"lr", fmt::format("{}", f.lr)},
                 {"momentum", "0.9"},
-                {"batch_size", std::to_string(f.batchSize)},
+                {"scaling", f.scaling},
+                {"global_batch", f.scaling == "strong" ? std::to_string(f.globalBatch) : "-"},
+                {"batch_size", f.scaling == "weak" ? std::to_string(f.batchSize) : "-"},
+                {"weak_lr", f.scaling == "weak" ? f.weakLr : "-"},
+                {"warmup_steps", f.scaling == "weak" ? std::to_string(f.warmupSteps) : "-"},
                 {"local_iters", f.algorithm == "local-sgd" ? std::to_string(f.localIters) : "-"},
                 {"seed", std::to_string(f.seed)},
                 {"data", f.data}};
@@ -229,7 +287,12 @@ int train(const Flags& f) {
   } else {
     // Hemingway: each worker its own examples, reshuffled every epoch.
     hw::data::DistributedSampler sampler(all.count, group.rank(), group.worldSize(), {f.seed});
-    for (int i = 0; i < f.iterations; ++i) w.step(i, sampler.nextBatch(f.batchSize));
+    const int m = group.worldSize(), r = group.rank();
+    const bool strong = f.scaling == "strong";
+    const std::int64_t share = strong ? f.globalBatch / m + (r < f.globalBatch % m) : f.batchSize;
+    const std::int64_t step = strong ? f.globalBatch : std::int64_t(f.batchSize) * m;
+    const double rate = LearningRate{f}.at(m);
+    for (int i = 0; i < f.iterations; ++i) w.step(i, sampler.nextBatch(share), rate, step);
   }
   if (group.rank() == 0) printSummary(f, w, *stats);
   if (!f.elastic) group.barrier();
@@ -242,9 +305,24 @@ int main(int argc, char** argv) {
   Flags f;
   f.command.assign(argv, argv + argc);
   app.add_option("--hidden", f.hidden, "hidden units per layer")->check(CLI::Range(1, 1 << 16));
-  app.add_option("--batch-size", f.batchSize, "examples per worker per step")
+  app.add_option("--scaling", f.scaling,
+                 "strong: a fixed --global-batch shared by the workers, --lr as given; weak: "
+                 "--batch-size per worker, --lr times the workers (--weak-lr)")
+      ->check(CLI::IsMember({"strong", "weak"}));
+  app.add_option("--global-batch", f.globalBatch,
+                 "--scaling strong: examples per step, all workers")
+      ->check(CLI::Range(1, 1 << 24));
+  app.add_option("--batch-size", f.batchSize, "--scaling weak: examples per worker per step")
       ->check(CLI::Range(1, 1 << 20));
-  app.add_option("--lr", f.lr, "SGD learning rate")->check(hw::cli::kFinitePositive);
+  app.add_option("--weak-lr", f.weakLr,
+                 "--scaling weak: the learning rate is --lr times m (linear) or sqrt(m)")
+      ->check(CLI::IsMember({"linear", "sqrt"}));
+  app.add_option("--warmup-steps", f.warmupSteps,
+                 "--scaling weak, linear: steps over which the rate moves to its new value after "
+                 "a change")
+      ->check(CLI::Range(0, 1 << 20));
+  app.add_option("--lr", f.lr, "SGD learning rate (--scaling weak: for one worker)")
+      ->check(hw::cli::kFinitePositive);
   app.add_option("--iterations", f.iterations, "training steps")->check(CLI::Range(1, 1 << 30));
   app.add_option("--seed", f.seed, "initial weights and example order")
       ->check(hw::cli::kFiniteNonNegative);
@@ -264,7 +342,7 @@ int main(int argc, char** argv) {
                "--min-workers..--max-workers (implies --elastic; needs --target-loss)");
   app.add_flag("--elastic", f.elastic,
                "train elastically under hemingway-run --max-workers (sgd only): workers join "
-               "and leave at step boundaries, the learning rate follows the world size");
+               "and leave at step boundaries, batch and learning rate follow --scaling");
   if (auto code = hw::cli::parse(app, argc, argv, "fmnist_mlp")) return *code;
   if (f.adaptive && f.targetLoss <= 0) {
     std::fprintf(stderr, "fmnist_mlp: --adaptive needs --target-loss E\n");

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -420,6 +421,40 @@ TEST(LauncherTest, ReadmeAdaptiveLoopRescalesByItsController) {
   EXPECT_NE(log.find("\"event\":\"decision\""), std::string::npos) << "no decision record";
   EXPECT_NE(log.find("\"cause\":\"controller\""), std::string::npos)
       << "the controller changed no membership: " << r.output;
+}
+
+// fmnist_mlp's scaling rule on 2 workers, in every step record: strong keeps
+// the global batch (64 a worker of 128) and --lr; weak takes --batch-size a
+// worker and --lr times 2 (linear).
+TEST(LauncherTest, FmnistMlpRecordsTheLearningRateAndGlobalBatchOfItsRule) {
+  const std::string example = FMNIST_MLP_BIN;
+  if (example.empty()) GTEST_SKIP() << "examples are not built";
+  struct Case {
+    std::string scaling, flags;
+    double lr;
+    int global, samples;
+  };
+  for (const auto& c : {Case{"strong", "--global-batch 128 --lr 0.05", 0.05, 128, 64},
+                        Case{"weak", "--batch-size 32 --lr 0.05", 0.1, 64, 32}}) {
+    TempDir dir;
+    auto r =
+        runLauncher("--nproc-per-node 2 -- " + example + " --iterations 3 --hidden 16 " +
+                    "--scaling " + c.scaling + " " + c.flags + " --log " + dir.file("run.jsonl"));
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    std::ifstream in(dir.file("run.jsonl"));
+    std::string line;
+    int steps = 0;
+    while (std::getline(in, line)) {
+      const auto j = nlohmann::json::parse(line);
+      if (j["event"] == "run_start") EXPECT_EQ(j["config"]["scaling"], c.scaling);
+      if (j["event"] != "step") continue;
+      ++steps;
+      EXPECT_DOUBLE_EQ(j["lr"].get<double>(), c.lr) << c.flags;
+      EXPECT_EQ(j["global_batch"], c.global) << c.flags;
+      EXPECT_EQ(j["samples"], c.samples) << c.flags;
+    }
+    EXPECT_EQ(steps, 6) << c.flags;
+  }
 }
 
 // Every tool: a usage error exits 2 and names the flag; --help shows defaults.
