@@ -70,6 +70,10 @@ LinearTrainer::LinearTrainer(const LinearProblem& problem, WorkerSet& workers,
                      options_.localIters);
   HEMINGWAY_CHECK_AS(ConfigError, options_.batchSize >= 1, "--batch-size must be >= 1, got {}",
                      options_.batchSize);
+  HEMINGWAY_CHECK_AS(ConfigError,
+                     options_.globalBatch == 0 || options_.algorithm == Algorithm::kSgd,
+                     "--scaling strong shares a global batch of sgd steps, not {}",
+                     algorithmName(options_.algorithm));
   HEMINGWAY_CHECK_AS(ConfigError, std::isfinite(options_.lr) && options_.lr > 0,
                      "--lr must be a positive number, got {}", options_.lr);
   HEMINGWAY_CHECK_AS(ConfigError, problem.examples() >= workers.worldSize(),
@@ -188,7 +192,8 @@ IterationTiming LinearTrainer::iterate() {
     }
     case Algorithm::kSgd: {
       const double lr = options_.lr / std::sqrt(1.0 + iteration_);
-      const double batch = m * options_.batchSize;
+      const double batch =
+          options_.globalBatch > 0 ? double(options_.globalBatch) : m * options_.batchSize;
       for (std::size_t j = 0; j < w_.size(); ++j) {
         w_[j] -= lr * (lambda * w_[j] + contribution[j] / batch);
       }
@@ -258,7 +263,27 @@ void LinearTrainer::addBatchGradient(const Local& local, const double* w, std::i
 }
 
 void LinearTrainer::iterateSgd(std::vector<double>& contribution) {
-  for (const auto& local : locals_) addBatchGradient(local, w_.data(), iteration_, contribution);
+  if (options_.globalBatch == 0) {
+    for (const auto& local : locals_) addBatchGradient(local, w_.data(), iteration_, contribution);
+    return;
+  }
+  // Strong scaling: one draw of the step's examples (worker -1's seed),
+  // G / m to each worker and one more to the first G % m.
+  const std::int64_t g = options_.globalBatch, m = workers_->worldSize();
+  std::mt19937_64 rng(workerSeed(options_.seed, -1, iteration_));
+  std::uniform_int_distribution<std::int64_t> pick(0, problem_.examples() - 1);
+  std::vector<std::int64_t> draw(static_cast<std::size_t>(g));
+  for (auto& i : draw) i = pick(rng);
+  for (const auto& local : locals_) {
+    const std::int64_t k = local.worker;
+    const std::int64_t from = k * (g / m) + std::min(k, g % m);
+    const std::int64_t share = g / m + (k < g % m ? 1 : 0);
+    for (std::int64_t p = from; p < from + share; ++p) {
+      const std::int64_t i = draw[static_cast<std::size_t>(p)];
+      const double d = problem_.lossDerivative(problem_.dot(i, w_.data()), problem_.label(i));
+      if (d != 0) problem_.axpy(i, d, contribution.data());
+    }
+  }
 }
 
 void LinearTrainer::iterateLocalSgd(std::vector<double>& contribution) {

@@ -27,7 +27,11 @@ struct AlgorithmOptions {
   // worker's partition) or local SGD steps between averagings (0 means 1).
   std::int64_t localIters = 0;
   int batchSize = 1;  // examples per worker per SGD step
-  double lr = 0.1;    // GD: constant step; SGD family: lr / sqrt(1 + t), t = steps taken
+  // sgd with strong scaling: examples per step over all workers (0: weak,
+  // batchSize per worker). The step's examples are drawn from the whole data
+  // set, the same whatever the worker count; each worker takes its share.
+  std::int64_t globalBatch = 0;
+  double lr = 0.1;  // GD: constant step; SGD family: lr / sqrt(1 + t), t = steps taken
   // CoCoA aggregation: w += gamma * sum_k dw_k with local subproblems scaled
   // by sigma'. Defaults: CoCoA gamma = 1/K, sigma' = 1; CoCoA+ gamma = 1, sigma' = K.
   std::optional<double> gamma;

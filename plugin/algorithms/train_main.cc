@@ -43,6 +43,10 @@ struct Flags {
   std::string algorithm = "cocoa+", loss = "hinge", dataset = "fashion-mnist:class=5";
   std::string normalize = "unit", log, data = hw::data::kFashionMnistDir;
   double lambda = 1e-4, lr = 0.1, targetGap = 0;
+  // sgd's scaling rule: weak, --batch-size per worker (lr as given, on the
+  // mean of the m x B examples); strong, a fixed --global-batch shared.
+  std::string scaling = "weak";
+  long long globalBatch = 0;
   int virtualWorkers = 0, iterations = 100, batchSize = 1;
   long long localIters = 0;
   std::int64_t maxFeatures = hw::data::kMaxLibsvmFeatures;
@@ -279,6 +283,11 @@ hw::plugin::AlgorithmOptions algorithmOptions(const Flags& f) {
   options.algorithm = hw::plugin::parseAlgorithm(f.algorithm);
   options.localIters = f.localIters;
   options.batchSize = f.batchSize;
+  HEMINGWAY_CHECK_AS(hw::ConfigError, f.scaling == "weak" || f.globalBatch > 0,
+                     "--scaling strong needs --global-batch G (examples per step, all workers)");
+  HEMINGWAY_CHECK_AS(hw::ConfigError, f.scaling == "strong" || f.globalBatch == 0,
+                     "--global-batch is the rule of --scaling strong: give both");
+  if (f.scaling == "strong") options.globalBatch = f.globalBatch;
   options.lr = f.lr;
   options.seed = f.seed;
   return options;
@@ -415,7 +424,9 @@ class TrainRun {
             {"dataset", f_.dataset},
             {"normalize", f_.normalize},
             {"lr", dual_ ? "-" : fmt::format("{}", f_.lr)},
-            {"batch_size", dual_ ? "-" : std::to_string(f_.batchSize)},
+            {"batch_size", dual_ || f_.scaling == "strong" ? "-" : std::to_string(f_.batchSize)},
+            {"scaling", dual_ ? "-" : f_.scaling},
+            {"global_batch", f_.scaling == "strong" ? std::to_string(f_.globalBatch) : "-"},
             {"seed", std::to_string(f_.seed)},
             {"data", f_.data},
             {"virtual_workers", std::to_string(f_.virtualWorkers)},
@@ -638,6 +649,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0LL, 1LL << 40));
   app.add_option("--batch-size", f.batchSize, "examples per worker per SGD step")
       ->check(CLI::Range(1, 1 << 24));
+  app.add_option("--scaling", f.scaling,
+                 "sgd: weak (--batch-size per worker) or strong (--global-batch shared by the "
+                 "workers: the same steps on any number of them)")
+      ->check(CLI::IsMember({"weak", "strong"}));
+  app.add_option("--global-batch", f.globalBatch,
+                 "--scaling strong: examples per step, all workers")
+      ->check(CLI::Range(1LL, 1LL << 30));
   app.add_option("--lr", f.lr, "step size of gd, sgd, local-sgd")->check(hw::cli::kFinitePositive);
   app.add_option("--target-gap", f.targetGap, "stop when the duality gap is <= G")
       ->check(hw::cli::kFiniteNonNegative);

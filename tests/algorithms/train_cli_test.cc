@@ -384,6 +384,52 @@ TEST(TrainCliTest, ANewRankZeroAfterAFailoverDecidesFromTheOldOnesMemory) {
       << afterFailure->dump();
 }
 
+// Strong scaling is one optimisation whatever the worker count: sgd on 1, 2
+// and 4 virtual workers with one global batch takes the same steps (to float
+// tolerance), and its job (run_start's config, fingerprint) does not name m.
+// Weak scaling (a batch per worker) is a different optimisation at each m.
+TEST(TrainCliTest, StrongScalingGivesTheSameLossesOnAnyWorkerCount) {
+  TempDir dir;
+  const auto data = writeLibsvm(dir);
+  const auto run = [&](const std::string& rule, int m) {
+    const auto log = dir.file((rule.find("strong") != std::string::npos ? "strong" : "weak") +
+                              std::to_string(m) + ".jsonl");
+    auto r = runCommand(train("--algorithm sgd --iterations 30 --lr 0.5 --virtual-workers " +
+                              std::to_string(m) + " " + rule + " --dataset libsvm:" + data +
+                              " --log " + log));
+    EXPECT_EQ(r.exitCode, 0) << r.output;
+    std::vector<double> primal;
+    for (const auto& it : iterations(log)) primal.push_back(it["primal"].get<double>());
+    const auto start = events(log, "run_start");
+    EXPECT_EQ(start.size(), 1u);
+    return std::make_pair(primal, start.empty() ? nlohmann::json{} : start[0]);
+  };
+  const std::string strong = "--scaling strong --global-batch 8";
+  const auto [one, oneStart] = run(strong, 1);
+  ASSERT_EQ(one.size(), 30u);
+  EXPECT_EQ(oneStart["config"]["scaling"], "strong");
+  EXPECT_EQ(oneStart["config"]["global_batch"], "8");
+  for (int m : {2, 4}) {
+    const auto [other, otherStart] = run(strong, m);
+    ASSERT_EQ(other.size(), one.size());
+    for (std::size_t k = 0; k < one.size(); ++k) {
+      EXPECT_NEAR(other[k], one[k], 1e-12 * std::abs(one[k])) << "m = " << m << ", iteration " << k;
+    }
+    EXPECT_EQ(otherStart["job"], oneStart["job"]) << "the job must not name the worker count";
+  }
+  const auto weakOne = run("--batch-size 4", 1).first, weakTwo = run("--batch-size 4", 2).first;
+  ASSERT_EQ(weakOne.size(), weakTwo.size());
+  EXPECT_NE(weakOne, weakTwo) << "weak scaling takes more examples a step on more workers";
+  auto mixed =
+      runCommand(train("--algorithm cocoa --scaling strong --global-batch 8 --dataset "
+                       "libsvm:" +
+                       data));
+  EXPECT_EQ(mixed.exitCode, 2) << mixed.output;
+  auto alone = runCommand(train("--scaling strong --algorithm sgd --dataset libsvm:" + data));
+  EXPECT_EQ(alone.exitCode, 2) << alone.output;
+  EXPECT_NE(alone.output.find("--global-batch"), std::string::npos) << alone.output;
+}
+
 TEST(TrainCliTest, APriorOfAnotherJobOrWithoutAdaptiveIsRefused) {
   TempDir dir;
   const auto data = " --dataset libsvm:" + writeLibsvm(dir);
