@@ -30,7 +30,8 @@ Parts:
             launcher on one side, the other workers on the other
             (netns_worker.py), so every group of two or more crosses the
             link. Needs root.
-  real      real workers on this machine: fmnist_mlp to --mlp-target loss,
+  real      real workers on this machine: fmnist_mlp to --mlp-target loss
+            under one --mlp-scaling rule (strong or weak) for every run,
             adaptive (hemingway-run --max-workers 3) against static m = 1, 2, 3
             (--elastic --target-loss), interleaved repetitions (A B C D A B C
             D ...), medians of the time from the first to the last step.
@@ -274,7 +275,7 @@ def mlp_versus_statics(out, args, tag, launch):
             if os.path.exists(log):
                 os.remove(log)
             cmd = launch(m, ["--target-loss", str(args.mlp_target), "--iterations", "3000",
-                             "--log", log] + extra)
+                             "--scaling", args.mlp_scaling, "--log", log] + extra)
             p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                timeout=900)
             if p.returncode != 0:
@@ -370,6 +371,8 @@ def main():
     ap.add_argument("--reuse-static", action="store_true",
                     help="read static runs' logs already in --out instead of running them again")
     ap.add_argument("--mlp-target", type=float, default=0.5)
+    ap.add_argument("--mlp-scaling", default="strong", choices=["strong", "weak"],
+                    help="fmnist_mlp's --scaling, the same for the adaptive and every static run")
     ap.add_argument("--link-rate", default="1gbit",
                     help="netns part: tc tbf rate of each direction of the link")
     ap.add_argument("--budget", type=float, default=10.0,
