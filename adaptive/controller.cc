@@ -279,7 +279,7 @@ int Controller::firstCount() const {
       // The earlier runs do not forecast this job: the bounds decide.
     }
   }
-  return firstCountFromBounds(o.minWorkers, o.maxWorkers, slopeBoundsFor(o.algorithm));
+  return firstCountFromBounds(o.minWorkers, o.maxWorkers, o.bounds());
 }
 
 void Controller::setCapacity(int machines) {
@@ -904,7 +904,7 @@ std::vector<CandidateForecast> Controller::forecastFromRun(const ControllerOptio
   const bool fKnown = model.system.status() != FitStatus::kTooFewPoints;
   const auto rates = fitRates(rows, pStar, now);
   if (!rates) throw std::invalid_argument("no machine count's metric is falling yet");
-  const SlopeBounds bounds = slopeBoundsFor(o.algorithm);
+  const SlopeBounds bounds = o.bounds();
   const double goal = o.targetLoss ? std::log10(std::max(*o.targetLoss - pStar, 1e-300)) : now;
   std::vector<CandidateForecast> out;
   for (int mi : candidates) {

@@ -26,11 +26,17 @@
 #include <vector>
 
 #include "hemingway/adaptive/fitting.h"
+#include "hemingway/adaptive/level_set_curve.h"
 
 namespace hemingway::adaptive {
 
 struct ControllerOptions {
   Algorithm algorithm = Algorithm::kSgd;
+  // How the iterations to a level may change with m, when the trainer knows
+  // better than the algorithm's bounds (slopeBoundsFor): strong scaling is
+  // one optimisation on any m, {0, 0}.
+  std::optional<SlopeBounds> slopeBounds;
+  SlopeBounds bounds() const { return slopeBounds.value_or(slopeBoundsFor(algorithm)); }
   Metric metric = Metric::kLoss;  // kGap: the duality gap, P* = 0
   // kLoss: a lower bound on the optimum the fit may use (a dual value);
   // estimated from the curves when empty.

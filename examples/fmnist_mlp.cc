@@ -153,6 +153,9 @@ std::shared_ptr<hw::adaptive::ControllerHook> addController(const Flags& f,
                                                             hw::hooks::StepRecorder& recorder) {
   hw::adaptive::ControllerOptions co;
   co.algorithm = hw::adaptive::Algorithm::kSgd;
+  // Strong scaling is one optimisation on any m: the iterations to a loss do
+  // not depend on it.
+  if (f.scaling == "strong") co.slopeBounds = hw::adaptive::SlopeBounds{0, 0};
   co.targetLoss = f.targetLoss;
   const auto bounds = hw::elastic::elasticWorkerBounds(group);
   co.minWorkers = bounds.min;

@@ -79,6 +79,8 @@ hw::adaptive::ControllerOptions controllerOptions(const Flags& f, bool dual, int
                      "--price-per-machine-hour needs a target (--target-loss or --target-gap)");
   hw::adaptive::ControllerOptions o;
   o.algorithm = hw::adaptive::algorithmFromName(f.algorithm);
+  // Strong scaling is one optimisation on any m (sgd's steps do not depend on it).
+  if (f.scaling == "strong") o.slopeBounds = hw::adaptive::SlopeBounds{0, 0};
   o.metric = f.targetGap > 0 || (f.targetLoss == 0 && dual) ? hw::adaptive::Metric::kGap
                                                             : hw::adaptive::Metric::kLoss;
   if (f.targetGap > 0) o.targetLoss = f.targetGap;
