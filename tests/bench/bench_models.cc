@@ -204,9 +204,9 @@ int decisionBench() {
     for (std::size_t k = 0; k < lengths.size(); ++k) {
       const auto start = std::chrono::steady_clock::now();
       controllers[k]->decide(step, 4);
-      ms[k].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                                start)
-                          .count());
+      ms[k].push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count());
     }
   }
   for (std::size_t k = 0; k < lengths.size(); ++k) {
