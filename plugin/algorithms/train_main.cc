@@ -622,6 +622,56 @@ class TrainRun {
   std::chrono::steady_clock::time_point started_;
 };
 
+// The simulated cluster of a virtual run.
+void addClusterFlags(CLI::App& app, Flags& f) {
+  app.add_option("--capacity", f.capacity,
+                 "T:M[,T:M...]: from simulated second T the cluster offers M machines (a "
+                 "scheduler taking machines away and giving them back)");
+  app.add_option("--cluster-rescale-s", f.clusterRescaleS,
+                 "simulated seconds one rescale costs on the simulated cluster")
+      ->check(hw::cli::kFiniteNonNegative);
+  app.add_option("--cluster-straggler", f.clusterStraggler,
+                 "the simulated machines' speeds spread as exp(S z), z ~ N(0, 1): an iteration "
+                 "waits for the slowest")
+      ->check(hw::cli::kFiniteNonNegative);
+  app.add_option("--cluster-model", f.clusterModel,
+                 "T0,T1,T2,T3: a virtual run on a simulated cluster whose iteration on m workers "
+                 "takes T0 + T1/m + T2 ln m + T3 m seconds (records carry simulated_s)");
+}
+
+// The adaptive controller and its goals.
+void addAdaptiveFlags(CLI::App& app, Flags& f) {
+  app.add_flag("--adaptive", f.adaptive,
+               "let the controller choose the machine count (virtual workers: 1..M; real: "
+               "hemingway-run's --min-workers..--max-workers); decisions go to --log");
+  app.add_option("--target-loss", f.targetLoss,
+                 "stop when the objective is <= E (the goal of "
+                 "--adaptive)")
+      ->check(hw::cli::kFinitePositive);
+  app.add_option("--time-budget", f.timeBudget,
+                 "stop after S seconds (simulated with --cluster-model); with --adaptive and no "
+                 "target: the lowest objective by then")
+      ->check(hw::cli::kFinitePositive);
+  app.add_option("--price-per-machine-hour", f.pricePerMachineHour,
+                 "--adaptive: the fewest machine-hours to the target (by --time-budget if given)")
+      ->check(hw::cli::kFinitePositive);
+  app.add_option("--refit-every", f.refitEvery, "--adaptive: steps between decisions")
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--cooldown", f.cooldown, "--adaptive: no rescale within this many steps of one")
+      ->check(CLI::Range(0, 1 << 20));
+  app.add_option("--probe-steps", f.probeSteps,
+                 "--adaptive: at most this many steps a probe (it ends after 3 once their times "
+                 "agree)")
+      ->check(CLI::Range(3, 1 << 20));
+  app.add_option("--prior", f.prior,
+                 "--adaptive: logs of earlier runs of this job; the models start from them")
+      ->check(CLI::ExistingFile);
+  app.add_option("--margin", f.margin,
+                 "--adaptive: the pessimistic gain must beat the rescale cost by this fraction "
+                 "of the remaining time")
+      ->check(hw::cli::kFiniteNonNegative);
+}
+
 int train(const Flags& f) { return TrainRun(f).run(); }
 
 }  // namespace
@@ -668,46 +718,8 @@ int main(int argc, char** argv) {
                  "ITER:M[,ITER:M...]: from iteration ITER on, M workers (virtual workers at once; "
                  "real ones under hemingway-run --max-workers, requested at ITER, or once the "
                  "entry before took effect, in effect a step boundary later)");
-  app.add_option("--capacity", f.capacity,
-                 "T:M[,T:M...]: from simulated second T the cluster offers M machines (a "
-                 "scheduler taking machines away and giving them back)");
-  app.add_option("--cluster-rescale-s", f.clusterRescaleS,
-                 "simulated seconds one rescale costs on the simulated cluster")
-      ->check(hw::cli::kFiniteNonNegative);
-  app.add_option("--cluster-straggler", f.clusterStraggler,
-                 "the simulated machines' speeds spread as exp(S z), z ~ N(0, 1): an iteration "
-                 "waits for the slowest")
-      ->check(hw::cli::kFiniteNonNegative);
-  app.add_flag("--adaptive", f.adaptive,
-               "let the controller choose the machine count (virtual workers: 1..M; real: "
-               "hemingway-run's --min-workers..--max-workers); decisions go to --log");
-  app.add_option("--target-loss", f.targetLoss,
-                 "stop when the objective is <= E (the goal of "
-                 "--adaptive)")
-      ->check(hw::cli::kFinitePositive);
-  app.add_option("--time-budget", f.timeBudget,
-                 "stop after S seconds (simulated with --cluster-model); with --adaptive and no "
-                 "target: the lowest objective by then")
-      ->check(hw::cli::kFinitePositive);
-  app.add_option("--price-per-machine-hour", f.pricePerMachineHour,
-                 "--adaptive: the fewest machine-hours to the target (by --time-budget if given)")
-      ->check(hw::cli::kFinitePositive);
-  app.add_option("--refit-every", f.refitEvery, "--adaptive: steps between decisions")
-      ->check(CLI::Range(1, 1 << 20));
-  app.add_option("--cooldown", f.cooldown, "--adaptive: no rescale within this many steps of one")
-      ->check(CLI::Range(0, 1 << 20));
-  app.add_option("--probe-steps", f.probeSteps, "--adaptive: steps per probe")
-      ->check(CLI::Range(2, 1 << 20));
-  app.add_option("--prior", f.prior,
-                 "--adaptive: logs of earlier runs of this job; the models start from them")
-      ->check(CLI::ExistingFile);
-  app.add_option("--margin", f.margin,
-                 "--adaptive: the pessimistic gain must beat the rescale cost by this fraction "
-                 "of the remaining time")
-      ->check(hw::cli::kFiniteNonNegative);
-  app.add_option("--cluster-model", f.clusterModel,
-                 "T0,T1,T2,T3: a virtual run on a simulated cluster whose iteration on m workers "
-                 "takes T0 + T1/m + T2 ln m + T3 m seconds (records carry simulated_s)");
+  addClusterFlags(app, f);
+  addAdaptiveFlags(app, f);
   if (auto code = hw::cli::parse(app, argc, argv, "hemingway-train")) return *code;
   return hw::cli::run("hemingway-train", [&] { return train(f); });
 }
