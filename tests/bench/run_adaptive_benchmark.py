@@ -39,26 +39,19 @@ Python 3 standard library only.
 """
 import argparse
 import concurrent.futures
-import json
 import math
 import os
 import statistics
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hemingway_logs import records  # noqa: E402
 import tempfile
 
 THETA = "0.02,1.5,0.01,0.002"
 
 
-def records(path):
-    out = []
-    with open(path) as f:
-        for line in f:
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                pass
-    return out
 
 
 class Runner:

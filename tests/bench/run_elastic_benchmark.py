@@ -30,7 +30,6 @@ Workers are bench_elastic (a 1000 x 10000 linear layer: 10M float parameters,
 Python 3 standard library only.
 """
 import argparse
-import json
 import os
 import random
 import resource
@@ -38,6 +37,9 @@ import signal
 import statistics
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hemingway_logs import records  # noqa: E402
 import tempfile
 import time
 
@@ -50,17 +52,6 @@ def pct(values, q):
     return v[k]
 
 
-def records(path):
-    out = []
-    if not os.path.exists(path):
-        return out
-    with open(path) as f:
-        for line in f:
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                pass
-    return out
 
 
 class Bench:

@@ -30,7 +30,6 @@ median static count. Python 3 standard library only.
 import argparse
 import concurrent.futures
 import gzip
-import json
 import math
 import os
 import random
@@ -38,6 +37,9 @@ import statistics
 import struct
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hemingway_logs import records  # noqa: E402
 
 CLUSTERS = {
     "compute-heavy": ("0.002,20,0.001,0.0002", 0.5, 0.0),
@@ -47,15 +49,6 @@ CLUSTERS = {
 FMNIST = "/usr/share/datasets/fashion-mnist"
 
 
-def records(path):
-    out = []
-    with open(path) as f:
-        for line in f:
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                pass
-    return out
 
 
 def write_fmnist(path, rows=3000, positive=0):
