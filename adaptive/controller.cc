@@ -218,10 +218,7 @@ void Controller::observeIteration(int machines, std::int64_t iteration, double m
     throw std::invalid_argument("the controller was given a metric of " + std::to_string(metric) +
                                 " at iteration " + std::to_string(iteration));
   }
-  seen_.push_back({machines, iteration, metric, secondsTaken});
-  auto& recent = recentByMachines_[machines];
-  recent.push_back(seen_.size() - 1);
-  if (recent.size() > kRowsPerMachineCount) recent.pop_front();
+  addRow(machines, iteration, metric, secondsTaken);
   elapsed_ += secondsTaken;
   if (probing_) probeSeconds_ += secondsTaken;
 }
@@ -240,11 +237,15 @@ void Controller::observePriorIteration(int machines, std::int64_t iteration, dou
     throw std::logic_error("the controller takes earlier runs before the live run's iterations");
   }
   if (!std::isfinite(metric)) return;
-  seen_.push_back({machines, iteration, metric, secondsTaken});
+  addRow(machines, iteration, metric, secondsTaken);
+  priorRows_ = seen_.size();
+}
+
+void Controller::addRow(int machines, std::int64_t iteration, double metric, double seconds) {
+  seen_.push_back({machines, iteration, metric, seconds});
   auto& recent = recentByMachines_[machines];
   recent.push_back(seen_.size() - 1);
   if (recent.size() > kRowsPerMachineCount) recent.pop_front();
-  priorRows_ = seen_.size();
 }
 
 void Controller::observePriorRescale(double secondsTaken) {

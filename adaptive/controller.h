@@ -217,6 +217,7 @@ class Controller {
   Decision settleRescale(Decision chosen, std::int64_t nextStep, int machines,
                          const std::vector<CandidateForecast>& forecasts);
   void startProbe(std::int64_t nextStep);
+  void addRow(int machines, std::int64_t iteration, double metric, double seconds);
   std::vector<std::size_t> keptRows() const;  // indices into seen_ a decision reads
   std::vector<TraceRow> fitRows() const;
   std::vector<int> candidateCounts() const;

@@ -292,7 +292,8 @@ int train(const Flags& f) {
     hw::data::DistributedSampler sampler(all.count, group.rank(), group.worldSize(), {f.seed});
     const int m = group.worldSize(), r = group.rank();
     const bool strong = f.scaling == "strong";
-    const std::int64_t share = strong ? f.globalBatch / m + (r < f.globalBatch % m) : f.batchSize;
+    const std::int64_t share =
+        strong ? hw::data::globalBatchShare(f.globalBatch, r, m).count : f.batchSize;
     const std::int64_t step = strong ? f.globalBatch : std::int64_t(f.batchSize) * m;
     const double rate = LearningRate{f}.at(m);
     for (int i = 0; i < f.iterations; ++i) w.step(i, sampler.nextBatch(share), rate, step);

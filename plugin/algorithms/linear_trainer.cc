@@ -1,5 +1,7 @@
 #include "hemingway/plugin/algorithms/linear_trainer.h"
 
+#include "hemingway/plugin/data/sampler.h"
+
 #include <chrono>
 #include <cmath>
 #include <random>
@@ -275,10 +277,8 @@ void LinearTrainer::iterateSgd(std::vector<double>& contribution) {
   std::vector<std::int64_t> draw(static_cast<std::size_t>(g));
   for (auto& i : draw) i = pick(rng);
   for (const auto& local : locals_) {
-    const std::int64_t k = local.worker;
-    const std::int64_t from = k * (g / m) + std::min(k, g % m);
-    const std::int64_t share = g / m + (k < g % m ? 1 : 0);
-    for (std::int64_t p = from; p < from + share; ++p) {
+    const auto share = data::globalBatchShare(g, local.worker, m);
+    for (std::int64_t p = share.offset; p < share.offset + share.count; ++p) {
       const std::int64_t i = draw[static_cast<std::size_t>(p)];
       const double d = problem_.lossDerivative(problem_.dot(i, w_.data()), problem_.label(i));
       if (d != 0) problem_.axpy(i, d, contribution.data());

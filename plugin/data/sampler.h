@@ -25,6 +25,18 @@ struct SamplerOptions {
 std::vector<std::int64_t> epochPermutation(std::int64_t size, std::int64_t epoch,
                                            const SamplerOptions& options);
 
+// Strong scaling: rank `rank`'s share of a step of `globalBatch` examples
+// over `worldSize` ranks (globalBatch / worldSize, one more for the first
+// globalBatch % worldSize ranks) and where it starts among the step's positions.
+struct BatchShare {
+  std::int64_t offset = 0, count = 0;
+};
+inline BatchShare globalBatchShare(std::int64_t globalBatch, std::int64_t rank,
+                                   std::int64_t worldSize) {
+  const std::int64_t base = globalBatch / worldSize, extra = globalBatch % worldSize;
+  return {rank * base + (rank < extra ? rank : extra), base + (rank < extra ? 1 : 0)};
+}
+
 class DistributedSampler {
  public:
   // Throws ConfigError for size < 1 or a rank outside [0, worldSize).

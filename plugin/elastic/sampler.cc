@@ -1,7 +1,5 @@
 #include "hemingway/plugin/elastic/sampler.h"
 
-#include <algorithm>
-
 #include "hemingway/hooks/error.h"
 
 namespace hemingway::elastic {
@@ -21,13 +19,11 @@ ElasticSampler ElasticSampler::globalBatch(std::int64_t size, std::int64_t globa
 }
 
 std::int64_t ElasticSampler::share(int rank, int worldSize) const {
-  if (!global_) return batch_;
-  return batch_ / worldSize + (rank < batch_ % worldSize ? 1 : 0);
+  return global_ ? data::globalBatchShare(batch_, rank, worldSize).count : batch_;
 }
 
 std::int64_t ElasticSampler::offset(int rank, int worldSize) const {
-  if (!global_) return rank * batch_;
-  return rank * (batch_ / worldSize) + std::min<std::int64_t>(rank, batch_ % worldSize);
+  return global_ ? data::globalBatchShare(batch_, rank, worldSize).offset : rank * batch_;
 }
 
 const std::vector<std::int64_t>& ElasticSampler::permutation(std::int64_t epoch) {
